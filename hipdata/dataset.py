@@ -1,0 +1,219 @@
+"""The clean, canonical tables the loader produces and every metric reads.
+
+Column names and dtypes (the contract between ``hipdata.io`` and ``hipdata.metrics``):
+
+``patients`` (one row per episode of care)
+    patient_id str, clinic_id str, clinician_id str|NA, sex str (F/M/X/unknown), age_years Int64,
+    condition str|NA, athlete boolean, start_date datetime64, discharge_date datetime64|NaT,
+    discharge_reason str|NA, planned_sessions_per_week float64 (default filled in)
+``sets`` (one row per set; both input layouts end here)
+    patient_id str, date datetime64, exercise str (catalogue id), family str, level int64,
+    dose str (reps/hold), set int64, reps float64|NaN, hold_s float64|NaN,
+    load_kg float64 (0 where the input was empty), pain_during float64|NaN (0-10),
+    pain_24h float64|NaN (0-10), prescribed_sets / prescribed_reps / prescribed_hold_s float64|NaN,
+    source_file str, source_row int64
+``activity``
+    patient_id, date, cardio_min float64, strength_sessions float64|NaN, source_file, source_row
+``outcomes``
+    patient_id, date, measure str (registry name), score float64, source_file, source_row
+``treatments``
+    patient_id, date, treatment str, source_file, source_row
+``quarantine``
+    table, source_file, source_row, column, value, reason
+``load_report``
+    table, source_file, rows_read, rows_kept, rows_quarantined
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import pandas as pd
+
+from hipdata.catalogue import load_catalogue
+from hipdata.protocol import DEFAULT_PLANNED_SESSIONS_PER_WEEK
+
+PATIENT_COLUMNS = [
+    "patient_id",
+    "clinic_id",
+    "clinician_id",
+    "sex",
+    "age_years",
+    "condition",
+    "athlete",
+    "start_date",
+    "discharge_date",
+    "discharge_reason",
+    "planned_sessions_per_week",
+]
+SET_COLUMNS = [
+    "patient_id",
+    "date",
+    "exercise",
+    "family",
+    "level",
+    "dose",
+    "set",
+    "reps",
+    "hold_s",
+    "load_kg",
+    "pain_during",
+    "pain_24h",
+    "prescribed_sets",
+    "prescribed_reps",
+    "prescribed_hold_s",
+    "source_file",
+    "source_row",
+]
+ACTIVITY_COLUMNS = ["patient_id", "date", "cardio_min", "strength_sessions"]
+OUTCOME_COLUMNS = ["patient_id", "date", "measure", "score"]
+TREATMENT_COLUMNS = ["patient_id", "date", "treatment"]
+QUARANTINE_COLUMNS = ["table", "source_file", "source_row", "column", "value", "reason"]
+LOAD_REPORT_COLUMNS = ["table", "source_file", "rows_read", "rows_kept", "rows_quarantined"]
+SOURCE_COLUMNS = ["source_file", "source_row"]
+
+_FLOAT_SET_COLUMNS = [
+    "reps",
+    "hold_s",
+    "load_kg",
+    "pain_during",
+    "pain_24h",
+    "prescribed_sets",
+    "prescribed_reps",
+    "prescribed_hold_s",
+]
+
+
+def _with_columns(frame: pd.DataFrame | None, columns: list[str]) -> pd.DataFrame:
+    frame = pd.DataFrame(columns=columns) if frame is None else frame.copy()
+    for column in columns:
+        if column not in frame.columns:
+            frame[column] = pd.NA
+    return frame
+
+
+def _as_dates(series: pd.Series) -> pd.Series:
+    return pd.to_datetime(series).astype("datetime64[ns]")
+
+
+@dataclass
+class Dataset:
+    """A loaded cohort: clean canonical tables plus what was quarantined and why.
+
+    Build one with :func:`hipdata.load` from files, or with :meth:`Dataset.from_frames` from
+    DataFrames (tests, notebooks).
+    """
+
+    patients: pd.DataFrame
+    sets: pd.DataFrame
+    activity: pd.DataFrame
+    outcomes: pd.DataFrame
+    treatments: pd.DataFrame
+    quarantine: pd.DataFrame
+    load_report: pd.DataFrame
+    catalogue: pd.DataFrame
+    #: SHA-256 over the input files' bytes (empty for a dataset built from frames).
+    input_hash: str = ""
+    #: Where the data came from (a folder, or a description).
+    source: str = ""
+    meta: dict = field(default_factory=dict)
+
+    @classmethod
+    def from_frames(
+        cls,
+        patients: pd.DataFrame,
+        sets: pd.DataFrame,
+        *,
+        activity: pd.DataFrame | None = None,
+        outcomes: pd.DataFrame | None = None,
+        treatments: pd.DataFrame | None = None,
+        catalogue: pd.DataFrame | None = None,
+    ) -> Dataset:
+        """Build a dataset from already-clean frames, filling defaults and catalogue columns.
+
+        ``sets`` needs at least ``patient_id, date, exercise, set`` and whichever of reps, hold_s,
+        load_kg, pain_during, pain_24h apply; ``family``, ``level`` and ``dose`` come from the
+        catalogue. No validation is done: this is for trusted, hand-made frames.
+
+        Examples
+        --------
+        >>> import pandas as pd
+        >>> ds = Dataset.from_frames(
+        ...     pd.DataFrame({"patient_id": ["P1"], "clinic_id": ["C1"],
+        ...                   "start_date": ["2026-01-05"]}),
+        ...     pd.DataFrame({"patient_id": ["P1"], "date": ["2026-01-05"],
+        ...                   "exercise": ["bridge"], "set": [1], "reps": [10]}))
+        >>> row = ds.sets.iloc[0]
+        >>> (row["family"], int(row["level"]), float(row["load_kg"]))
+        ('extensors', 1, 0.0)
+        """
+        catalogue = load_catalogue() if catalogue is None else catalogue
+        patients = _with_columns(patients, PATIENT_COLUMNS)
+        patients["start_date"] = _as_dates(patients["start_date"])
+        patients["discharge_date"] = _as_dates(patients["discharge_date"])
+        patients["planned_sessions_per_week"] = (
+            pd.to_numeric(patients["planned_sessions_per_week"])
+            .astype("float64")
+            .fillna(DEFAULT_PLANNED_SESSIONS_PER_WEEK)
+        )
+        patients["age_years"] = pd.to_numeric(patients["age_years"]).astype("Int64")
+        patients["athlete"] = patients["athlete"].astype("boolean")
+        patients["sex"] = patients["sex"].fillna("unknown")
+        for column in ("patient_id", "clinic_id"):
+            patients[column] = patients[column].astype(str)
+
+        sets = _with_columns(sets, SET_COLUMNS)
+        sets = sets.drop(columns=["family", "level", "dose"]).merge(
+            catalogue[["id", "family", "level", "dose"]].rename(columns={"id": "exercise"}),
+            on="exercise",
+            how="left",
+            validate="many_to_one",
+        )
+        if sets["family"].isna().any():
+            unknown = sorted(sets.loc[sets["family"].isna(), "exercise"].unique())
+            raise ValueError(f"exercises not in the catalogue: {unknown}")
+        sets["date"] = _as_dates(sets["date"])
+        sets["patient_id"] = sets["patient_id"].astype(str)
+        sets["level"] = sets["level"].astype("int64")
+        sets["set"] = pd.to_numeric(sets["set"]).astype("int64")
+        for column in _FLOAT_SET_COLUMNS:
+            sets[column] = pd.to_numeric(sets[column]).astype("float64")
+        sets["load_kg"] = sets["load_kg"].fillna(0.0)
+        sets["source_file"] = sets["source_file"].fillna("")
+        sets["source_row"] = pd.to_numeric(sets["source_row"]).fillna(0).astype("int64")
+        sets = sets[SET_COLUMNS]
+
+        def optional(frame, columns, numeric):
+            frame = _with_columns(frame, columns + SOURCE_COLUMNS)
+            frame["date"] = _as_dates(frame["date"])
+            for column in numeric:
+                frame[column] = pd.to_numeric(frame[column]).astype("float64")
+            frame["source_file"] = frame["source_file"].fillna("")
+            frame["source_row"] = pd.to_numeric(frame["source_row"]).fillna(0).astype("int64")
+            return frame[columns + SOURCE_COLUMNS]
+
+        return cls(
+            patients=patients[PATIENT_COLUMNS],
+            sets=sets,
+            activity=optional(activity, ACTIVITY_COLUMNS, ["cardio_min", "strength_sessions"]),
+            outcomes=optional(outcomes, OUTCOME_COLUMNS, ["score"]),
+            treatments=optional(treatments, TREATMENT_COLUMNS, []),
+            quarantine=pd.DataFrame(columns=QUARANTINE_COLUMNS),
+            load_report=pd.DataFrame(columns=LOAD_REPORT_COLUMNS),
+            catalogue=catalogue,
+            source="frames",
+        )
+
+    def summary(self) -> dict[str, int]:
+        """Counts a user checks first: patients, sessions, sets and rows quarantined."""
+        sessions = self.sets[["patient_id", "date"]].drop_duplicates()
+        return {
+            "patients": len(self.patients),
+            "clinics": self.patients["clinic_id"].nunique(),
+            "sessions": len(sessions),
+            "sets": len(self.sets),
+            "activity_rows": len(self.activity),
+            "outcome_rows": len(self.outcomes),
+            "treatment_rows": len(self.treatments),
+            "rows_quarantined": len(self.quarantine),
+        }
