@@ -1,0 +1,1 @@
+"""Reading data folders: files -> raw text tables -> parsed, validated canonical tables."""

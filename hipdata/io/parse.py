@@ -1,0 +1,204 @@
+"""Vectorised parsers from text cells to values, each returning the values and a failure reason.
+
+A parser never guesses: a cell it cannot read unambiguously gets a reason (a plain-language
+string for the quarantine) and a missing value. Empty cells are missing, not failures; whether a
+missing value is allowed is the validator's decision.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+_MONTHS = {
+    name: number
+    for number, names in enumerate(
+        [
+            ("jan", "january", "januar", "janv", "janvier", "gen", "ene", "enero"),
+            ("feb", "february", "februar", "fev", "fevr", "fevrier", "febrero"),
+            ("mar", "march", "marz", "maerz", "mars", "marzo"),
+            ("apr", "april", "avr", "avril", "abr", "abril", "aprile"),
+            ("may", "mai", "mayo", "maggio"),
+            ("jun", "june", "juni", "juin", "junio", "giu", "giugno"),
+            ("jul", "july", "juli", "juil", "juillet", "julio", "lug", "luglio"),
+            ("aug", "august", "aout", "ago", "agosto"),
+            ("sep", "sept", "september", "septembre", "septiembre", "set", "settembre"),
+            ("oct", "october", "okt", "oktober", "octobre", "octubre", "ott", "ottobre"),
+            ("nov", "november", "novembre", "noviembre"),
+            ("dec", "december", "dez", "dezember", "decembre", "dic", "diciembre", "dicembre"),
+        ],
+        start=1,
+    )
+    for name in names
+}
+
+_TIME = r"(?:[ T]\d{1,2}:\d{2}(?::\d{2}(?:\.\d+)?)?(?:Z|[+-]\d{2}:?\d{2})?)?"
+_ISO = rf"^(?P<y>\d{{4}})[-/.](?P<m>\d{{1,2}})[-/.](?P<d>\d{{1,2}}){_TIME}$"
+_ISO_BASIC = r"^(?P<y>\d{4})(?P<m>\d{2})(?P<d>\d{2})$"
+_NUMERIC = rf"^(?P<a>\d{{1,2}})[-/.](?P<b>\d{{1,2}})[-/.](?P<y>\d{{4}}){_TIME}$"
+_SHORT_YEAR = r"^\d{1,2}[-/.]\d{1,2}[-/.]\d{2}$"
+_DAY_MONTH_NAME = r"^(?P<d>\d{1,2})\.?[ -](?P<mon>[a-zA-Z]+)\.?,?[ -](?P<y>\d{4})$"
+_MONTH_NAME_DAY = r"^(?P<mon>[a-zA-Z]+)\.?[ -](?P<d>\d{1,2}),?[ -](?P<y>\d{4})$"
+
+
+def _fold_month(text: pd.Series) -> pd.Series:
+    folded = (
+        text.str.lower()
+        .str.normalize("NFKD")
+        .str.encode("ascii", errors="ignore")
+        .str.decode("ascii")
+    )
+    return folded.map(_MONTHS)
+
+
+def parse_dates(cells: pd.Series, *, dayfirst: bool | None = None) -> tuple[pd.Series, pd.Series]:
+    """Parse date cells without guessing the day/month order.
+
+    Accepted: ISO ``2026-04-03`` (also with ``/`` or ``.``, with a time, or ``20260403``);
+    ``03/04/2026`` style (``/``, ``.`` or ``-``) when the order is known — from ``dayfirst``, or
+    because one part is above 12, or both parts are equal; month names (``3 Apr 2026``,
+    ``April 3, 2026``). Two-digit years are refused (the century would be a guess).
+
+    Returns
+    -------
+    dates : Series of datetime64 (NaT where empty or failed), normalised to midnight
+    reasons : Series of str, empty string where the cell parsed or was empty
+    """
+    text = cells.fillna("").astype(str).str.strip()
+    n = len(text)
+    year = np.full(n, np.nan)
+    month = np.full(n, np.nan)
+    day = np.full(n, np.nan)
+    reason = np.full(n, "", dtype=object)
+    matched = np.zeros(n, dtype=bool)
+
+    for pattern in (_ISO, _ISO_BASIC):
+        parts = text.str.extract(pattern)
+        hit = parts["y"].notna().to_numpy() & ~matched
+        year[hit] = parts.loc[hit, "y"].astype(float)
+        month[hit] = parts.loc[hit, "m"].astype(float)
+        day[hit] = parts.loc[hit, "d"].astype(float)
+        matched |= hit
+
+    for pattern in (_DAY_MONTH_NAME, _MONTH_NAME_DAY):
+        parts = text.str.extract(pattern)
+        hit = parts["y"].notna().to_numpy() & ~matched
+        if hit.any():
+            months = _fold_month(parts.loc[hit, "mon"]).to_numpy(dtype=float)
+            year[hit] = parts.loc[hit, "y"].astype(float)
+            day[hit] = parts.loc[hit, "d"].astype(float)
+            month[hit] = months
+            unknown_month = np.zeros(n, dtype=bool)
+            unknown_month[hit] = np.isnan(months)
+            reason[unknown_month] = "not a date: unknown month name"
+        matched |= hit
+
+    parts = text.str.extract(_NUMERIC)
+    hit = parts["y"].notna().to_numpy() & ~matched
+    if hit.any():
+        a = parts["a"].astype(float).to_numpy()
+        b = parts["b"].astype(float).to_numpy()
+        if dayfirst is None:
+            a_is_day = hit & (a > 12) & (b <= 12)
+            b_is_day = hit & (b > 12) & (a <= 12)
+            same = hit & (a == b)
+            ambiguous = hit & (a <= 12) & (b <= 12) & (a != b)
+            reason[ambiguous] = (
+                "ambiguous date: day/month order unknown; "
+                "pass dayfirst=True (dd/mm/yyyy) or dayfirst=False (mm/dd/yyyy)"
+            )
+            neither = hit & (a > 12) & (b > 12)
+            reason[neither] = "impossible date: neither part can be the month"
+            day_part = np.where(a_is_day | same, a, np.where(b_is_day, b, np.nan))
+            month_part = np.where(a_is_day | same, b, np.where(b_is_day, a, np.nan))
+        else:
+            day_part, month_part = (a, b) if dayfirst else (b, a)
+        year[hit] = parts.loc[hit, "y"].astype(float)
+        day[hit] = day_part[hit]
+        month[hit] = month_part[hit]
+    matched |= hit
+
+    empty = (text == "").to_numpy()
+    short_year = text.str.match(_SHORT_YEAR).to_numpy() & ~matched
+    reason[short_year] = "two-digit year: write the year with four digits"
+    unreadable = ~matched & ~empty & ~short_year
+    reason[unreadable] = "not a date"
+
+    candidate = matched & (reason == "")
+    components = pd.DataFrame(
+        {
+            "year": np.where(candidate, year, 2000),
+            "month": np.where(candidate, month, 1),
+            "day": np.where(candidate, day, 1),
+        }
+    )
+    valid_range = (
+        (components["month"].between(1, 12)) & (components["day"].between(1, 31))
+    ).to_numpy()
+    components.loc[~valid_range, ["year", "month", "day"]] = [2000, 1, 1]
+    dates = pd.to_datetime(components, errors="coerce").astype("datetime64[ns]")
+    impossible = candidate & (~valid_range | dates.isna().to_numpy())
+    reason[impossible] = "impossible date (no such day)"
+    ok = candidate & ~impossible
+    dates = dates.where(ok)
+    return pd.Series(dates.to_numpy(), index=cells.index), pd.Series(reason, index=cells.index)
+
+
+def parse_numbers(cells: pd.Series) -> tuple[pd.Series, pd.Series]:
+    """Parse numbers written with a ``.`` or ``,`` decimal mark.
+
+    ``3,5`` and ``3.5`` are 3.5; a cell with both marks (``1.234,5``) is refused rather than
+    guessed, as is anything that is not a plain number.
+
+    Returns
+    -------
+    values : float64 Series (NaN where empty or failed)
+    reasons : str Series, empty where the cell parsed or was empty
+    """
+    text = (
+        cells.fillna("")
+        .astype(str)
+        .str.replace("\u00a0", "", regex=False)
+        .str.replace("\u202f", "", regex=False)
+        .str.strip()
+    )
+    both_marks = text.str.contains(".", regex=False) & text.str.contains(",", regex=False)
+    normalised = text.str.replace(",", ".", regex=False)
+    valid = normalised.str.fullmatch(r"[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?")
+    values = pd.to_numeric(normalised.where(valid & ~both_marks), errors="coerce").astype("float64")
+    reason = pd.Series("", index=cells.index, dtype=object)
+    reason[(text != "") & ~valid] = "not a number"
+    reason[(text != "") & both_marks] = "ambiguous number: both '.' and ',' in it"
+    return values, reason
+
+
+def parse_pain(cells: pd.Series, *, scale_max: float) -> tuple[pd.Series, pd.Series]:
+    """Parse pain scores, accepting a hand-typed ``"3/10"`` (or ``"30/100"`` on a 0-100 scale).
+
+    A written denominator must match the scale; out-of-range values are flagged, never clipped.
+    """
+    text = cells.fillna("").astype(str).str.strip()
+    fraction = text.str.extract(r"^\s*([0-9.,]+)\s*/\s*(\d+)\s*$")
+    has_fraction = fraction[0].notna()
+    wrong_scale = has_fraction & (fraction[1].astype(float) != scale_max)
+    values, reason = parse_numbers(text.where(~has_fraction, fraction[0]))
+    reason[wrong_scale] = f"pain written on another scale (expected /{scale_max:g})"
+    values[wrong_scale] = np.nan
+    out_of_range = values.notna() & ((values < 0) | (values > scale_max))
+    reason[out_of_range] = f"pain outside the 0-{scale_max:g} scale (never clipped)"
+    return values.where(~out_of_range), reason
+
+
+_TRUE = {"true", "t", "yes", "y", "1", "ja", "oui", "si", "x"}
+_FALSE = {"false", "f", "no", "n", "0", "nein", "non"}
+
+
+def parse_bool(cells: pd.Series) -> tuple[pd.Series, pd.Series]:
+    """Parse yes/no cells (true/false, yes/no, y/n, 1/0)."""
+    text = cells.fillna("").astype(str).str.strip().str.lower()
+    values = pd.Series(pd.NA, index=cells.index, dtype="boolean")
+    values[text.isin(_TRUE)] = True
+    values[text.isin(_FALSE)] = False
+    reason = pd.Series("", index=cells.index, dtype=object)
+    reason[(text != "") & values.isna()] = "not yes/no (use true or false)"
+    return values, reason
