@@ -1,0 +1,1 @@
+"""Analyses on the contract tables: models, curves and cohort tables."""

@@ -1,0 +1,108 @@
+"""Pain over the weeks of care: weekly means with confidence intervals, and a mixed-model trajectory.
+
+Both functions read the contract's ``sessions`` table (CONTRACT §5: one row per patient and date,
+with ``week``, ``max_pain_during`` and ``pain_24h`` on the 0-10 scale).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import pandas as pd
+
+from hipdata.analysis.models import MixedModelFit, fit_mixed, t_mean_ci
+
+#: The session pain measures summarised by :func:`weekly_pain`, in report order.
+PAIN_MEASURES = ("max_pain_during", "pain_24h")
+
+
+def weekly_pain(
+    sessions: pd.DataFrame,
+    *,
+    by: str | Sequence[str] | None = None,
+    ci: float = 0.95,
+    measures: Sequence[str] = PAIN_MEASURES,
+) -> pd.DataFrame:
+    """Weekly mean session pain with t-based confidence intervals, in tidy long form.
+
+    For each week (and each level of ``by``, e.g. ``"clinic_id"``; the whole cohort when ``by`` is
+    None) and each pain measure, over the sessions that recorded it:
+    ``mean +- t(1 - (1 - ci)/2, n - 1) * sd / sqrt(n)``. Sessions count individually, so a patient
+    with two sessions in a week counts twice. The interval is empty when ``n < 2``; a week in which
+    no session recorded a measure has no row for it.
+
+    Parameters
+    ----------
+    sessions : DataFrame
+        The ``sessions`` table (``week``, the ``by`` columns and the measures).
+    by : str or list of str, optional
+        Grouping column(s), such as ``clinic_id``.
+    ci : float
+        Confidence level.
+    measures : sequence of str
+        Pain columns to summarise.
+
+    Returns
+    -------
+    DataFrame
+        ``week, [by...], measure, n, mean, ci_low, ci_high``, sorted by week.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> sessions = pd.DataFrame({"week": [0, 0, 0], "max_pain_during": [2.0, 3.0, 4.0],
+    ...                          "pain_24h": [1.0, None, 1.0]})
+    >>> weekly_pain(sessions)[["week", "measure", "n", "mean"]]
+       week          measure  n  mean
+    0     0  max_pain_during  3   3.0
+    1     0         pain_24h  2   1.0
+    """
+    keys = [by] if isinstance(by, str) else list(by or [])
+    long = sessions.melt(
+        id_vars=["week", *keys], value_vars=list(measures), var_name="measure", value_name="pain"
+    )
+    long["pain"] = pd.to_numeric(long["pain"]).astype("float64")
+    table = t_mean_ci(long, "pain", by=["week", *keys, "measure"], ci=ci)
+    return table[["week", *keys, "measure", "n", "mean", "ci_low", "ci_high"]]
+
+
+def fit_pain_trajectory(
+    sessions: pd.DataFrame,
+    *,
+    outcome: str = "pain_24h",
+    time: str = "week",
+    group: str = "patient_id",
+    random_slope: bool = True,
+) -> MixedModelFit:
+    """Mixed model of session pain over time: ``outcome ~ time``, random intercept and slope.
+
+    Fits ``pain_24h ~ week`` on the sessions table with a random intercept and a random slope on
+    ``week`` per patient (REML), through :func:`~hipdata.analysis.models.fit_mixed`, which checks
+    convergence and falls back to a random intercept when the slope cannot be estimated. Sessions
+    with no ``outcome`` are left out; how many is recorded in ``n_dropped`` and in ``warnings``.
+    The ``week`` coefficient is the average change in pain per week of care.
+
+    Parameters
+    ----------
+    sessions : DataFrame
+        The ``sessions`` table.
+    outcome, time, group : str
+        Column names of the pain outcome, the time scale and the patient.
+    random_slope : bool
+        Whether to ask for a random slope on ``time`` (False: random intercept only).
+
+    Returns
+    -------
+    MixedModelFit
+    """
+    data = sessions[[group, time, outcome]].copy()
+    data[outcome] = pd.to_numeric(data[outcome]).astype("float64")
+    data[time] = pd.to_numeric(data[time]).astype("float64")
+    return fit_mixed(
+        data,
+        f"{outcome} ~ {time}",
+        group=group,
+        re_formula=f"~{time}" if random_slope else "1",
+        group_label="patient",
+        row_label="sessions",
+    )

@@ -1,0 +1,1 @@
+"""Plotting functions: seaborn-style, keyword-only, data= and ax=, returning the Axes."""
