@@ -203,23 +203,78 @@ def synth(
     console.print(f"Wrote {out} in {time.perf_counter() - started:.1f} s ({rows} rows).")
 
 
+def _compute_metrics(dataset, out: Path, fmt: str) -> dict:
+    """Compute and write every metric table plus the pain-trajectory model and quarantine."""
+    from hipdata.analysis.trajectories import fit_pain_trajectory
+    from hipdata.metrics import compute_all, write_tables
+
+    with console.status("computing metrics"):
+        tables = compute_all(dataset)
+        model = fit_pain_trajectory(tables["sessions"])
+    outputs = {name: frame for name, frame in tables.items() if name != "family_sessions"}
+    outputs["pain_trajectory_model"] = model.summary
+    outputs["quarantine"] = dataset.quarantine
+    write_tables(outputs, out, format=fmt)
+    for warning in model.warnings:
+        err_console.print(f"[yellow]pain trajectory model:[/yellow] {warning}")
+    return {"tables": tables, "model": model}
+
+
+def _print_metrics_summary(tables: dict) -> None:
+    sessions = tables["sessions"]
+    summary = tables["patient_summary"]
+    progressions = tables["progressions"]
+    outcome = tables["outcome_change"]
+    rises = progressions[progressions["kind"].isin(["up", "load_up"])]
+    on_criteria = (rises["criterion_before"] == "met").mean() if len(rises) else float("nan")
+    flare_known = sessions["flare"].dropna()
+    adherent = (~flare_known.astype(bool)).mean() if len(flare_known) else float("nan")
+    nprs = outcome[(outcome["measure"] == "nprs") & outcome["responder"].notna()]
+    responders = nprs["responder"].astype(bool).mean() if len(nprs) else float("nan")
+    console.print(
+        f"{len(summary):,} patients, {len(sessions):,} sessions; "
+        f"progressions on criteria {on_criteria:.0%} ({len(rises):,} rises); "
+        f"sessions within 3/10 pain {adherent:.0%} (of {len(flare_known):,} with pain known); "
+        f"NPRS responders {responders:.0%} (of {len(nprs):,} with follow-up)."
+    )
+
+
+@app.command()
+@_friendly_errors
+def metrics(
+    folder: Annotated[Path, typer.Argument(help="Data folder (patients, exercises, ...).")],
+    out: Annotated[Path, typer.Option(help="Folder for the metric tables.")],
+    format: Annotated[str, typer.Option("--format", help="csv or parquet.")] = "csv",
+    dayfirst: DayFirst = None,
+    pain_scale: PainScale = "nrs",
+    catalogue: CatalogueOpt = None,
+) -> None:
+    """Compute the contract's tables (sets, sessions, weekly_load, progressions,
+    patient_summary, outcome_change), the pain-trajectory model and the quarantine."""
+    if format not in ("csv", "parquet"):
+        raise DataError(f"unknown format {format!r}", fix="use --format csv or --format parquet")
+    dataset = _load_with_progress(
+        folder, dayfirst=dayfirst, pain_scale=pain_scale, catalogue=catalogue
+    )
+    result = _compute_metrics(dataset, out, format)
+    _print_metrics_summary(result["tables"])
+    console.print(f"Tables written to {out.resolve()}")
+
+
 @app.command()
 @_friendly_errors
 def demo(
     data: Annotated[Path, typer.Option(help="The demo data folder.")] = Path("data/demo"),
     out: Annotated[Path, typer.Option(help="Where the outputs go.")] = Path("reports/demo"),
 ) -> None:
-    """The main job on the shipped synthetic demo cohort: validate, then summarise."""
+    """The main job on the shipped synthetic demo cohort: validate, metrics, reports."""
     started = time.perf_counter()
     dataset = _load_with_progress(data)
     _print_load_report(dataset)
-    _write_csv_atomic(dataset.quarantine, out / "quarantine.csv")
     _write_csv_atomic(dataset.load_report, out / "load_report.csv")
-    summary = dataset.summary()
-    console.print(
-        f"Demo cohort: {summary['patients']:,} patients in {summary['clinics']} clinics, "
-        f"{summary['sessions']:,} sessions, {summary['sets']:,} sets."
-    )
+    result = _compute_metrics(dataset, out / "metrics", "csv")
+    _print_metrics_summary(result["tables"])
+    console.print(f"Metric tables in {(out / 'metrics').resolve()}")
     console.print(f"Outputs in {out.resolve()} ({time.perf_counter() - started:.1f} s).")
 
 
