@@ -1,0 +1,143 @@
+"""The ``outcome_change`` table (CONTRACT §4-5): baseline, follow-up, improvement, responders."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from hipdata.dataset import Dataset
+from hipdata.metrics._common import at_least, attach_patients, days_between, safe_ratio
+from hipdata.outcome_measures import MEASURES, Measure
+from hipdata.protocol import BASELINE_WINDOW_DAYS, FOLLOWUP_WINDOW_DAYS
+
+OUTCOME_CHANGE_COLUMNS = [
+    "patient_id",
+    "measure",
+    "baseline",
+    "followup",
+    "improvement",
+    "pct_improvement",
+    "responder",
+]
+#: Kept after the contract's columns: when the two scores were taken.
+OUTCOME_CHANGE_EXTRA_COLUMNS = ["baseline_date", "followup_date"]
+
+_KEYS = ["patient_id", "measure"]
+
+
+def outcome_change(
+    ds: Dataset,
+    *,
+    measures: dict[str, Measure] | None = None,
+    baseline_window_days: tuple[int, int] = BASELINE_WINDOW_DAYS,
+    followup_window_days: tuple[int, int] = FOLLOWUP_WINDOW_DAYS,
+) -> pd.DataFrame:
+    """Change in each outcome measure from baseline to follow-up, per patient (CONTRACT §4).
+
+    - baseline: the score closest to ``start_date`` within ``[start + baseline_window_days[0],
+      start + baseline_window_days[1]]`` days (inclusive; ties go to the earlier score);
+    - follow-up: the latest score within ``[discharge + followup_window_days[0], discharge +
+      followup_window_days[1]]`` dated after the baseline (when there is one); empty while in
+      care. A missing follow-up is never carried forward from an earlier score;
+    - ``improvement`` = follow-up - baseline for a measure where higher is better, baseline -
+      follow-up where lower is better, so positive is always better; ``pct_improvement`` = 100 x
+      improvement / |baseline| (empty when the baseline is 0);
+    - ``responder``: improvement >= the measure's ``mcid_points`` or, when it has one,
+      pct_improvement >= its ``mcid_pct`` (nprs: 2 points or 30 %); inclusive with 1e-9
+      tolerance; empty when baseline or follow-up is missing.
+
+    A measure missing from the registry keeps its baseline and follow-up; its improvement and
+    responder stay empty (their direction and MCID are unknown).
+
+    Parameters
+    ----------
+    ds : Dataset
+        The loaded cohort.
+    measures : dict of str to Measure, optional
+        The measure registry (default: :data:`hipdata.outcome_measures.MEASURES`); pass a
+        modified copy to change an MCID.
+    baseline_window_days, followup_window_days : (int, int)
+        Windows in days relative to start and to discharge (protocol: (-30, 7) and (-14, 30)).
+
+    Returns
+    -------
+    DataFrame
+        One row per patient and measure with any score: ``patient_id, measure, baseline,
+        followup, improvement, pct_improvement, responder`` (nullable ``boolean``), then
+        ``baseline_date, followup_date``.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> from hipdata import Dataset
+    >>> ds = Dataset.from_frames(
+    ...     pd.DataFrame({"patient_id": ["P1"], "clinic_id": ["C1"], "start_date": ["2026-01-05"],
+    ...                   "discharge_date": ["2026-03-02"]}),
+    ...     pd.DataFrame({"patient_id": ["P1"], "date": ["2026-01-05"], "exercise": ["bridge"],
+    ...                   "set": [1], "reps": [10]}),
+    ...     outcomes=pd.DataFrame({"patient_id": "P1", "date": ["2026-01-05", "2026-03-02"],
+    ...                            "measure": "nprs", "score": [6.0, 4.5]}))
+    >>> outcome_change(ds)[["improvement", "pct_improvement", "responder"]].to_dict("records")
+    [{'improvement': 1.5, 'pct_improvement': 25.0, 'responder': False}]
+    """
+    measures = MEASURES if measures is None else measures
+    scores = attach_patients(
+        ds.outcomes[["patient_id", "date", "measure", "score"]],
+        ds.patients,
+        ["start_date", "discharge_date"],
+    )
+    table = scores[_KEYS].drop_duplicates().sort_values(_KEYS)
+
+    from_start = days_between(scores["date"], scores["start_date"])
+    low, high = baseline_window_days
+    in_baseline = scores[(from_start >= low) & (from_start <= high)].assign(
+        distance=from_start.abs()
+    )
+    baseline = (
+        in_baseline.sort_values(["distance", "date"], kind="stable")
+        .drop_duplicates(_KEYS, keep="first")
+        .rename(columns={"score": "baseline", "date": "baseline_date"})[
+            [*_KEYS, "baseline", "baseline_date"]
+        ]
+    )
+    table = table.merge(baseline, on=_KEYS, how="left", validate="one_to_one")
+
+    from_discharge = days_between(scores["date"], scores["discharge_date"])
+    low, high = followup_window_days
+    in_followup = scores[(from_discharge >= low) & (from_discharge <= high)]
+    in_followup = in_followup.merge(baseline[[*_KEYS, "baseline_date"]], on=_KEYS, how="left")
+    in_followup = in_followup[
+        in_followup["baseline_date"].isna() | (in_followup["date"] > in_followup["baseline_date"])
+    ]
+    followup = (
+        in_followup.sort_values("date", kind="stable")
+        .drop_duplicates(_KEYS, keep="last")
+        .rename(columns={"score": "followup", "date": "followup_date"})[
+            [*_KEYS, "followup", "followup_date"]
+        ]
+    )
+    table = table.merge(followup, on=_KEYS, how="left", validate="one_to_one")
+
+    registry = pd.DataFrame(
+        [(m.name, m.higher_is_better, m.mcid_points, m.mcid_pct) for m in measures.values()],
+        columns=["measure", "higher_is_better", "mcid_points", "mcid_pct"],
+    ).astype({"measure": "str", "mcid_points": "float64", "mcid_pct": "float64"})
+    table = table.merge(registry, on="measure", how="left", validate="many_to_one")
+    direction = table["higher_is_better"].map({True: 1.0, False: -1.0}).astype("float64")
+    # "+ 0.0" turns the -0.0 of a lower-is-better measure with no change into 0.0
+    table["improvement"] = (direction * (table["followup"] - table["baseline"]) + 0.0).astype(
+        "float64"
+    )
+    table["pct_improvement"] = 100 * safe_ratio(table["improvement"], table["baseline"].abs())
+    by_points = at_least(table["improvement"], table["mcid_points"])
+    by_pct = table["mcid_pct"].notna() & at_least(table["pct_improvement"], table["mcid_pct"])
+    judged = table["improvement"].notna() & table["mcid_points"].notna()
+    table["responder"] = pd.Series(
+        np.where(judged, by_points | by_pct, None), index=table.index, dtype="object"
+    ).astype("boolean")
+    for column in _KEYS:
+        table[column] = table[column].astype("str")
+    for column in ("baseline", "followup"):
+        table[column] = table[column].astype("float64")
+    table = table.sort_values(_KEYS)
+    return table[OUTCOME_CHANGE_COLUMNS + OUTCOME_CHANGE_EXTRA_COLUMNS].reset_index(drop=True)

@@ -1,0 +1,238 @@
+"""Progression events, runs at a level and held-back episodes (CONTRACT §4)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from hipdata.dataset import Dataset
+from hipdata.metrics._common import days_between
+from hipdata.metrics.family import _family_sessions_from_sets
+from hipdata.metrics.sets import _sets_table
+from hipdata.protocol import (
+    CRITERION_HOLD_S,
+    CRITERION_REPS,
+    CRITERION_SETS,
+    HELD_BACK_SESSIONS,
+    PAIN_THRESHOLD,
+    TOLERANCE,
+)
+
+PROGRESSIONS_COLUMNS = [
+    "patient_id",
+    "family",
+    "date",
+    "from_level",
+    "to_level",
+    "from_load_kg",
+    "to_load_kg",
+    "kind",
+    "criterion_before",
+    "sessions_at_level",
+    "days_at_level",
+]
+#: Kept after the contract's columns: the patient's clinic and clinician, for audits.
+PROGRESSIONS_EXTRA_COLUMNS = ["clinic_id", "clinician_id"]
+
+HELD_BACK_COLUMNS = [
+    "patient_id",
+    "family",
+    "level",
+    "top_load_kg",
+    "run_start",
+    "first_met_date",
+    "run_end",
+    "sessions_after_met",
+    "run_open",
+]
+#: Progression kinds that move a patient forward (the on-criteria share and early progressions).
+FORWARD_KINDS = ("up", "load_up")
+
+
+def _runs(family_table: pd.DataFrame) -> pd.DataFrame:
+    """Family sessions ordered by patient, family and date, with their run.
+
+    A run is a maximal sequence of consecutive family sessions (same patient and family) with the
+    same level and top load (top loads equal within 1e-9 kg). Adds ``previous_*`` columns for the
+    session before in the same patient and family, ``run_id``, ``run_position`` (0-based),
+    ``run_length``, ``run_start`` and ``run_open`` (the run is the last of its patient and family).
+    """
+    table = family_table.sort_values(["patient_id", "family", "date"]).reset_index(drop=True)
+    by_family = table.groupby(["patient_id", "family"], sort=False)
+    for column in ("level", "top_load_kg", "criterion", "date"):
+        table[f"previous_{column}"] = by_family[column].shift()
+    first_of_family = table["previous_level"].isna()
+    level_change = ~first_of_family & (table["level"] != table["previous_level"])
+    load_change = ~first_of_family & (
+        (table["top_load_kg"] - table["previous_top_load_kg"]).abs() > TOLERANCE
+    )
+    table["level_change"] = level_change
+    table["load_change"] = load_change & ~level_change
+    table["run_id"] = (first_of_family | level_change | load_change).cumsum()
+    by_run = table.groupby("run_id", sort=False)
+    table["run_position"] = by_run.cumcount()
+    table["run_length"] = by_run["date"].transform("size")
+    table["run_start"] = by_run["date"].transform("min")
+    last_run = table.groupby(["patient_id", "family"], sort=False)["run_id"].transform("max")
+    table["run_open"] = table["run_id"] == last_run
+    return table
+
+
+def _progressions_from(family_table: pd.DataFrame) -> pd.DataFrame:
+    table = _runs(family_table)
+    by_family = table.groupby(["patient_id", "family"], sort=False)
+    table["sessions_at_level"] = by_family["run_position"].shift() + 1
+    table["previous_run_start"] = by_family["run_start"].shift()
+    events = table[table["level_change"] | table["load_change"]].copy()
+    going_up = np.where(
+        events["level_change"],
+        events["level"] > events["previous_level"],
+        events["top_load_kg"] > events["previous_top_load_kg"],
+    )
+    events["kind"] = np.where(
+        events["level_change"],
+        np.where(going_up, "up", "down"),
+        np.where(going_up, "load_up", "load_down"),
+    )
+    events["kind"] = events["kind"].astype("str")
+    events = events.rename(
+        columns={
+            "previous_level": "from_level",
+            "level": "to_level",
+            "previous_top_load_kg": "from_load_kg",
+            "top_load_kg": "to_load_kg",
+            "previous_criterion": "criterion_before",
+        }
+    )
+    events["days_at_level"] = days_between(events["date"], events["previous_run_start"])
+    for column in ("from_level", "to_level", "sessions_at_level", "days_at_level"):
+        events[column] = events[column].astype("int64")
+    for column in ("from_load_kg", "to_load_kg"):
+        events[column] = events[column].astype("float64")
+    events["criterion_before"] = events["criterion_before"].astype("str")
+    events = events.sort_values(["patient_id", "date", "family"])
+    return events[PROGRESSIONS_COLUMNS + PROGRESSIONS_EXTRA_COLUMNS].reset_index(drop=True)
+
+
+def progressions(
+    ds: Dataset,
+    *,
+    pain_threshold: float = PAIN_THRESHOLD,
+    criterion_sets: int = CRITERION_SETS,
+    criterion_reps: float = CRITERION_REPS,
+    criterion_hold_s: float = CRITERION_HOLD_S,
+) -> pd.DataFrame:
+    """Progression events between consecutive family sessions (CONTRACT §4).
+
+    For a patient and family, ordered by date, an event is a change of level between one family
+    session and the next (``up``, ``down``) or, at the same level, a change of top load
+    (``load_up``, ``load_down``). The event is dated on the later session; ``from_load_kg`` /
+    ``to_load_kg`` are the two sessions' top loads (for level changes too). A *run* is a maximal
+    sequence of consecutive family sessions with the same level and top load:
+    ``criterion_before`` is the criterion of the earlier session (see :func:`family_sessions`),
+    ``sessions_at_level`` the length of the run ending with it and ``days_at_level`` the days
+    from that run's first session to the event's date.
+
+    Parameters
+    ----------
+    ds : Dataset
+        The loaded cohort.
+    pain_threshold, criterion_sets, criterion_reps, criterion_hold_s
+        Thresholds of the criterion (see :func:`hipdata.metrics.family_sessions`).
+
+    Returns
+    -------
+    DataFrame
+        ``patient_id, family, date, from_level, to_level, from_load_kg, to_load_kg, kind,
+        criterion_before, sessions_at_level, days_at_level``, then ``clinic_id, clinician_id``.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> from hipdata import Dataset
+    >>> ds = Dataset.from_frames(
+    ...     pd.DataFrame({"patient_id": ["P1"], "clinic_id": ["C1"], "start_date": ["2026-01-05"]}),
+    ...     pd.DataFrame({"patient_id": "P1", "date": ["2026-01-05", "2026-01-08", "2026-01-12"],
+    ...                   "exercise": ["bridge", "bridge", "bridge_loaded"], "set": 1,
+    ...                   "reps": 10}))
+    >>> progressions(ds)[["kind", "sessions_at_level", "days_at_level"]].to_dict("records")
+    [{'kind': 'up', 'sessions_at_level': 2, 'days_at_level': 7}]
+    """
+    family_table = _family_sessions_from_sets(
+        _sets_table(ds.sets, ds.patients),
+        ds.patients,
+        pain_threshold=pain_threshold,
+        criterion_sets=criterion_sets,
+        criterion_reps=criterion_reps,
+        criterion_hold_s=criterion_hold_s,
+    )
+    return _progressions_from(family_table)
+
+
+def _held_back_from(family_table: pd.DataFrame, *, held_back_sessions: int) -> pd.DataFrame:
+    table = _runs(family_table)
+    met_position = table["run_position"].where(table["criterion"] == "met")
+    table["first_met_position"] = met_position.groupby(table["run_id"]).transform("min")
+    table["sessions_after_met"] = table["run_length"] - 1 - table["first_met_position"]
+    table["run_end"] = table.groupby("run_id", sort=False)["date"].transform("max")
+    first_met = table[table["run_position"] == table["first_met_position"]]
+    episodes = first_met[first_met["sessions_after_met"] >= held_back_sessions].rename(
+        columns={"date": "first_met_date"}
+    )
+    episodes = episodes.astype({"sessions_after_met": "int64", "run_open": "bool"})
+    episodes = episodes.sort_values(["patient_id", "family", "run_start"])
+    return episodes[HELD_BACK_COLUMNS].reset_index(drop=True)
+
+
+def held_back_episodes(
+    ds: Dataset,
+    *,
+    held_back_sessions: int = HELD_BACK_SESSIONS,
+    pain_threshold: float = PAIN_THRESHOLD,
+    criterion_sets: int = CRITERION_SETS,
+    criterion_reps: float = CRITERION_REPS,
+    criterion_hold_s: float = CRITERION_HOLD_S,
+) -> pd.DataFrame:
+    """Held-back episodes: runs in which the first ``met`` session is followed by
+    ``held_back_sessions`` or more further sessions of the same run (CONTRACT §4).
+
+    One episode per run at most; a still-open run (the last run of its patient and family, with no
+    progression event after it yet) counts too. A patient's count in
+    :func:`patient_summary` is the number of rows here, summed over families.
+
+    Parameters
+    ----------
+    ds : Dataset
+        The loaded cohort.
+    held_back_sessions : int
+        Further sessions after the first ``met`` one that make a run "held back" (protocol: 3).
+    pain_threshold, criterion_sets, criterion_reps, criterion_hold_s
+        Thresholds of the criterion (see :func:`hipdata.metrics.family_sessions`).
+
+    Returns
+    -------
+    DataFrame
+        One row per episode: ``patient_id, family, level, top_load_kg, run_start,
+        first_met_date, run_end, sessions_after_met, run_open``.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> from hipdata import Dataset
+    >>> dates = pd.date_range("2026-01-05", periods=4, freq="2D").repeat(3)
+    >>> ds = Dataset.from_frames(
+    ...     pd.DataFrame({"patient_id": ["P1"], "clinic_id": ["C1"], "start_date": ["2026-01-05"]}),
+    ...     pd.DataFrame({"patient_id": "P1", "date": dates, "exercise": "bridge",
+    ...                   "set": [1, 2, 3] * 4, "reps": 10, "pain_during": 1.0, "pain_24h": 1.0}))
+    >>> held_back_episodes(ds)[["sessions_after_met", "run_open"]].to_dict("records")
+    [{'sessions_after_met': 3, 'run_open': True}]
+    """
+    family_table = _family_sessions_from_sets(
+        _sets_table(ds.sets, ds.patients),
+        ds.patients,
+        pain_threshold=pain_threshold,
+        criterion_sets=criterion_sets,
+        criterion_reps=criterion_reps,
+        criterion_hold_s=criterion_hold_s,
+    )
+    return _held_back_from(family_table, held_back_sessions=held_back_sessions)

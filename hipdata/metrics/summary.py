@@ -1,0 +1,344 @@
+"""The ``patient_summary`` table (CONTRACT §5): one row per patient episode of care."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from hipdata.dataset import Dataset
+from hipdata.metrics._common import (
+    at_least,
+    attach_patients,
+    days_between,
+    safe_ratio,
+    text_as_str,
+    week_of,
+)
+from hipdata.metrics.family import _family_sessions_from_sets
+from hipdata.metrics.progression import FORWARD_KINDS, _held_back_from, _progressions_from
+from hipdata.metrics.sessions import _sessions_from_sets
+from hipdata.metrics.sets import _sets_table
+from hipdata.protocol import (
+    CRITERION_HOLD_S,
+    CRITERION_REPS,
+    CRITERION_SETS,
+    FAMILIES,
+    HELD_BACK_SESSIONS,
+    PAIN_THRESHOLD,
+    WHO_CARDIO_MIN,
+    WHO_STRENGTH_SESSIONS,
+)
+
+PATIENT_SUMMARY_COLUMNS = [
+    "patient_id",
+    "clinic_id",
+    "clinician_id",
+    "weeks_in_care",
+    "sessions",
+    "planned_sessions",
+    "attendance",
+    "pain_threshold_adherence",
+    "flare_sessions",
+    "pain_missing_sessions",
+    "dose_adherence",
+    "on_criteria_share",
+    "early_progressions",
+    "held_back_episodes",
+    *[f"top_level_{family}" for family in FAMILIES],
+    "activity_weeks_met_share",
+]
+#: Kept after the contract's columns: the episode's dates and the numerators / denominators behind
+#: the shares, which the quarterly audit needs (CONTRACT §6).
+PATIENT_SUMMARY_EXTRA_COLUMNS = [
+    "start_date",
+    "discharge_date",
+    "discharge_reason",
+    "flare_known_sessions",
+    "dose_units",
+    "forward_progressions",
+    "on_criteria_progressions",
+    "activity_weeks",
+    "activity_weeks_met",
+]
+
+
+def weeks_in_care(
+    start_date: pd.Series, discharge_date: pd.Series, last_session: pd.Series
+) -> pd.Series:
+    """CONTRACT §4 weeks in care: ``max(1, days / 7)``, unrounded, from start to discharge or,
+    while in care, to the last session (NaN for a patient in care with no session)."""
+    end = discharge_date.fillna(last_session)
+    return np.maximum(1.0, days_between(end, start_date) / 7).astype("float64")
+
+
+def dose_units(sets: pd.DataFrame) -> pd.DataFrame:
+    """Dose adherence per unit (one exercise in one session) with a prescription.
+
+    The prescription is read once per unit (a prescription repeated on the unit's set rows counts
+    once: the first value recorded is used). Prescribed = ``prescribed_sets`` (default: the sets
+    done) x ``prescribed_reps`` or, without prescribed reps, x ``prescribed_hold_s``; performed =
+    the unit's total reps, or (for a hold prescription) its time under tension. Units without a
+    prescription, or with a prescription of 0, are left out.
+
+    Returns
+    -------
+    DataFrame
+        ``patient_id, date, exercise, prescribed, performed, dose_adherence``.
+    """
+    units = (
+        sets.groupby(["patient_id", "date", "exercise"], sort=True)
+        .agg(
+            sets_done=("set", "size"),
+            total_reps=("reps", "sum"),
+            tut_s=("tut_s", "sum"),
+            prescribed_sets=("prescribed_sets", "first"),
+            prescribed_reps=("prescribed_reps", "first"),
+            prescribed_hold_s=("prescribed_hold_s", "first"),
+        )
+        .reset_index()
+    )
+    by_reps = units["prescribed_reps"].notna()
+    per_set = units["prescribed_reps"].where(by_reps, units["prescribed_hold_s"])
+    units["prescribed"] = units["prescribed_sets"].fillna(units["sets_done"]) * per_set
+    units["performed"] = units["total_reps"].where(by_reps, units["tut_s"])
+    units["dose_adherence"] = safe_ratio(units["performed"], units["prescribed"])
+    units = units[units["dose_adherence"].notna()]
+    return units[
+        ["patient_id", "date", "exercise", "prescribed", "performed", "dose_adherence"]
+    ].reset_index(drop=True)
+
+
+def activity_weeks(
+    activity: pd.DataFrame,
+    sessions: pd.DataFrame,
+    patients: pd.DataFrame,
+    *,
+    who_cardio_min: float = WHO_CARDIO_MIN,
+    who_strength_sessions: float = WHO_STRENGTH_SESSIONS,
+) -> pd.DataFrame:
+    """Per patient week with at least one activity row: was the WHO target met (CONTRACT §4)?
+
+    ``cardio_min`` summed >= ``who_cardio_min`` and strength sessions >= ``who_strength_sessions``,
+    where strength sessions are the recorded ``strength_sessions`` summed when any row of that
+    week records them, else the patient's exercise sessions that week.
+
+    Returns
+    -------
+    DataFrame
+        ``patient_id, week, cardio_min, strength_sessions, strength_recorded, met``.
+    """
+    rows = attach_patients(activity, patients, ["start_date"])
+    rows["week"] = week_of(rows["date"], rows["start_date"])
+    weeks = (
+        rows.groupby(["patient_id", "week"], sort=True)
+        .agg(
+            cardio_min=("cardio_min", "sum"),
+            recorded_strength=("strength_sessions", "sum"),
+            strength_rows=("strength_sessions", "count"),
+        )
+        .reset_index()
+    )
+    exercise_sessions = (
+        sessions.groupby(["patient_id", "week"], sort=False)
+        .size()
+        .rename("exercise_sessions")
+        .reset_index()
+    )
+    weeks = weeks.merge(exercise_sessions, on=["patient_id", "week"], how="left")
+    weeks["strength_recorded"] = weeks["strength_rows"] > 0
+    weeks["strength_sessions"] = (
+        weeks["recorded_strength"]
+        .where(weeks["strength_recorded"], weeks["exercise_sessions"].fillna(0))
+        .astype("float64")
+    )
+    weeks["met"] = at_least(weeks["cardio_min"], who_cardio_min) & at_least(
+        weeks["strength_sessions"], who_strength_sessions
+    )
+    return weeks[
+        ["patient_id", "week", "cardio_min", "strength_sessions", "strength_recorded", "met"]
+    ].reset_index(drop=True)
+
+
+def _count(frame: pd.DataFrame, name: str) -> pd.Series:
+    return frame.groupby("patient_id").size().rename(name)
+
+
+def _patient_summary_from(
+    ds: Dataset,
+    sets: pd.DataFrame,
+    sessions: pd.DataFrame,
+    family_table: pd.DataFrame,
+    progression_events: pd.DataFrame,
+    held_back: pd.DataFrame,
+    *,
+    who_cardio_min: float,
+    who_strength_sessions: float,
+) -> pd.DataFrame:
+    patients = ds.patients
+    table = patients[
+        [
+            "patient_id",
+            "clinic_id",
+            "clinician_id",
+            "start_date",
+            "discharge_date",
+            "discharge_reason",
+            "planned_sessions_per_week",
+        ]
+    ]
+    table = text_as_str(table).set_index("patient_id")
+
+    per_patient = sessions.groupby("patient_id")
+    known = sessions[sessions["flare"].notna()]
+    forward = progression_events[progression_events["kind"].isin(FORWARD_KINDS)]
+    units = dose_units(sets)
+    weeks = activity_weeks(
+        ds.activity,
+        sessions,
+        patients,
+        who_cardio_min=who_cardio_min,
+        who_strength_sessions=who_strength_sessions,
+    )
+    parts = [
+        per_patient.size().rename("sessions"),
+        per_patient["date"].max().rename("last_session"),
+        _count(known, "flare_known_sessions"),
+        _count(known[known["flare"] == False], "flare_free_sessions"),  # noqa: E712
+        _count(known[known["flare"] == True], "flare_sessions"),  # noqa: E712
+        units.groupby("patient_id")["dose_adherence"].mean(),
+        _count(units, "dose_units"),
+        _count(forward, "forward_progressions"),
+        _count(forward[forward["criterion_before"] == "met"], "on_criteria_progressions"),
+        _count(forward[forward["criterion_before"] == "not_met"], "early_progressions"),
+        _count(held_back, "held_back_episodes"),
+        _count(weeks, "activity_weeks"),
+        _count(weeks[weeks["met"]], "activity_weeks_met"),
+    ]
+    table = table.join(parts, how="left")
+    counts = [
+        "sessions",
+        "flare_known_sessions",
+        "flare_free_sessions",
+        "flare_sessions",
+        "dose_units",
+        "forward_progressions",
+        "on_criteria_progressions",
+        "early_progressions",
+        "held_back_episodes",
+        "activity_weeks",
+        "activity_weeks_met",
+    ]
+    table[counts] = table[counts].fillna(0).astype("int64")
+
+    table["weeks_in_care"] = weeks_in_care(
+        table["start_date"], table["discharge_date"], table["last_session"]
+    )
+    table["planned_sessions"] = table["planned_sessions_per_week"] * table["weeks_in_care"]
+    table["attendance"] = safe_ratio(table["sessions"], table["planned_sessions"])
+    table["pain_threshold_adherence"] = safe_ratio(
+        table["flare_free_sessions"], table["flare_known_sessions"]
+    )
+    table["pain_missing_sessions"] = table["sessions"] - table["flare_known_sessions"]
+    table["on_criteria_share"] = safe_ratio(
+        table["on_criteria_progressions"], table["forward_progressions"]
+    )
+    table["activity_weeks_met_share"] = safe_ratio(
+        table["activity_weeks_met"], table["activity_weeks"]
+    )
+    table["dose_adherence"] = table["dose_adherence"].astype("float64")
+
+    top_levels = family_table.groupby(["patient_id", "family"])["level"].max().unstack("family")
+    families = list(FAMILIES) + sorted(set(top_levels.columns) - set(FAMILIES))
+    top_levels = top_levels.reindex(columns=families)
+    top_levels.columns = [f"top_level_{family}" for family in families]
+    table = table.join(top_levels, how="left")
+    top_columns = list(top_levels.columns)
+    table[top_columns] = table[top_columns].astype("Int64")
+
+    extra_top = [c for c in top_columns if c not in PATIENT_SUMMARY_COLUMNS]
+    table = table.reset_index()
+    return table[PATIENT_SUMMARY_COLUMNS + PATIENT_SUMMARY_EXTRA_COLUMNS + extra_top]
+
+
+def patient_summary(
+    ds: Dataset,
+    *,
+    pain_threshold: float = PAIN_THRESHOLD,
+    criterion_sets: int = CRITERION_SETS,
+    criterion_reps: float = CRITERION_REPS,
+    criterion_hold_s: float = CRITERION_HOLD_S,
+    held_back_sessions: int = HELD_BACK_SESSIONS,
+    who_cardio_min: float = WHO_CARDIO_MIN,
+    who_strength_sessions: float = WHO_STRENGTH_SESSIONS,
+) -> pd.DataFrame:
+    """One row per patient of ``ds.patients`` (even without sessions), CONTRACT §4-5.
+
+    - ``weeks_in_care`` = ``max(1, days / 7)`` from start to discharge (or, in care, to the last
+      session; empty for a patient in care without sessions); ``planned_sessions`` =
+      ``planned_sessions_per_week x weeks_in_care``; ``attendance`` = sessions / planned;
+    - ``pain_threshold_adherence`` = sessions with flare False / sessions with flare known;
+      ``flare_sessions`` counts flare True, ``pain_missing_sessions`` flare missing;
+    - ``dose_adherence``: mean over units (one exercise in one session) of performed / prescribed
+      (see :func:`dose_units`); not capped; empty without prescriptions;
+    - ``on_criteria_share``: among ``up`` and ``load_up`` events, the share whose
+      ``criterion_before`` is ``met`` (``unknown`` in the denominator; empty without such events);
+      ``early_progressions``: such events with ``criterion_before`` ``not_met``;
+    - ``held_back_episodes``: see :func:`held_back_episodes`, summed over families;
+    - ``top_level_<family>``: highest level done, for every family of
+      :data:`hipdata.protocol.FAMILIES` (empty where never done; a clinic's extra families get a
+      column at the end);
+    - ``activity_weeks_met_share`` = weeks meeting the WHO target / weeks with activity rows
+      (see :func:`activity_weeks`); empty without activity.
+
+    Parameters
+    ----------
+    ds : Dataset
+        The loaded cohort.
+    pain_threshold, criterion_sets, criterion_reps, criterion_hold_s
+        Thresholds of flare and criterion (see :func:`hipdata.metrics.family_sessions`).
+    held_back_sessions : int
+        See :func:`held_back_episodes`.
+    who_cardio_min, who_strength_sessions
+        The weekly physical-activity target (WHO: 150 min, 2 strength sessions).
+
+    Returns
+    -------
+    DataFrame
+        The §5 columns, then ``start_date, discharge_date, discharge_reason,
+        flare_known_sessions, dose_units, forward_progressions, on_criteria_progressions,
+        activity_weeks, activity_weeks_met`` (the counts behind the shares), in the order of
+        ``ds.patients``.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> from hipdata import Dataset
+    >>> ds = Dataset.from_frames(
+    ...     pd.DataFrame({"patient_id": ["P1", "P2"], "clinic_id": "C1",
+    ...                   "start_date": "2026-01-05", "discharge_date": ["2026-01-26", None]}),
+    ...     pd.DataFrame({"patient_id": "P1", "date": ["2026-01-05", "2026-01-12"],
+    ...                   "exercise": "bridge", "set": 1, "reps": 10}))
+    >>> patient_summary(ds)[["sessions", "weeks_in_care", "attendance"]].to_dict("records")
+    [{'sessions': 2, 'weeks_in_care': 3.0, 'attendance': 0.3333333333333333}, \
+{'sessions': 0, 'weeks_in_care': nan, 'attendance': nan}]
+    """
+    sets = _sets_table(ds.sets, ds.patients)
+    sessions = _sessions_from_sets(sets, ds.patients, pain_threshold=pain_threshold)
+    family_table = _family_sessions_from_sets(
+        sets,
+        ds.patients,
+        pain_threshold=pain_threshold,
+        criterion_sets=criterion_sets,
+        criterion_reps=criterion_reps,
+        criterion_hold_s=criterion_hold_s,
+    )
+    return _patient_summary_from(
+        ds,
+        sets,
+        sessions,
+        family_table,
+        _progressions_from(family_table),
+        _held_back_from(family_table, held_back_sessions=held_back_sessions),
+        who_cardio_min=who_cardio_min,
+        who_strength_sessions=who_strength_sessions,
+    )
