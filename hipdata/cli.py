@@ -278,6 +278,70 @@ def demo(
     console.print(f"Outputs in {out.resolve()} ({time.perf_counter() - started:.1f} s).")
 
 
+report_app = typer.Typer(help="Cohort report and quarterly clinic audit (notebook -> HTML + PDF).")
+app.add_typer(report_app, name="report")
+
+Generated = Annotated[
+    str | None,
+    typer.Option(help="Generation date YYYY-MM-DD printed on the report (default: today)."),
+]
+
+
+def _run_report(kind: str, data: Path, out: Path, parameters: dict, generated: str | None):
+    import datetime as dt
+
+    from papermill.exceptions import PapermillExecutionError
+
+    from hipdata.report.run import run_report
+
+    try:
+        day = dt.date.fromisoformat(generated) if generated else None
+    except ValueError:
+        raise DataError(
+            f"--generated {generated!r} is not a date", fix="write it as YYYY-MM-DD"
+        ) from None
+    started = time.perf_counter()
+    try:
+        with console.status(f"running the {kind} notebook"):
+            paths = run_report(kind, data=data, out=out, parameters=parameters, generated=day)
+    except PapermillExecutionError as exc:
+        if exc.ename == "DataError":
+            raise DataError(exc.evalue) from None
+        raise
+    for name, path in paths.items():
+        console.print(f"{name:>18}: {path}")
+    console.print(f"{kind} report written in {time.perf_counter() - started:.1f} s.")
+    return paths
+
+
+@report_app.command("audit")
+@_friendly_errors
+def report_audit(
+    data: Annotated[Path, typer.Option(help="Data folder.")],
+    out: Annotated[Path, typer.Option(help="Output folder.")],
+    quarter: Annotated[
+        str | None, typer.Option(help="Quarter like 2026Q3 (default: latest complete one).")
+    ] = None,
+    clinic: Annotated[str | None, typer.Option(help="One clinic id (default: all).")] = None,
+    k: Annotated[int, typer.Option(help="Suppress counts 1..k-1.")] = 5,
+    generated: Generated = None,
+) -> None:
+    """Quarterly clinic audit: indicators, funnel plots, trends; PDF + HTML + CSV."""
+    _run_report("audit", data, out, {"quarter": quarter, "clinic": clinic, "k": k}, generated)
+
+
+@report_app.command("cohort")
+@_friendly_errors
+def report_cohort(
+    data: Annotated[Path, typer.Option(help="Data folder.")],
+    out: Annotated[Path, typer.Option(help="Output folder.")],
+    k: Annotated[int, typer.Option(help="Suppress counts 1..k-1.")] = 5,
+    generated: Generated = None,
+) -> None:
+    """Researcher's cohort report: Table 1, flow, progression, pain, adherence, outcomes."""
+    _run_report("cohort", data, out, {"k": k}, generated)
+
+
 def main() -> None:  # pragma: no cover - console entry point alias
     app()
 
