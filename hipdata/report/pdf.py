@@ -445,6 +445,8 @@ class ReportPDF:
                 )
             relative = np.asarray(col_widths, dtype=float)
             widths = relative / relative.sum() * pdf.epw
+        # fpdf2 refuses a table even a rounding error wider than the page
+        widths = widths * min(1.0, (pdf.epw - 1e-6) / float(widths.sum()))
         pdf.set_draw_color(RULE_GREY)
         pdf.set_line_width(0.2)
         # fpdf2 builds and lays out the table row by row; this loop feeds it, it computes nothing.
