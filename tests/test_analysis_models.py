@@ -15,7 +15,8 @@ import pandas as pd  # noqa: E402
 import pytest  # noqa: E402
 from matplotlib.collections import PolyCollection  # noqa: E402
 
-from hipdata.analysis.models import fit_mixed, t_mean_ci, wilson_ci  # noqa: E402
+from hipdata.analysis.intervals import t_mean_ci, wilson_ci  # noqa: E402
+from hipdata.analysis.models import fit_mixed  # noqa: E402
 from hipdata.analysis.trajectories import fit_pain_trajectory, weekly_pain  # noqa: E402
 from hipdata.plots.pain import plot_pain_trajectory  # noqa: E402
 

@@ -11,12 +11,11 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 import pytest  # noqa: E402
 
+from hipdata.analysis.intervals import t_interval, wilson_ci  # noqa: E402
 from hipdata.analysis.response import (  # noqa: E402
     dose_response_slope,
-    mean_t_ci,
     pain_response_curve,
     relative_load_curve,
-    wilson_ci,
 )
 from hipdata.plots.progress import plot_pain_response  # noqa: E402
 
@@ -93,7 +92,7 @@ def test_wilson_ci_matches_hand_computed_interval():
 
 def test_mean_t_ci_needs_two_values():
     # mean 3, sd sqrt(2), n 2: half width = t(0.975, 1) * sqrt(2) / sqrt(2) = 12.7062
-    low, high = mean_t_ci([3.0, 5.0], [np.sqrt(2), np.nan], [2, 1])
+    low, high = t_interval([3.0, 5.0], [np.sqrt(2), np.nan], [2, 1])
     assert low[0] == pytest.approx(3 - T_975_DF1, abs=1e-3)
     assert high[0] == pytest.approx(3 + T_975_DF1, abs=1e-3)
     assert np.isnan(low[1])

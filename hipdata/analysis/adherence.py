@@ -13,7 +13,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from hipdata.analysis.response import wilson_ci
+from hipdata.analysis.intervals import wilson_ci
 from hipdata.protocol import (
     COMPLETION_ATTENDANCE,
     TOLERANCE,
@@ -176,7 +176,7 @@ def completion(
     )
     judged = table["n_discharged"] - table["n_attendance_missing"]
     table["completion_rate"] = table["n_completed"] / judged.where(judged > 0)
-    table["ci_low"], table["ci_high"] = wilson_ci(table["n_completed"], judged, alpha=alpha)
+    table["ci_low"], table["ci_high"] = wilson_ci(table["n_completed"], judged, ci=1 - alpha)
     return table.rename_axis(by or "group").reset_index()
 
 
@@ -261,6 +261,6 @@ def activity_target_summary(
     )
     table["weeks_met_share"] = table["n_weeks_met"] / table["n_weeks"].where(table["n_weeks"] > 0)
     table["ci_low"], table["ci_high"] = wilson_ci(
-        table["n_weeks_met"], table["n_weeks"], alpha=alpha
+        table["n_weeks_met"], table["n_weeks"], ci=1 - alpha
     )
     return table.rename_axis(by or "group").reset_index()

@@ -7,10 +7,6 @@ diagonal of the Cholesky factor of the random-effects covariance relative to the
 below 1e-4). Otherwise the next optimiser is tried; when none gives a clean random intercept and
 slope fit, the model is refitted with a random intercept only. Every such step is recorded, in
 plain language, in :attr:`MixedModelFit.warnings` so that a report can show it.
-
-The module also holds the two interval helpers the analyses share: :func:`t_mean_ci` (mean with a
-t-based confidence interval, per group) and :func:`wilson_ci` (Wilson score interval for a
-proportion).
 """
 
 from __future__ import annotations
@@ -25,7 +21,6 @@ import numpy as np
 import pandas as pd
 import statsmodels.formula.api as smf
 from scipy import stats
-from statsmodels.stats.proportion import proportion_confint
 from statsmodels.tools.sm_exceptions import ConvergenceWarning
 
 #: Optimisers tried in turn (names as ``MixedLM.fit(method=...)`` takes them).
@@ -338,44 +333,3 @@ def _as_list(by: str | Sequence[str] | None) -> list[str]:
     if by is None:
         return []
     return [by] if isinstance(by, str) else list(by)
-
-
-def t_mean_ci(
-    data: pd.DataFrame, value: str, *, by: str | Sequence[str] | None = None, ci: float = 0.95
-) -> pd.DataFrame:
-    """Mean of ``value`` per group with a t-based confidence interval.
-
-    ``mean +- t(1 - (1 - ci)/2, n - 1) * sd / sqrt(n)`` over the non-missing values (sd with
-    ``n - 1`` in the denominator); the interval is empty when ``n < 2``. Groups with no value are
-    left out.
-
-    Returns
-    -------
-    DataFrame
-        ``[by...], n, mean, sd, ci_low, ci_high``.
-    """
-    keys = _as_list(by)
-    present = data.loc[data[value].notna(), [*keys, value]]
-    if keys:
-        grouped = present.groupby(keys, sort=True, observed=True, dropna=False)[value]
-        table = grouped.agg(n="count", mean="mean", sd="std").reset_index()
-    else:
-        values = present[value]
-        table = pd.DataFrame({"n": [values.count()], "mean": [values.mean()], "sd": [values.std()]})
-        table = table.loc[table["n"] > 0]
-    n = table["n"].astype("float64")
-    t = stats.t.ppf(0.5 + ci / 2, (n - 1).where(n >= 2))
-    half_width = t * table["sd"] / np.sqrt(n)
-    table["n"] = table["n"].astype("int64")
-    table["ci_low"] = table["mean"] - half_width
-    table["ci_high"] = table["mean"] + half_width
-    return table.reset_index(drop=True)
-
-
-def wilson_ci(successes, n, *, ci: float = 0.95) -> tuple[np.ndarray, np.ndarray]:
-    """Wilson score interval for ``successes / n`` (arrays allowed; empty where ``n == 0``)."""
-    successes = np.asarray(successes, dtype=float)
-    n = np.asarray(n, dtype=float)
-    safe_n = np.where(n > 0, n, 1.0)
-    low, high = proportion_confint(successes, safe_n, alpha=1 - ci, method="wilson")
-    return np.where(n > 0, low, np.nan), np.where(n > 0, high, np.nan)

@@ -16,7 +16,8 @@ import numpy as np
 import pandas as pd
 import statsmodels.formula.api as smf
 
-from hipdata.analysis.models import MixedModelFit, fit_mixed, t_mean_ci, wilson_ci
+from hipdata.analysis.intervals import t_mean_ci, wilson_ci
+from hipdata.analysis.models import MixedModelFit, fit_mixed
 
 #: Patient-level covariates of :func:`adherence_outcome_association` besides adherence.
 ASSOCIATION_COVARIATES = ("baseline", "age_years", "sex")

@@ -10,8 +10,7 @@ These functions ask the data how pain answered to the steps patients actually to
 - :func:`dose_response_slope` — the change in pain_24h per 10 % more volume (the planted
   ``dose_response_per_10pct`` of :mod:`hipdata.synth`), with patient-clustered standard errors.
 
-Two small interval helpers, :func:`wilson_ci` and :func:`mean_t_ci`, are shared by the other
-analysis modules.
+Intervals come from :mod:`hipdata.analysis.intervals`.
 """
 
 from __future__ import annotations
@@ -21,9 +20,8 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 import statsmodels.api as sm
-from scipy import stats
-from statsmodels.stats.proportion import proportion_confint
 
+from hipdata.analysis.intervals import t_interval, wilson_ci
 from hipdata.protocol import PAIN_THRESHOLD, TOLERANCE
 
 #: Volume-change bins (per cent, right-closed): <= 0, 0-10, 10-25, 25-50, > 50.
@@ -34,52 +32,6 @@ RELATIVE_LOAD_BINS: tuple[float, ...] = (0.0, 0.5, 0.7, 0.8, 0.9, 1.0)
 DOSE_RESPONSE_STEP_PCT = 10.0
 
 SESSION_KEYS = ["patient_id", "date"]
-
-
-# --------------------------------------------------------------------------------------------
-# interval helpers
-# --------------------------------------------------------------------------------------------
-def wilson_ci(count, nobs, *, alpha: float = 0.05) -> tuple[np.ndarray, np.ndarray]:
-    """Wilson score interval for ``count`` successes out of ``nobs``, element-wise.
-
-    Empty groups (``nobs == 0``) get NaN bounds instead of a division warning.
-
-    Examples
-    --------
-    >>> low, high = wilson_ci([3, 0], [10, 0])
-    >>> round(float(low[0]), 4), round(float(high[0]), 4), bool(np.isnan(low[1]))
-    (0.1078, 0.6032, True)
-    """
-    count = np.asarray(count, dtype="float64")
-    nobs = np.asarray(nobs, dtype="float64")
-    low = np.full(np.broadcast(count, nobs).shape, np.nan)
-    high = low.copy()
-    known = nobs > 0
-    if known.any():
-        low[known], high[known] = proportion_confint(
-            count[known], nobs[known], alpha=alpha, method="wilson"
-        )
-    return low, high
-
-
-def mean_t_ci(mean, sd, n, *, alpha: float = 0.05) -> tuple[np.ndarray, np.ndarray]:
-    """Student-t interval ``mean +/- t(1 - alpha/2, n - 1) * sd / sqrt(n)``, element-wise.
-
-    Groups with fewer than two values get NaN bounds.
-
-    Examples
-    --------
-    >>> low, high = mean_t_ci([2.0], [1.0], [4])  # t(0.975, 3) = 3.1824
-    >>> round(float(low[0]), 4), round(float(high[0]), 4)
-    (0.4088, 3.5912)
-    """
-    mean = np.asarray(mean, dtype="float64")
-    sd = np.asarray(sd, dtype="float64")
-    n = np.asarray(n, dtype="float64")
-    enough = n >= 2
-    half = np.full(np.broadcast(mean, sd, n).shape, np.nan)
-    half[enough] = stats.t.ppf(1 - alpha / 2, n[enough] - 1) * sd[enough] / np.sqrt(n[enough])
-    return mean - half, mean + half
 
 
 def _bin_labels(edges: Sequence[float], *, scale: float = 1.0) -> list[str]:
@@ -133,8 +85,8 @@ def _summarise_pain_by_bin(
             f"{prefix}_sd": grouped[pain_column].std(),
         }
     )
-    table[f"{prefix}_ci_low"], table[f"{prefix}_ci_high"] = mean_t_ci(
-        table[f"{prefix}_mean"], table[f"{prefix}_sd"], table[f"{prefix}_n"], alpha=alpha
+    table[f"{prefix}_ci_low"], table[f"{prefix}_ci_high"] = t_interval(
+        table[f"{prefix}_mean"], table[f"{prefix}_sd"], table[f"{prefix}_n"], ci=1 - alpha
     )
     return table
 
@@ -243,7 +195,7 @@ def pain_response_curve(
         table["flare_known"] > 0
     )
     table["flare_ci_low"], table["flare_ci_high"] = wilson_ci(
-        table["flare_count"], table["flare_known"], alpha=alpha
+        table["flare_count"], table["flare_known"], ci=1 - alpha
     )
     table = table.reset_index()
     table["volume_change_bin"] = table["volume_change_bin"].astype(str)

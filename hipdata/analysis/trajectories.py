@@ -10,7 +10,8 @@ from collections.abc import Sequence
 
 import pandas as pd
 
-from hipdata.analysis.models import MixedModelFit, fit_mixed, t_mean_ci
+from hipdata.analysis.intervals import t_mean_ci
+from hipdata.analysis.models import MixedModelFit, fit_mixed
 
 #: The session pain measures summarised by :func:`weekly_pain`, in report order.
 PAIN_MEASURES = ("max_pain_during", "pain_24h")
