@@ -1,4 +1,7 @@
-"""Plotting functions: seaborn-style, keyword-only, ``data=`` and ``ax=``, returning the Axes."""
+"""Plotting functions: seaborn-style, keyword-only, ``data=`` and ``ax=``, returning the Axes.
+
+The funnel plot lives with the audit, in :func:`hipdata.report.funnel.plot_funnel`.
+"""
 
 from hipdata.plots.pain import plot_outcome_change, plot_pain_trajectory
 from hipdata.plots.progress import (
@@ -9,11 +12,9 @@ from hipdata.plots.progress import (
     plot_time_to_progression,
     plot_volume_progression,
 )
-from hipdata.report.funnel import plot_funnel
 
 __all__ = [
     "plot_adherence",
-    "plot_funnel",
     "plot_ladder_funnel",
     "plot_level_progression",
     "plot_outcome_change",
