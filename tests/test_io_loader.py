@@ -245,6 +245,12 @@ def test_optional_tables_are_validated(tmp_path):
             "exactly one of the columns 'set'",
         ),
         (lambda f: (f / "patients.xls").write_bytes(b"old"), "more than one file"),
+        (
+            lambda f: (f / "patients.csv").write_text(
+                "patient_id,clinic_id,start_date,Clinic ID\nP1,C1,2026-03-02,C2\n"
+            ),
+            "name the same field",
+        ),
     ],
 )
 def test_unusable_files_raise_one_clear_error(tmp_path, mutate, fragment):

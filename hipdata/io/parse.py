@@ -7,6 +7,8 @@ missing value is allowed is the validator's decision.
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 import pandas as pd
 
@@ -51,6 +53,27 @@ def _fold_month(text: pd.Series) -> pd.Series:
     return folded.map(_MONTHS)
 
 
+def _per_unique_value(parser):
+    """Run ``parser`` once per distinct cell text: logs repeat dates and numbers endlessly."""
+
+    @functools.wraps(parser)
+    def wrapper(cells: pd.Series, **options) -> tuple[pd.Series, pd.Series]:
+        codes, uniques = pd.factorize(cells.fillna("").astype(str))
+        values, reasons = parser(pd.Series(uniques, dtype=object), **options)
+        if len(uniques) == 0:
+            return (
+                pd.Series(values.iloc[:0].to_numpy(), index=cells.index[:0]).reindex(cells.index),
+                pd.Series("", index=cells.index, dtype=object),
+            )
+        return (
+            pd.Series(values.to_numpy()[codes], index=cells.index),
+            pd.Series(reasons.to_numpy()[codes], index=cells.index, dtype=object),
+        )
+
+    return wrapper
+
+
+@_per_unique_value
 def parse_dates(cells: pd.Series, *, dayfirst: bool | None = None) -> tuple[pd.Series, pd.Series]:
     """Parse date cells without guessing the day/month order.
 
@@ -144,6 +167,7 @@ def parse_dates(cells: pd.Series, *, dayfirst: bool | None = None) -> tuple[pd.S
     return pd.Series(dates.to_numpy(), index=cells.index), pd.Series(reason, index=cells.index)
 
 
+@_per_unique_value
 def parse_numbers(cells: pd.Series) -> tuple[pd.Series, pd.Series]:
     """Parse numbers written with a ``.`` or ``,`` decimal mark.
 
@@ -172,6 +196,7 @@ def parse_numbers(cells: pd.Series) -> tuple[pd.Series, pd.Series]:
     return values, reason
 
 
+@_per_unique_value
 def parse_pain(cells: pd.Series, *, scale_max: float) -> tuple[pd.Series, pd.Series]:
     """Parse pain scores, accepting a hand-typed ``"3/10"`` (or ``"30/100"`` on a 0-100 scale).
 
@@ -193,6 +218,7 @@ _TRUE = {"true", "t", "yes", "y", "1", "ja", "oui", "si", "x"}
 _FALSE = {"false", "f", "no", "n", "0", "nein", "non"}
 
 
+@_per_unique_value
 def parse_bool(cells: pd.Series) -> tuple[pd.Series, pd.Series]:
     """Parse yes/no cells (true/false, yes/no, y/n, 1/0)."""
     text = cells.fillna("").astype(str).str.strip().str.lower()

@@ -135,6 +135,9 @@ def _sniff_delimiter(text: str) -> str:
 def _read_csv(path: Path) -> RawTable:
     text = _decode(path, path.read_bytes())
     sep = _sniff_delimiter(text)
+    fast = _read_csv_fast(text, sep)
+    if fast is not None:
+        return RawTable(path, fast[0], fast[1])
     reader = csv.reader(io.StringIO(text, newline=""), delimiter=sep)
     try:
         records = list(reader)
@@ -169,6 +172,32 @@ def _read_csv(path: Path) -> RawTable:
     for position in range(cells.shape[1]):
         cells.isetitem(position, cells.iloc[:, position].str.strip())
     return RawTable(path, cells, np.asarray(row_numbers, dtype=np.int64), malformed)
+
+
+def _read_csv_fast(text: str, sep: str) -> tuple[pd.DataFrame, np.ndarray] | None:
+    """pandas' C parser for the common case; ``None`` (use the careful path) when a record has
+    more cells than the header or the file starts with blank lines, so row numbers stay exact."""
+    first_line = text.lstrip("\ufeff").splitlines()[0] if text else ""
+    header = next(csv.reader([first_line], delimiter=sep), [])
+    if not first_line.strip() or len({h.strip() for h in header}) != len(header):
+        return None  # leading blank lines or repeated headers: the careful path reports them
+    try:
+        cells = pd.read_csv(
+            io.StringIO(text),
+            sep=sep,
+            dtype=str,
+            keep_default_na=False,
+            na_filter=False,
+            skip_blank_lines=False,
+            index_col=False,
+            engine="c",
+        )
+    except (pd.errors.ParserError, ValueError):
+        return None
+    cells = cells.astype(object).fillna("")
+    for position in range(cells.shape[1]):
+        cells.isetitem(position, cells.iloc[:, position].str.strip())
+    return cells, np.arange(len(cells), dtype=np.int64) + 2
 
 
 def _cell_text(value: object) -> str:
