@@ -275,6 +275,11 @@ def demo(
     result = _compute_metrics(dataset, out / "metrics", "csv")
     _print_metrics_summary(result["tables"])
     console.print(f"Metric tables in {(out / 'metrics').resolve()}")
+    audit = _run_report("audit", data, out, {"quarter": None, "clinic": None, "k": 5}, None)
+    cohort = _run_report("cohort", data, out, {"k": 5}, None)
+    console.print("[bold]Reports:[/bold]")
+    for paths in (audit, cohort):
+        console.print(f"  {paths['pdf'].resolve()}")
     console.print(f"Outputs in {out.resolve()} ({time.perf_counter() - started:.1f} s).")
 
 
