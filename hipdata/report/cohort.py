@@ -100,8 +100,8 @@ from hipdata.report.document import Document
 
 #: Section headings, in report order (the tests and the notebook use them).
 SECTION_TITLES = {
-    "table_one": "1. Patients by clinic (Table 1)",
-    "patient_flow": "2. Patient flow",
+    "patient_flow": "1. Patient flow",
+    "table_one": "2. Patients by clinic (Table 1)",
     "dose_volume": "3. Training dose and volume",
     "pain_trajectory": "4. Pain over the weeks of care",
     "pain_response": "5. Pain response to rises in volume",
@@ -2149,8 +2149,8 @@ def section_definitions(ctx: CohortContext, doc: Document) -> None:
 # ------------------------------------------------------------------------------------------------
 #: The sections in report order.
 SECTIONS = (
-    section_table_one,
     section_patient_flow,
+    section_table_one,
     section_dose_volume,
     section_pain_trajectory,
     section_pain_response,
