@@ -73,7 +73,7 @@ def run_report(
     from nbconvert import HTMLExporter
 
     notebook = notebook_path(kind)
-    out = Path(out)
+    out = Path(out).resolve()  # the notebook runs in notebooks/, so paths must be absolute
     out.mkdir(parents=True, exist_ok=True)
     generated = generated or dt.date.today()
     with tempfile.TemporaryDirectory(dir=out, prefix=".hipdata-run-") as scratch:
