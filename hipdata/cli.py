@@ -171,8 +171,8 @@ def catalogue_command(
 
     catalogue = load_catalogue(clinic_file)
     table = Table(title="hipdata exercise catalogue", title_justify="left")
-    for column in ("family", "level", "id", "dose", "target", "aliases"):
-        table.add_column(column, overflow="fold")
+    for column in ("family", "level", "id", "dose", "target"):
+        table.add_column(column, no_wrap=True)
     for row in catalogue.itertuples(index=False):
         unit = "reps" if row.dose == "reps" else "s"
         table.add_row(
@@ -181,9 +181,12 @@ def catalogue_command(
             row.id,
             row.dose,
             f"{row.target_sets} x {row.target_min:g}-{row.target_max:g} {unit}",
-            ", ".join(a for a in row.aliases.split("|") if a),
         )
     console.print(table)
+    console.print("[bold]Aliases[/bold] (names matched ignoring case, spaces and punctuation)")
+    for row in catalogue.itertuples(index=False):
+        aliases = ", ".join(a for a in row.aliases.split("|") if a)
+        console.print(f"[bold]{row.id}[/bold]: {aliases}", highlight=False)
 
 
 @app.command()
