@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import inspect
+
 import pandas as pd
 
 from hipdata.dataset import Dataset
@@ -106,3 +108,10 @@ def compute_all(
             followup_window_days=followup_window_days,
         ),
     }
+
+
+#: The keyword parameters of :func:`compute_all` (the thresholds and windows behind every table);
+#: reports use it to pass their parameters on and to reject misspelt ones.
+METRIC_PARAMETERS = tuple(
+    name for name in inspect.signature(compute_all).parameters if name != "ds"
+)

@@ -40,6 +40,7 @@ import numpy as np
 import pandas as pd
 
 from hipdata.dataset import Dataset
+from hipdata.metrics.compute import METRIC_PARAMETERS
 from hipdata.outcome_measures import MEASURES
 from hipdata.protocol import (
     COMPLETION_ATTENDANCE,
@@ -226,18 +227,7 @@ def definition_parameters(**params) -> dict:
     return values
 
 
-_KNOWN_PARAMS = {
-    "pain_threshold",
-    "criterion_sets",
-    "criterion_reps",
-    "criterion_hold_s",
-    "held_back_sessions",
-    "who_cardio_min",
-    "who_strength_sessions",
-    "measures",
-    "baseline_window_days",
-    "followup_window_days",
-}
+_KNOWN_PARAMS = set(METRIC_PARAMETERS)
 
 
 def indicator_definitions(**params) -> pd.DataFrame:

@@ -67,7 +67,7 @@ from hipdata.analysis.response import (
 )
 from hipdata.analysis.trajectories import fit_pain_trajectory, weekly_pain
 from hipdata.dataset import Dataset
-from hipdata.metrics import compute_all
+from hipdata.metrics import METRIC_PARAMETERS, compute_all
 from hipdata.outcome_measures import MEASURES, Measure
 from hipdata.plots.pain import plot_pain_trajectory
 from hipdata.plots.progress import (
@@ -192,20 +192,6 @@ class CohortContext:
         return self.results[key]
 
 
-_METRIC_PARAMS = (
-    "pain_threshold",
-    "criterion_sets",
-    "criterion_reps",
-    "criterion_hold_s",
-    "held_back_sessions",
-    "who_cardio_min",
-    "who_strength_sessions",
-    "measures",
-    "baseline_window_days",
-    "followup_window_days",
-)
-
-
 def _as_timestamp(value) -> pd.Timestamp | None:
     return None if value is None else pd.Timestamp(value).normalize()
 
@@ -307,7 +293,7 @@ def make_context(
         "completion_attendance": completion_attendance,
     }
     if tables is None:
-        tables = compute_all(filtered, **{name: params[name] for name in _METRIC_PARAMS})
+        tables = compute_all(filtered, **{name: params[name] for name in METRIC_PARAMETERS})
     else:
         tables = {name: only(table) for name, table in tables.items()}
     clinic_list = sorted(filtered.patients["clinic_id"].astype(str).unique())
