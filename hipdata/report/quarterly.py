@@ -479,7 +479,7 @@ def section_definitions(ctx: AuditContext, doc: Document) -> None:
     doc.definitions(table, caption="How each indicator is computed.")
     protocol = pd.DataFrame(
         [
-            ("Pain threshold", f"<= {PAIN_THRESHOLD:g}/10 during exercise and in the 24 h after"),
+            ("Pain threshold", f"≤ {PAIN_THRESHOLD:g}/10 during exercise and in the 24 h after"),
             (
                 "Progression criterion (reps)",
                 f"{CRITERION_SETS} sets of {CRITERION_REPS}-{CRITERION_REPS_MAX} reps (>= {CRITERION_REPS} counts)",
@@ -492,10 +492,10 @@ def section_definitions(ctx: AuditContext, doc: Document) -> None:
                 "Held back",
                 f"{HELD_BACK_SESSIONS} or more sessions at the same level and load after the criterion was first met",
             ),
-            ("Completion", f"attendance >= {COMPLETION_ATTENDANCE:.0%} of planned sessions"),
+            ("Completion", f"attendance ≥ {COMPLETION_ATTENDANCE:.0%} of planned sessions"),
             (
                 "WHO activity target",
-                f">= {WHO_CARDIO_MIN:g} min cardio and >= {WHO_STRENGTH_SESSIONS} strength sessions a week",
+                f"≥ {WHO_CARDIO_MIN:g} min cardio and ≥ {WHO_STRENGTH_SESSIONS} strength sessions a week",
             ),
             (
                 "Small-cell suppression",
