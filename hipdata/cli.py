@@ -332,10 +332,14 @@ def report_audit(
     ] = None,
     clinic: Annotated[str | None, typer.Option(help="One clinic id (default: all).")] = None,
     k: Annotated[int, typer.Option(help="Suppress counts 1..k-1.")] = 5,
+    overdispersion: Annotated[
+        bool, typer.Option(help="Widen funnel limits for overdispersion (winsorised z-scores).")
+    ] = False,
     generated: Generated = None,
 ) -> None:
     """Quarterly clinic audit: indicators, funnel plots, trends; PDF + HTML + CSV."""
-    _run_report("audit", data, out, {"quarter": quarter, "clinic": clinic, "k": k}, generated)
+    parameters = {"quarter": quarter, "clinic": clinic, "k": k, "overdispersion": overdispersion}
+    _run_report("audit", data, out, parameters, generated)
 
 
 @report_app.command("cohort")

@@ -160,3 +160,10 @@ def test_cli_report_audit_end_to_end(tmp_path):
         app, ["report", "audit", "--data", str(DEMO), "--out", str(again), "--generated", GENERATED]
     )
     assert (again / pdf.name).read_bytes() == pdf.read_bytes()
+
+
+def test_overdispersion_option_is_stated_in_the_report(demo):
+    ctx = quarterly.AuditContext.build(demo, generated=GENERATED, overdispersion=True)
+    doc = quarterly.new_document(ctx)
+    quarterly.section_funnels(ctx, doc)
+    assert "widened for overdispersion" in doc.text()

@@ -78,6 +78,9 @@ class AuditContext:
     generated: dt.date
     indicators: pd.DataFrame
     primary: pd.Series = field(repr=False)
+    #: Widen funnel limits for overdispersion (Spiegelhalter's multiplicative phi from
+    #: winsorised z-scores) when the units vary more than chance allows.
+    overdispersion: bool = False
 
     @classmethod
     def build(
@@ -89,6 +92,7 @@ class AuditContext:
         k: int = SUPPRESSION_K,
         generated: str | dt.date | None = None,
         tables: dict[str, pd.DataFrame] | None = None,
+        overdispersion: bool = False,
     ) -> AuditContext:
         """Load (if given a folder), compute the metric tables and the indicators.
 
@@ -129,6 +133,7 @@ class AuditContext:
             generated=generated or dt.date.today(),
             indicators=indicators,
             primary=primary.reindex(indicators.index, fill_value=False),
+            overdispersion=overdispersion,
         )
 
     @property
@@ -392,6 +397,12 @@ def section_funnels(ctx: AuditContext, doc: Document) -> None:
         "limits). A point outside the solid curve is unlikely to differ from the network by chance "
         "alone and deserves a look; a point inside is consistent with the network. Units too small "
         "to report are left out."
+        + (
+            " The limits are widened for overdispersion (multiplicative, from winsorised z-scores) "
+            "where units vary more than chance allows."
+            if ctx.overdispersion
+            else ""
+        )
     )
     for indicator in FUNNEL_INDICATORS:
         fig, axes = plt.subplots(1, 2, figsize=(8.0, 3.8))
@@ -424,6 +435,7 @@ def section_funnels(ctx: AuditContext, doc: Document) -> None:
                 target=target,
                 ax=ax,
                 title=f"by {level}",
+                adjust="multiplicative" if ctx.overdispersion else None,
             )
             ax.set_ylabel(INDICATORS[indicator].label)
             ax.set_xlabel(FUNNEL_DENOMINATORS[indicator])
