@@ -152,9 +152,14 @@ def resolve_exercises(names: pd.Series, catalogue: pd.DataFrame) -> pd.Series:
     return names.map(normalise_name).map(alias_table(catalogue))
 
 
-def suggest_exercises(name: str, catalogue: pd.DataFrame, n: int = 3) -> list[str]:
-    """The catalogue ids closest to an unknown name, best first (may be empty)."""
-    aliases = alias_table(catalogue)
+def suggest_exercises(
+    name: str, catalogue: pd.DataFrame, n: int = 3, *, aliases: pd.Series | None = None
+) -> list[str]:
+    """The catalogue ids closest to an unknown name, best first (may be empty).
+
+    ``aliases`` (from :func:`alias_table`) saves rebuilding the table for each name.
+    """
+    aliases = alias_table(catalogue) if aliases is None else aliases
     matches = difflib.get_close_matches(normalise_name(name), list(aliases.index), n=12, cutoff=0.6)
     ids: list[str] = []
     for match in matches:

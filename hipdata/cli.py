@@ -7,9 +7,7 @@ Progress bars and colour live here only; errors from bad input print as one clea
 from __future__ import annotations
 
 import functools
-import os
 import sys
-import tempfile
 import time
 from pathlib import Path
 from typing import Annotated
@@ -79,18 +77,6 @@ def _load_with_progress(folder: Path, **options):
         return load(folder, progress=progress, **options)
 
 
-def _write_csv_atomic(frame, path: Path) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(handle, "w", encoding="utf-8", newline="") as stream:
-            frame.to_csv(stream, index=False)
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
-
-
 def _print_load_report(dataset) -> None:
     table = Table(title="Rows per file", title_justify="left")
     for column in ("file", "table", "read", "kept", "quarantined"):
@@ -154,8 +140,9 @@ def validate(
         f"(loaded in {elapsed:.1f} s)."
     )
     if out is not None:
-        _write_csv_atomic(dataset.quarantine, out / "quarantine.csv")
-        _write_csv_atomic(dataset.load_report, out / "load_report.csv")
+        from hipdata.metrics import write_tables
+
+        write_tables({"quarantine": dataset.quarantine, "load_report": dataset.load_report}, out)
         console.print(f"Quarantine written to {out / 'quarantine.csv'}")
 
 
@@ -274,7 +261,9 @@ def demo(
     started = time.perf_counter()
     dataset = _load_with_progress(data)
     _print_load_report(dataset)
-    _write_csv_atomic(dataset.load_report, out / "load_report.csv")
+    from hipdata.metrics import write_tables
+
+    write_tables({"load_report": dataset.load_report}, out)
     result = _compute_metrics(dataset, out / "metrics", "csv")
     _print_metrics_summary(result["tables"])
     console.print(f"Metric tables in {(out / 'metrics').resolve()}")

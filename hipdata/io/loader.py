@@ -16,7 +16,12 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from hipdata.catalogue import load_catalogue, resolve_exercises, suggest_exercises
+from hipdata.catalogue import (
+    alias_table,
+    load_catalogue,
+    resolve_exercises,
+    suggest_exercises,
+)
 from hipdata.dataset import (
     ACTIVITY_COLUMNS,
     LOAD_REPORT_COLUMNS,
@@ -457,7 +462,11 @@ def _load_exercises(raw, patients, rejected, catalogue, dayfirst, today, pain_ma
     exercise = resolve_exercises(names, catalogue)
     unknown = (names != "") & exercise.isna()
     if unknown.any():
-        hints = {name: suggest_exercises(name, catalogue) for name in names[unknown].unique()}
+        aliases = alias_table(catalogue)
+        hints = {
+            name: suggest_exercises(name, catalogue, aliases=aliases)
+            for name in names[unknown].unique()
+        }
         text = {
             name: "unknown exercise"
             + (f"; did you mean {', '.join(ids_)}?" if ids_ else "; see `hipdata catalogue`")
