@@ -698,10 +698,10 @@ def audit_indicators(
     cells = sums.reindex(grid, fill_value=0.0).reset_index()
     cells["suppressed"] = _suppress(cells, nodes, k=k) if len(cells) else False
 
-    return _indicator_rows(cells, nodes)
+    return _indicator_rows(cells, nodes, k=k)
 
 
-def _indicator_rows(cells: pd.DataFrame, nodes: pd.DataFrame) -> pd.DataFrame:
+def _indicator_rows(cells: pd.DataFrame, nodes: pd.DataFrame, *, k: int) -> pd.DataFrame:
     registry = pd.DataFrame(
         [(i.name, i.kind, i.numerator, i.denominator) for i in INDICATORS.values()],
         columns=["indicator", "kind", "numerator_q", "denominator_q"],
@@ -739,8 +739,13 @@ def _indicator_rows(cells: pd.DataFrame, nodes: pd.DataFrame) -> pd.DataFrame:
     )
     out["_level"] = out["level"].map({name: i for i, name in enumerate(LEVELS)})
     out["_order"] = rows["order"].to_numpy()
+    out["_small"] = suppressed & is_count & small_count_mask(pd.Series(numerator), k=k).to_numpy()
     out = out.sort_values(["quarter", "_level", "unit", "_order"], kind="stable")
-    return out[AUDIT_COLUMNS].reset_index(drop=True)
+    table = out[AUDIT_COLUMNS].reset_index(drop=True)
+    # which hidden counts are themselves small (shown "<k") rather than hidden to protect another
+    # cell (shown "*"); kept out of the columns so the CSV never carries it
+    table.attrs["small_count"] = pd.Series(out["_small"].to_numpy(), index=table.index)
+    return table
 
 
 def format_audit(

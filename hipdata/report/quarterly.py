@@ -39,7 +39,7 @@ from hipdata.report.audit import (
     latest_complete_quarter,
     previous_quarters,
 )
-from hipdata.report.disclosure import SECONDARY_MARKER, primary_marker, small_count_mask
+from hipdata.report.disclosure import SECONDARY_MARKER, primary_marker
 from hipdata.report.document import Document
 from hipdata.report.funnel import plot_funnel
 
@@ -121,8 +121,6 @@ class AuditContext:
         tables = compute_all(ds) if tables is None else tables
         quarters = previous_quarters(quarter, TRENDS_QUARTERS) + [quarter]
         indicators = audit_indicators(ds, tables, quarters=quarters, k=k)
-        raw = audit_indicators(ds, tables, quarters=quarters, k=1)  # internal only: never shown
-        primary = _primary_mask(raw, k)
         return cls(
             ds=ds,
             tables=tables,
@@ -132,7 +130,7 @@ class AuditContext:
             k=k,
             generated=generated or dt.date.today(),
             indicators=indicators,
-            primary=primary.reindex(indicators.index, fill_value=False),
+            primary=indicators.attrs["small_count"],
             overdispersion=overdispersion,
         )
 
@@ -162,16 +160,6 @@ class AuditContext:
         return (rows["level"].eq("clinic") & rows["unit"].isin(units["clinic_id"])) | (
             rows["level"].eq("clinician") & rows["unit"].isin(units["clinician_id"].dropna())
         )
-
-
-def _primary_mask(raw: pd.DataFrame, k: int) -> pd.Series:
-    """Count rows whose own value is small (shown ``<k``); every other hidden cell shows ``*``.
-
-    Proportions and means get the neutral marker whatever the reason they are hidden: saying
-    *which* of their counts is small would help a reader work a hidden numerator back out.
-    """
-    kinds = raw["indicator"].map({name: i.kind for name, i in INDICATORS.items()})
-    return (kinds.eq("count") & small_count_mask(raw["value"], k=k)).fillna(False)
 
 
 def format_indicator(row: pd.Series, *, primary: bool, k: int) -> str:
