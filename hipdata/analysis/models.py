@@ -163,12 +163,17 @@ class REMLResult:
             f"Linear mixed model fit by REML ({self.method}); REML criterion {self.deviance:.4f}",
             f"Observations {self.nobs}, groups {self.n_groups}; singular: {self.singular}",
             "Random effects (SD):",
-            *[f"  {name:<20}{value:12.6g}" for name, value in zip(self.cov_re.index, sd)],
+            *[
+                f"  {name:<20}{value:12.6g}"
+                for name, value in zip(self.cov_re.index, sd, strict=True)
+            ],
             f"  {'Residual':<20}{np.sqrt(self.scale):12.6g}",
             "Fixed effects:           estimate   std.error",
             *[
                 f"  {name:<20}{est:12.6g}{se:12.6g}"
-                for name, est, se in zip(self.fe_params.index, self.fe_params, self.bse_fe)
+                for name, est, se in zip(
+                    self.fe_params.index, self.fe_params, self.bse_fe, strict=True
+                )
             ],
         ]
         return "\n".join(lines)
@@ -263,9 +268,7 @@ def _optimise(
 
 def _result(optimum: _Optimum, design: _Design, columns: list[int], converged: bool) -> REMLResult:
     sol = _reml.solution(optimum.stats, optimum.run.theta)
-    names = [
-        "Intercept" if design.re_names[c] == "Intercept" else design.re_names[c] for c in columns
-    ]
+    names = [design.re_names[c] for c in columns]
     fe = design.fe_names
     cov_fe = sol.sigma2 * sol.beta_cov_unscaled
     cov_re = sol.sigma2 * sol.lam @ sol.lam.T
