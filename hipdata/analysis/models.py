@@ -85,7 +85,8 @@ class MixedModelFit:
     reml_criterion : float
         ``-2`` REML log-likelihood of the accepted model (lme4's ``REMLcrit``).
     candidates : DataFrame
-        The models compared: ``model, reml_criterion, singular, chosen``.
+        The models compared: ``model, reml_criterion, singular, chosen, result`` (each
+        model's :class:`REMLResult` at its own optimum).
     """
 
     summary: pd.DataFrame
@@ -426,6 +427,7 @@ def fit_mixed(
         return _reml.sufficient_stats(design.y, design.x, z, design.codes, n_groups)
 
     slope_asked = design.z.shape[1] > 1
+    columns_full = list(range(design.z.shape[1]))
     nested = _optimise(stats_for([0]), optimisers)
     candidates = [("random intercept only", nested)]
     chosen, columns = nested, [0]
@@ -467,7 +469,11 @@ def fit_mixed(
             f"No optimiser reported convergence at the best point found ({chosen.run.method}); "
             "the estimates are the lowest REML criterion reached but may not be reliable."
         )
-    result = _result(chosen, design, columns, chosen.converged)
+    column_sets = {"random intercept only": [0], "random intercept and slope": columns_full}
+    results = {
+        name: _result(opt, design, column_sets[name], opt.converged) for name, opt in candidates
+    }
+    result = results[next(name for name, opt in candidates if opt is chosen)]
     if n_dropped:
         notes.append(
             f"{n_dropped} of {len(data)} {row_label} were left out for a missing value in the "
@@ -479,6 +485,7 @@ def fit_mixed(
             "reml_criterion": [opt.run.deviance for _, opt in candidates],
             "singular": [opt.singular for _, opt in candidates],
             "chosen": [opt is chosen for _, opt in candidates],
+            "result": [results[name] for name, _ in candidates],
         }
     )
     return MixedModelFit(
