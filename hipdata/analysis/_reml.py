@@ -241,7 +241,7 @@ def minimise(
     starts: list[np.ndarray],
     methods: tuple[str, ...],
     *,
-    polish: bool = True,
+    polish: bool = False,
 ) -> list[Run]:
     """Minimise the criterion over ``theta`` with every method from every start.
 

@@ -238,20 +238,23 @@ def _optimise(
     optimisers: Sequence[str],
     extra_starts: Sequence[np.ndarray] = (),
 ) -> _Optimum:
-    """Every optimiser from lme4's start, the first from the other starts, then a polish.
+    """The first optimiser from several starts, every other one from the best point found.
 
-    lme4's start is ``Lambda = I``; the others are ``0.1 I`` and ``extra_starts`` (the nested
-    model's optimum). The first optimiser then restarts from the best point found, which catches
-    a run that stopped early. The lowest criterion of all runs is kept.
+    The starts are lme4's (``Lambda = I``), ``0.1 I`` and ``extra_starts`` (the nested model's
+    optimum). Each further optimiser then restarts from the best point so far (a run that stopped
+    short is caught by the others), and the first optimiser once more if one of them improved
+    on it. The lowest criterion of all runs is kept.
     """
     q = stats.q
     rows, cols = _reml.theta_index(q)
     diagonal = (rows == cols).astype(float)
     methods = tuple(optimisers)
-    runs = _reml.minimise(stats, [diagonal], methods, polish=False)
-    runs += _reml.minimise(stats, [0.1 * diagonal, *extra_starts], methods[:1], polish=False)
+    runs = _reml.minimise(stats, [diagonal, 0.1 * diagonal, *extra_starts], methods[:1])
     best = min(runs, key=lambda r: r.deviance)
-    runs += _reml.minimise(stats, [best.theta], methods[:1], polish=False)
+    runs += _reml.minimise(stats, [best.theta], methods[1:])
+    improved = min(runs, key=lambda r: r.deviance)
+    if improved.deviance < best.deviance - CRITERION_TOLERANCE:
+        runs += _reml.minimise(stats, [improved.theta], methods[:1])
     # a point that every run missed but a start reached (e.g. the nested model's optimum)
     for start in extra_starts:
         runs.append(

@@ -346,14 +346,17 @@ def _melt(wide: pd.DataFrame) -> pd.DataFrame:
 
 def _session_quantities(tables: dict[str, pd.DataFrame]) -> pd.DataFrame:
     sessions = tables["sessions"]
-    flare = sessions["flare"].astype("boolean")
+    # CONTRACT §4/§6: the session pain shares are complete case, over sessions with both pains
+    # recorded (with both recorded, flare False means both <= the threshold)
+    recorded = sessions["max_pain_during"].notna() & sessions["pain_24h"].notna()
+    flare = sessions["flare"].astype("boolean").where(recorded)
     quarter = quarter_of(sessions["date"])
     per_session = pd.DataFrame(
         {
             "patient_id": sessions["patient_id"].astype("str"),
             "quarter": quarter,
             "sessions": 1,
-            "sessions_flare_known": flare.notna(),
+            "sessions_flare_known": recorded,
             "sessions_no_flare": flare.eq(False).fillna(False),
             "sessions_flare": flare.eq(True).fillna(False),
             "sessions_pain_24h_recorded": sessions["pain_24h"].notna(),
