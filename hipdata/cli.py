@@ -202,7 +202,7 @@ def _compute_metrics(dataset, out: Path, fmt: str) -> dict:
         tables = compute_all(dataset)
         model = fit_pain_trajectory(tables["sessions"])
     outputs = {name: frame for name, frame in tables.items() if name != "family_sessions"}
-    outputs["pain_trajectory_model"] = model.summary
+    outputs["pain_trajectory_model"] = model.table()  # summary + which model and why
     outputs["quarantine"] = dataset.quarantine
     write_tables(outputs, out, format=fmt)
     for warning in model.warnings:

@@ -2095,8 +2095,8 @@ def definitions_table(ctx: CohortContext) -> pd.DataFrame:
         ),
         (
             "Pain mixed model",
-            "pain_24h ~ week with a random intercept and slope per patient (REML); refitted with a "
-            "random intercept only when the slope model does not converge cleanly.",
+            "pain_24h ~ week with a random intercept and slope per patient (REML, at lme4's "
+            "optimum); refitted with a random intercept only when that optimum is singular.",
         ),
         (
             "Dose-response slope",
