@@ -26,6 +26,10 @@ import numpy as np
 from scipy import optimize
 
 LOG_2PI = float(np.log(2 * np.pi))
+#: scipy methods given the analytic gradient (the others are derivative-free).
+GRADIENT_METHODS = ("L-BFGS-B", "TNC", "SLSQP", "trust-constr")
+#: Values tried for a diagonal element of theta that a gradient method left on its bound of 0.
+PROBE_STEPS = (0.01, 0.1, 0.5, 1.0)
 
 
 @dataclass
@@ -118,15 +122,11 @@ class Solution:
     u: np.ndarray  # (G, q) spherical random effects; b_i = Lambda u_i
 
 
-def _solve(stats: SufficientStats, theta: np.ndarray, *, full: bool):
+def _solve(stats: SufficientStats, theta: np.ndarray, *, full: bool, gradient: bool = False):
     q, p = stats.q, stats.p
     lam = lambda_of(theta, q)
-    if q == 1:
-        cx, cy, logdet_m, wx, wy = _blocks_q1(stats, lam)
-    elif q == 2:
-        cx, cy, logdet_m, wx, wy = _blocks_q2(stats, lam)
-    else:
-        cx, cy, logdet_m, wx, wy = _blocks_general(stats, lam)
+    blocks = {1: _blocks_q1, 2: _blocks_q2}.get(q, _blocks_general)
+    cx, cy, logdet_m, wx, wy, inverse = blocks(stats, lam)
     if not np.isfinite(logdet_m):
         return None
     # Schur complement of the fixed effects and the profiled right-hand side, summed over groups
@@ -145,9 +145,11 @@ def _solve(stats: SufficientStats, theta: np.ndarray, *, full: bool):
     deviance = (
         logdet_m + 2 * float(np.sum(np.log(np.diag(chol)))) + dof * (1 + LOG_2PI + np.log(r2 / dof))
     )
-    if not full:
+    if not (full or gradient):
         return deviance
-    u = np.stack([wy[a] - wx[a] @ beta for a in range(q)], axis=1)
+    u = [wy[a] - wx[a] @ beta for a in range(q)]  # spherical random effects per group
+    if gradient:
+        return deviance, _gradient(stats, lam, wx, u, inverse, schur, beta, r2, dof)
     return Solution(
         theta=np.asarray(theta, dtype=float).copy(),
         deviance=float(deviance),
@@ -155,8 +157,35 @@ def _solve(stats: SufficientStats, theta: np.ndarray, *, full: bool):
         beta_cov_unscaled=np.linalg.inv(schur),
         sigma2=r2 / dof,
         lam=lam,
-        u=u,
+        u=np.stack(u, axis=1),
     )
+
+
+def _gradient(stats, lam, wx, u, inverse, schur, beta, r2, dof) -> np.ndarray:
+    """Analytic gradient of the profiled criterion in theta.
+
+    With ``Lambda_k = dLambda/dtheta_k = E_rc`` (a 1 at row r, column c), ``S_i = Z_i'Z_i``,
+    ``W_i = M_i^-1 Lambda' Z_i'X_i`` and ``A`` the Schur complement:
+    ``d log|M_i| = 2 (M_i^-1 Lambda' S_i)[c, r]``;
+    ``d log|A| = -2 sum_i H_i[r] A^-1 W_i[c]'`` with ``H_i = Z_i'X_i - S_i Lambda W_i``;
+    ``d r^2 = -2 sum_i res_i[r] u_i[c]`` with ``res_i = Z_i'(y_i - X_i beta - Z_i Lambda u_i)``
+    (the envelope theorem: beta and u minimise the penalised residual sum of squares).
+    """
+    q = lam.shape[0]
+    s = stats.ztz
+    # (S_i Lambda)[r, j]
+    sl = [[sum(s[r, m] * lam[m, j] for m in range(q)) for j in range(q)] for r in range(q)]
+    a_inv = np.linalg.inv(schur)
+    rows, cols = theta_index(q)
+    grad = np.empty(len(rows))
+    for k, (r, c) in enumerate(zip(rows, cols, strict=True)):
+        d_logdet_m = 2 * float(np.sum(sum(inverse[c][m] * sl[r][m] for m in range(q))))
+        h_r = stats.ztx[r] - sum(sl[r][j][:, None] * wx[j] for j in range(q))
+        d_logdet_a = -2 * float(np.sum(a_inv * (h_r.T @ wx[c])))
+        res_r = stats.zty[r] - stats.ztx[r] @ beta - sum(sl[r][j] * u[j] for j in range(q))
+        d_r2 = -2 * float(res_r @ u[c])
+        grad[k] = d_logdet_m + d_logdet_a + dof * d_r2 / r2
+    return grad
 
 
 # Per group: M_i = Lambda' Z_i'Z_i Lambda + I; cx_i = Lambda' Z_i'X_i, cy_i = Lambda' Z_i'y_i;
@@ -169,7 +198,7 @@ def _blocks_q1(stats: SufficientStats, lam: np.ndarray):
     cy = [l11 * stats.zty[0]]
     wx = [cx[0] / det[:, None]]
     wy = [cy[0] / det]
-    return cx, cy, float(np.sum(np.log(det))), wx, wy
+    return cx, cy, float(np.sum(np.log(det))), wx, wy, [[1.0 / det]]
 
 
 def _blocks_q2(stats: SufficientStats, lam: np.ndarray):
@@ -182,13 +211,13 @@ def _blocks_q2(stats: SufficientStats, lam: np.ndarray):
     m11 = l22 * l22 * s11 + 1.0
     det = m00 * m11 - m01 * m01
     if np.any(det <= 0):
-        return None, None, np.inf, None, None
+        return None, None, np.inf, None, None, None
     i00, i01, i11 = m11 / det, -m01 / det, m00 / det
     cx = [l11 * stats.ztx[0] + l21 * stats.ztx[1], l22 * stats.ztx[1]]
     cy = [l11 * stats.zty[0] + l21 * stats.zty[1], l22 * stats.zty[1]]
     wx = [i00[:, None] * cx[0] + i01[:, None] * cx[1], i01[:, None] * cx[0] + i11[:, None] * cx[1]]
     wy = [i00 * cy[0] + i01 * cy[1], i01 * cy[0] + i11 * cy[1]]
-    return cx, cy, float(np.sum(np.log(det))), wx, wy
+    return cx, cy, float(np.sum(np.log(det))), wx, wy, [[i00, i01], [i01, i11]]
 
 
 def _blocks_general(stats: SufficientStats, lam: np.ndarray):
@@ -197,7 +226,7 @@ def _blocks_general(stats: SufficientStats, lam: np.ndarray):
     m = lam.T @ ztz @ lam + np.eye(q)
     sign, logdet = np.linalg.slogdet(m)
     if np.any(sign <= 0):
-        return None, None, np.inf, None, None
+        return None, None, np.inf, None, None, None
     inv = np.linalg.inv(m)
     cx_g = lam.T @ np.moveaxis(stats.ztx, 0, 1)  # (G, q, p)
     cy_g = stats.zty.T @ lam  # (G, q)
@@ -207,13 +236,23 @@ def _blocks_general(stats: SufficientStats, lam: np.ndarray):
     cy = [cy_g[:, a] for a in range(q)]
     wx = [wx_g[:, a] for a in range(q)]
     wy = [wy_g[:, a] for a in range(q)]
-    return cx, cy, float(np.sum(logdet)), wx, wy
+    inverse = [[inv[:, a, b] for b in range(q)] for a in range(q)]
+    return cx, cy, float(np.sum(logdet)), wx, wy, inverse
 
 
 def deviance(stats: SufficientStats, theta: np.ndarray) -> float:
     """The profiled REML criterion at ``theta`` (``inf`` where it is not defined)."""
     value = _solve(stats, np.asarray(theta, dtype=float), full=False)
     return np.inf if value is None or not np.isfinite(value) else float(value)
+
+
+def deviance_and_gradient(stats: SufficientStats, theta: np.ndarray):
+    """The criterion and its analytic gradient at ``theta`` (``inf`` and zeros where undefined)."""
+    theta = np.asarray(theta, dtype=float)
+    value = _solve(stats, theta, full=False, gradient=True)
+    if value is None or not np.isfinite(value[0]):
+        return np.inf, np.zeros_like(theta)
+    return float(value[0]), value[1]
 
 
 def solution(stats: SufficientStats, theta: np.ndarray) -> Solution:
@@ -257,7 +296,7 @@ def minimise(
 
     runs: list[Run] = []
 
-    def run(method: str, start: np.ndarray) -> None:
+    def run(method: str, start: np.ndarray, depth: int = 0) -> None:
         start = np.maximum(np.asarray(start, dtype=float), lower)
         value = objective(start)
         if not np.isfinite(value):
@@ -268,13 +307,35 @@ def minimise(
             "Nelder-Mead": {"xatol": 1e-7, "fatol": 1e-11 * max(1.0, abs(value)), "maxiter": 4000},
             "Powell": {"xtol": 1e-7, "ftol": 1e-12, "maxiter": 4000},
         }
-        found = optimize.minimize(
-            objective, start, method=method, bounds=bounds, options=options.get(method, {})
-        )
+        if method in GRADIENT_METHODS:  # the analytic gradient
+            found = optimize.minimize(
+                lambda theta: deviance_and_gradient(stats, theta),
+                start,
+                jac=True,
+                method=method,
+                bounds=bounds,
+                options=options.get(method, {}),
+            )
+        else:
+            found = optimize.minimize(
+                objective, start, method=method, bounds=bounds, options=options.get(method, {})
+            )
         theta = np.maximum(np.asarray(found.x, dtype=float), lower)
-        runs.append(
-            Run(method, start, theta, objective(theta), bool(found.success), int(found.nfev))
-        )
+        value = objective(theta)
+        runs.append(Run(method, start, theta, value, bool(found.success), int(found.nfev)))
+        if method in GRADIENT_METHODS and depth < 3:
+            # The criterion is even in a diagonal element of theta around 0, so its gradient
+            # there is 0 and a gradient method can stop on the bound although the criterion falls
+            # further out; probe along each such element and restart from a lower point.
+            probes = []
+            for j in np.flatnonzero(np.isfinite(lower) & (theta <= lower)):
+                for step in PROBE_STEPS:
+                    probe = theta.copy()
+                    probe[j] = step
+                    probes.append((objective(probe), probe))
+            better = [pair for pair in probes if pair[0] < value - 1e-9 * max(1.0, abs(value))]
+            if better:
+                run(method, min(better, key=lambda pair: pair[0])[1], depth + 1)
 
     for start in starts:
         for method in methods:
