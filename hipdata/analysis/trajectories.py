@@ -78,8 +78,9 @@ def fit_pain_trajectory(
     """Mixed model of session pain over time: ``outcome ~ time``, random intercept and slope.
 
     Fits ``pain_24h ~ week`` on the sessions table with a random intercept and a random slope on
-    ``week`` per patient (REML), through :func:`~hipdata.analysis.models.fit_mixed`, which checks
-    convergence and falls back to a random intercept when the slope cannot be estimated. Sessions
+    ``week`` per patient (REML), through :func:`~hipdata.analysis.models.fit_mixed`, which finds
+    lme4's optimum and falls back to a random intercept when that optimum is singular (lme4's
+    ``isSingular``), saying so in ``warnings`` and ``selection``. Sessions
     with no ``outcome`` are left out; how many is recorded in ``n_dropped`` and in ``warnings``.
     The ``week`` coefficient is the average change in pain per week of care.
 
