@@ -126,7 +126,7 @@ class REMLResult:
 
     fe_params: pd.Series
     bse_fe: pd.Series
-    cov_params_fe: pd.DataFrame
+    cov_params_fe: pd.DataFrame = field(repr=False)
     cov_re: pd.DataFrame
     scale: float
     deviance: float
@@ -135,8 +135,8 @@ class REMLResult:
     method: str
     nobs: int
     n_groups: int
-    random_effects: pd.DataFrame
-    design_info: Any = field(repr=False)
+    random_effects: pd.DataFrame = field(repr=False)
+    design_info: Any = field(repr=False, default=None)
 
     @property
     def llf(self) -> float:
