@@ -293,3 +293,15 @@ def test_result_summary_text_and_prediction():
     assert prediction.iloc[0] == pytest.approx(272.33967677, rel=1e-7)
     # conditional modes sum to zero over subjects (REML with an intercept), lme4's ranef
     assert fit.result.random_effects.sum().abs().max() < 1e-6
+
+
+def test_optimisers_are_checked_and_statsmodels_names_accepted():
+    data = pd.read_csv(DATA / "sleepstudy.csv")
+    with pytest.raises(ValueError, match="take bounds"):
+        fit_mixed(data, "Reaction ~ Days", group="Subject", optimisers=["bfgs"])
+    # one optimiser given by its statsmodels name still reaches lme4's REMLcrit 1743.628272
+    fit = fit_mixed(
+        data, "Reaction ~ Days", group="Subject", re_formula="~Days", optimisers=["lbfgs"]
+    )
+    assert fit.reml_criterion == pytest.approx(1743.628272, abs=1e-5)
+    assert fit.method == "L-BFGS-B"

@@ -27,7 +27,9 @@ from scipy import optimize
 
 LOG_2PI = float(np.log(2 * np.pi))
 #: scipy methods given the analytic gradient (the others are derivative-free).
-GRADIENT_METHODS = ("L-BFGS-B", "TNC", "SLSQP", "trust-constr")
+GRADIENT_METHODS = ("L-BFGS-B", "TNC")
+#: scipy methods that honour bounds (the diagonal of Lambda must stay >= 0).
+BOUNDED_METHODS = ("L-BFGS-B", "TNC", "Nelder-Mead", "Powell")
 #: Values tried for a diagonal element of theta that a gradient method left on its bound of 0.
 PROBE_STEPS = (0.01, 0.1, 0.5, 1.0)
 

@@ -42,6 +42,8 @@ from hipdata.analysis import _reml
 
 #: Optimisers tried (scipy.optimize.minimize methods, each honouring lme4's bounds on theta).
 DEFAULT_OPTIMISERS = ("L-BFGS-B", "Nelder-Mead", "Powell")
+#: statsmodels' names for the same optimisers (accepted for backward compatibility).
+OPTIMISER_ALIASES = {"lbfgs": "L-BFGS-B", "nm": "Nelder-Mead", "powell": "Powell"}
 #: Boundary (singular fit) tolerance on the relative Cholesky factor, as lme4's ``isSingular``.
 SINGULAR_TOLERANCE = 1e-4
 #: Criterion differences below this are ties (the optimisers' own precision).
@@ -375,7 +377,9 @@ def fit_mixed(
     re_formula : str
         Random-effects formula (``"~week"``, ``"1"``); its first column must be the intercept.
     optimisers : sequence of str
-        ``scipy.optimize.minimize`` methods that take bounds, all of which are tried.
+        ``scipy.optimize.minimize`` methods that take bounds (``L-BFGS-B``, ``Nelder-Mead``,
+        ``Powell``, ``TNC``; statsmodels' ``lbfgs``, ``nm``, ``powell`` are accepted), all of
+        which are tried.
     ci : float
         Confidence level of the fixed-effect (Wald) intervals.
     group_label : str, optional
@@ -407,6 +411,14 @@ def fit_mixed(
     >>> fit.summary["term"].tolist()
     ['Intercept', 'week', 'sd(Intercept)', 'sd(Residual)']
     """
+    methods = [OPTIMISER_ALIASES.get(name, name) for name in optimisers]
+    unknown = [name for name in methods if name not in _reml.BOUNDED_METHODS]
+    if unknown or not methods:
+        raise ValueError(
+            f"optimisers must be scipy methods that take bounds, from {_reml.BOUNDED_METHODS}; "
+            f"got {list(optimisers)}"
+        )
+    optimisers = methods
     notes: list[str] = []
     label = group if group_label is None else group_label
     usable = data.loc[data[group].notna()]
