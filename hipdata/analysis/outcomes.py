@@ -10,6 +10,7 @@ follow-up pair, and how many did not.
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Sequence
 
 import numpy as np
@@ -21,6 +22,10 @@ from hipdata.analysis.models import MixedModelFit, fit_mixed
 
 #: Patient-level covariates of :func:`adherence_outcome_association` besides adherence.
 ASSOCIATION_COVARIATES = ("baseline", "age_years", "sex")
+#: Values of ``sex`` that mean "not recorded": missing in the models, as in Table 1.
+SEX_NOT_RECORDED = ("unknown",)
+#: Hat values above ``1 - HC_LEVERAGE_TOLERANCE`` make HC3 undefined (as R sandwich::meatHC).
+HC_LEVERAGE_TOLERANCE = float(np.sqrt(np.finfo("float64").eps))
 
 
 def _keys(by: str | Sequence[str] | None) -> list[str]:
@@ -235,7 +240,15 @@ def adherence_outcome_association(
     the adherence measure (e.g. attendance 0 -> 1), adjusted for the covariates. Intervals and
     p-values use the t distribution with HC3 (heteroscedasticity-consistent) standard errors. A
     covariate with a single value among the patients used is left out (recorded in
-    ``attrs["notes"]``); ``sex`` enters as a categorical (terms such as ``sex[T.M]``).
+    ``attrs["notes"]``); ``sex`` enters as a categorical (terms such as ``sex[T.M]``), and a sex
+    of ``"unknown"`` counts as missing (:data:`SEX_NOT_RECORDED`; the same rule as Table 1), so
+    those patients leave the complete cases.
+
+    HC3 divides each squared residual by ``(1 - h)^2``, with ``h`` the observation's leverage. When
+    a patient's leverage is 1 (e.g. the only patient with a level of ``sex``) the estimate is
+    undefined: as R's ``sandwich::vcovHC(type = "HC3")``, every standard error, interval and
+    p-value is then NaN and a ``RuntimeWarning`` (and a note) names the problem. Leverage counts
+    as 1 above ``1 - sqrt(machine epsilon)`` (:data:`HC_LEVERAGE_TOLERANCE`), sandwich's limit.
 
     Parameters
     ----------
@@ -269,14 +282,15 @@ def adherence_outcome_association(
     for column in numeric:
         data[column] = pd.to_numeric(data[column]).astype("float64")
     if "sex" in covariates:
-        data["sex"] = data["sex"].astype("object").where(data["sex"].notna())
+        sex = data["sex"].astype("object")
+        data["sex"] = sex.where(sex.notna() & ~sex.isin(SEX_NOT_RECORDED))
     complete = data.dropna(subset=["improvement", adherence, *covariates])
     notes = []
     n_left_out = len(data) - len(complete)
     if n_left_out:
         notes.append(
             f"{n_left_out} of {len(data)} patients with a {measure} record were left out "
-            "(no improvement, or a missing covariate)."
+            "(no improvement, or a missing covariate; sex 'unknown' counts as missing)."
         )
     used = [c for c in covariates if complete[c].nunique() > 1]
     dropped = [c for c in covariates if c not in used]
@@ -302,6 +316,17 @@ def adherence_outcome_association(
             "n": int(result.nobs),
         }
     )
+    leverage = result.get_influence().hat_matrix_diag
+    n_at_one = int((leverage > 1 - HC_LEVERAGE_TOLERANCE).sum())
+    if n_at_one:
+        message = (
+            f"HC3 standard errors are undefined: {n_at_one} patient(s) have leverage 1 (a "
+            "covariate level held by a single patient); standard errors, intervals and p-values "
+            "are left empty. Merge or drop that level."
+        )
+        warnings.warn(message, RuntimeWarning, stacklevel=2)
+        notes.append(message)
+        table[["std_error", "ci_low", "ci_high", "p_value"]] = np.nan
     table.attrs["notes"] = notes
     return table
 
