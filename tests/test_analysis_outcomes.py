@@ -278,3 +278,65 @@ def test_plot_outcome_change_paired(outcome_change):
     assert len(segments[0].get_segments()) == 4
     mean_line = [line for line in ax.lines if line.get_label() == "Mean"][0]
     assert list(mean_line.get_ydata()) == [5.75, 3.5]
+
+
+# --- HC3 at leverage 1, sex "unknown" --------------------------------------------------------
+
+# twelve patients; the last is the only one with sex X, so its leverage is exactly 1
+HC3_FIXTURE = {
+    "improvement": [1.2, 2.5, 0.3, 3.1, 2.2, 1.8, 0.9, 2.7, 1.5, 3.4, 2.0, 0.6],
+    "attendance": [0.5, 0.9, 0.3, 1.0, 0.8, 0.7, 0.4, 0.95, 0.6, 1.1, 0.75, 0.35],
+    "sex": list("FMFMFMFMFMFX"),
+}
+
+
+def _hc3_tables(sex: list[str]):
+    ids = [f"P{i:02d}" for i in range(12)]
+    change = pd.DataFrame(
+        {"patient_id": ids, "measure": "nprs", "improvement": HC3_FIXTURE["improvement"]}
+    )
+    summary = pd.DataFrame({"patient_id": ids, "attendance": HC3_FIXTURE["attendance"]})
+    patients = pd.DataFrame({"patient_id": ids, "sex": sex})
+    return change, summary, patients
+
+
+def test_hc3_with_a_level_held_by_one_patient_is_nan_with_a_warning():
+    # R 4.2.2 sandwich 3.0: d <- data.frame(y, att, sex); f <- lm(y ~ att + sex, d)
+    # hatvalues(f)[12] == 1; sqrt(diag(vcovHC(f, type = "HC3"))) is NaN for every term, with
+    # "HC3 covariances become numerically unstable if hat values are close to 1"; coef(f):
+    # (Intercept) -0.73814340970, att 3.73995834573, sexM -0.04001785183, sexX 0.02915798869.
+    # statsmodels' HC3 gave sex[T.X] an SE of 4.25 here (0/0 evaluated in floating point).
+    change, summary, patients = _hc3_tables(HC3_FIXTURE["sex"])
+    with pytest.warns(RuntimeWarning, match="leverage 1"):
+        table = adherence_outcome_association(
+            change, summary, patients, covariates=("sex",)
+        ).set_index("term")
+    assert table["estimate"].to_dict() == pytest.approx(
+        {
+            "Intercept": -0.73814340970,
+            "attendance": 3.73995834573,
+            "sex[T.M]": -0.04001785183,
+            "sex[T.X]": 0.02915798869,
+        },
+        abs=1e-9,
+    )
+    assert table[["std_error", "ci_low", "ci_high", "p_value"]].isna().all().all()
+    assert any("leverage 1" in note for note in table.attrs["notes"])
+
+
+def test_sex_unknown_is_missing_in_the_association_model():
+    # The X patient recorded as "unknown" instead: missing (as in Table 1), so 11 patients and
+    # a clean HC3 fit. R 4.2.2: lm(y ~ att + sex, d[1:11, ]); sqrt(diag(vcovHC(f, "HC3"))):
+    # (Intercept) 0.14819481676, att 0.21621748849, sexM 0.08073925132 (coef att 3.73995834573)
+    sex = [*HC3_FIXTURE["sex"][:11], "unknown"]
+    change, summary, patients = _hc3_tables(sex)
+    table = adherence_outcome_association(change, summary, patients, covariates=("sex",))
+    table = table.set_index("term")
+    assert list(table.index) == ["Intercept", "sex[T.M]", "attendance"]
+    assert (table["n"] == 11).all()
+    assert table.loc["attendance", "estimate"] == pytest.approx(3.73995834573, abs=1e-9)
+    assert table["std_error"].to_dict() == pytest.approx(
+        {"Intercept": 0.14819481676, "attendance": 0.21621748849, "sex[T.M]": 0.08073925132},
+        abs=1e-9,
+    )
+    assert "1 of 12 patients" in table.attrs["notes"][0]

@@ -317,3 +317,17 @@ def test_plot_pain_response_draws_and_labels_do_not_overlap(response_sessions):
     boxes = [t.get_window_extent(renderer) for t in ax.get_xticklabels() if t.get_text()]
     assert len(boxes) == 5
     assert all(a.x1 <= b.x0 for a, b in zip(boxes, boxes[1:], strict=False))
+
+
+def test_wilson_bounds_at_the_edges_are_exact():
+    # Regression (issue 7, item 4): statsmodels' Wilson lower bound for 0/n can be a residue
+    # such as 3.5e-18; the formula gives exactly 0 (and an upper bound of exactly 1 for n/n).
+    n = np.arange(1, 401)
+    low, high = wilson_ci(np.zeros_like(n), n)
+    assert (low == 0.0).all() and (high > 0).all()
+    low, high = wilson_ci(n, n)
+    assert (high == 1.0).all() and (low < 1).all()
+    # inside the range nothing changes: 3/10, z = 1.959964: centre 0.492071 / 1.384146 =
+    # 0.355505, half-width 1.416011 x sqrt(0.021 + 0.0096036) = 0.247716
+    low, high = wilson_ci([3], [10])
+    assert (low[0], high[0]) == pytest.approx((0.107789, 0.603221), abs=1e-5)
