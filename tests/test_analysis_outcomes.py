@@ -20,6 +20,7 @@ from hipdata.analysis.outcomes import (  # noqa: E402
     mean_change,
     outcome_mixed_model,
     responder_rates,
+    responder_sensitivity,
 )
 from hipdata.plots.pain import plot_outcome_change  # noqa: E402
 
@@ -86,6 +87,42 @@ def test_responder_rates_counts_and_wilson_interval(outcome_change):
     # half 1.959964 / 7.841459 x sqrt(2 x 2 / 4 + 0.960365) = 0.349961 -> (0.150039, 0.849961)
     assert (nprs["ci_low"], nprs["ci_high"]) == pytest.approx((0.150039, 0.849961), abs=1e-6)
     assert table.loc["hoos_pain", "responders"] == 1
+
+
+def test_responder_sensitivity_complete_case_and_bounds(outcome_change, patients):
+    table = responder_sensitivity(outcome_change, patients=patients)
+    nprs = table.loc[table["measure"] == "nprs"].set_index("scenario")
+    # eligible: NPRS baseline and discharged = P1-P5 (P6 in care is not due a follow-up);
+    # followed up P1-P4 with 2 responders; P5 missing
+    assert nprs[["n_eligible", "n_followup", "n_missing", "responders"]].iloc[0].tolist() == [
+        5,
+        4,
+        1,
+        2,
+    ]
+    assert nprs["numerator"].tolist() == [2, 2, 3]
+    assert nprs["denominator"].tolist() == [4, 5, 5]
+    assert nprs["rate"].tolist() == pytest.approx([0.5, 0.4, 0.6])
+    # complete case = responder_rates' Wilson 2/4 (0.150039, 0.849961); bounds: Wilson 2/5,
+    # z = 1.959964: centre (2 + 1.920729) / 8.841459 = 0.443448, half 1.959964 / 8.841459 x
+    # sqrt(2 x 3 / 5 + 0.960365) = 0.221679 x 1.469818 = 0.325827 -> (0.117621, 0.769275);
+    # 3/5 mirrors it
+    assert nprs.loc["complete_case", ["ci_low", "ci_high"]].tolist() == pytest.approx(
+        [0.150039, 0.849961], abs=1e-6
+    )
+    assert nprs.loc["missing_non_responder", ["ci_low", "ci_high"]].tolist() == pytest.approx(
+        [0.117621, 0.769275], abs=1e-5
+    )
+    assert nprs.loc["missing_responder", ["ci_low", "ci_high"]].tolist() == pytest.approx(
+        [1 - 0.769275, 1 - 0.117621], abs=1e-5
+    )
+    # without patients (discharge unknown) P6 counts as eligible and missing
+    assert responder_sensitivity(outcome_change).query("measure == 'nprs'")[
+        "denominator"
+    ].tolist() == [4, 6, 6]
+    by_clinic = responder_sensitivity(outcome_change, by="clinic_id", patients=patients)
+    c1 = by_clinic.query("measure == 'nprs' and clinic_id == 'C1'")
+    assert c1["numerator"].tolist() == [2, 2, 2] and c1["denominator"].tolist() == [3, 3, 3]
 
 
 def test_responder_rates_8_of_10_matches_wilson_formula():

@@ -115,6 +115,113 @@ def responder_rates(
     return counts[[*keys, *columns, "ci_low", "ci_high"]]
 
 
+#: Scenarios of :func:`responder_sensitivity`, in order.
+RESPONDER_SCENARIOS = ("complete_case", "missing_non_responder", "missing_responder")
+
+
+def responder_sensitivity(
+    outcome_change: pd.DataFrame,
+    *,
+    by: str | Sequence[str] | None = None,
+    patients: pd.DataFrame | None = None,
+    ci: float = 0.95,
+) -> pd.DataFrame:
+    """Responder rates under three assumptions about missing follow-up: complete case and bounds.
+
+    The *eligible* patients of a measure are those with a baseline score who have been
+    discharged (every patient with a baseline when ``patients`` is not given; patients still in
+    care are not due a follow-up and are left out, as in :func:`followup_completeness`). Of them,
+    ``n_followup`` have a follow-up (``responder`` known) and ``n_missing`` do not. Per measure:
+
+    - ``complete_case``: responders / n_followup (:func:`responder_rates`' rate; valid when
+      follow-up is missing completely at random);
+    - ``missing_non_responder``: responders / n_eligible, the lower bound (every missing
+      patient failed);
+    - ``missing_responder``: (responders + n_missing) / n_eligible, the upper bound.
+
+    Each with a Wilson interval. The bounds hold whatever the reason for missingness; a wide gap
+    between them says how much the missing follow-up could matter. The all-scores mixed model
+    (:func:`outcome_mixed_model`) remains the primary estimate of change.
+
+    Parameters
+    ----------
+    outcome_change : DataFrame
+        The ``outcome_change`` table (``baseline`` and ``responder`` used).
+    by : str or list of str, optional
+        Grouping column(s) besides ``measure``.
+    patients : DataFrame, optional
+        The ``patients`` table: ``discharge_date`` (and ``by`` columns missing from
+        ``outcome_change``).
+    ci : float
+        Confidence level.
+
+    Returns
+    -------
+    DataFrame
+        ``measure, [by...], scenario, n_eligible, n_followup, n_missing, responders, numerator,
+        denominator, rate, ci_low, ci_high`` (three rows per group, in
+        :data:`RESPONDER_SCENARIOS` order).
+
+    Examples
+    --------
+    >>> change = pd.DataFrame({"patient_id": list("abcde"), "measure": "nprs",
+    ...     "baseline": [6.0, 5.0, 7.0, 4.0, 8.0],
+    ...     "responder": pd.array([True, False, True, None, None], dtype="boolean")})
+    >>> table = responder_sensitivity(change)
+    >>> table[["scenario", "numerator", "denominator"]].values.tolist()
+    [['complete_case', 2, 3], ['missing_non_responder', 2, 5], ['missing_responder', 4, 5]]
+    """
+    keys = ["measure", *_keys(by)]
+    data = _with_columns(outcome_change, keys, patients)
+    eligible = data["baseline"].notna()
+    if patients is not None and "discharge_date" in patients.columns:
+        discharged = data["patient_id"].map(
+            patients.drop_duplicates("patient_id").set_index("patient_id")["discharge_date"].notna()
+        )
+        eligible &= discharged.fillna(False).astype(bool)
+    responder = data["responder"].astype("boolean")
+    counts = (
+        data.loc[eligible, keys]
+        .assign(
+            n_eligible=1,
+            n_followup=responder[eligible].notna().astype("int64"),
+            responders=responder[eligible].fillna(False).astype("int64"),
+        )
+        .groupby(keys, sort=True, observed=True, dropna=False)
+        .sum()
+        .reset_index()
+    )
+    counts["n_missing"] = counts["n_eligible"] - counts["n_followup"]
+    numerators = {
+        "complete_case": counts["responders"],
+        "missing_non_responder": counts["responders"],
+        "missing_responder": counts["responders"] + counts["n_missing"],
+    }
+    denominators = {
+        "complete_case": counts["n_followup"],
+        "missing_non_responder": counts["n_eligible"],
+        "missing_responder": counts["n_eligible"],
+    }
+    table = pd.concat(
+        [
+            counts.assign(
+                scenario=scenario,
+                numerator=numerators[scenario],
+                denominator=denominators[scenario],
+                _order=i,
+            )
+            for i, scenario in enumerate(RESPONDER_SCENARIOS)
+        ],
+        ignore_index=True,
+    ).sort_values([*keys, "_order"], kind="stable")
+    denominator = table["denominator"].to_numpy()
+    table["rate"] = table["numerator"] / table["denominator"].where(table["denominator"] > 0)
+    table["ci_low"], table["ci_high"] = wilson_ci(table["numerator"], denominator, ci=ci)
+    columns = ["scenario", "n_eligible", "n_followup", "n_missing", "responders"]
+    columns += ["numerator", "denominator", "rate", "ci_low", "ci_high"]
+    return table[[*keys, *columns]].reset_index(drop=True)
+
+
 def mean_change(
     outcome_change: pd.DataFrame,
     *,
