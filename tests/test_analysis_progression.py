@@ -21,6 +21,7 @@ from hipdata.analysis.progression import (  # noqa: E402
     time_to_next_level,
 )
 from hipdata.plots.progress import (  # noqa: E402
+    plot_cumulative_incidence,
     plot_ladder_funnel,
     plot_level_progression,
     plot_time_to_progression,
@@ -409,3 +410,16 @@ def test_progression_incidence_counts_surgery_and_drop_out_as_competing(km_data)
     # without discharge reasons nothing competes and the two agree
     plain = progression_incidence(sessions, patients.drop(columns="discharge_reason"))
     assert plain["cif_progression"].to_numpy() == pytest.approx(plain["km_progression"].to_numpy())
+
+
+def test_plot_cumulative_incidence_draws_both_curves(km_data):
+    sessions, patients = km_data
+    patients = patients.assign(discharge_reason=[None, "dropped_out", None, None, None, None])
+    table = progression_incidence(sessions, patients, families=["trunk"])
+    ax = plot_cumulative_incidence(data=table)
+    solid, dashed = ax.lines[0], ax.lines[1]
+    assert solid.get_linestyle() == "-" and dashed.get_linestyle() == "--"
+    # the last step of each curve is its final value in %: AJ below 1 - KM
+    assert solid.get_ydata()[-1] == pytest.approx(100 * table["cif_progression"].iloc[-1])
+    assert dashed.get_ydata()[-1] >= solid.get_ydata()[-1]
+    assert "Days" in ax.get_xlabel()
