@@ -265,7 +265,8 @@ def test_km_interval_type_is_a_report_parameter_and_is_stated(demo):
     cohort.section_progression(ctx, doc)
     ttp = ctx.results["time_to_progression"]
     assert ttp.table.attrs["conf_type"] == "log"
-    assert "R survfit's default conf.type 'log'" in doc.text()
+    captions = " ".join(getattr(block, "caption", "") or "" for block in doc.blocks)
+    assert "R survfit's default conf.type 'log'" in captions
     definitions = cohort.definitions_table(ctx).set_index("Term")["Definition"]
     assert "log transformed" in definitions["Time to next level"]
 
