@@ -104,3 +104,13 @@ def test_icc_and_design_effect_by_hand():
     assert icc_binary([2, 2, 2], [4, 4, 4]) == 0.0
     # 1 + (sum x^2 / sum x - 1) rho = 1 + (56 / 12 - 1) * 0.1
     assert design_effect([2, 4, 6], 0.1) == pytest.approx(1 + (56 / 12 - 1) * 0.1)
+
+
+def test_icc_within_groups_ignores_differences_between_groups():
+    # Group a: patients at 3/6 and 3/6 (no clustering); group b: 6/6 and 6/6. Ignoring groups,
+    # the patients differ (p_i = 0.5, 0.5, 1, 1): MSB = 6 * 4 * 0.0625 / 3 = 0.5, MSW = 12 * 0.25
+    # / 20 = 0.15, n0 = (24 - 144 / 24) / 3 = 6 -> rho = 0.35 / 1.25 = 0.28. Within groups every
+    # patient equals its group's share: MSB = 0 -> rho truncated at 0.
+    y, x = [3, 3, 6, 6], [6, 6, 6, 6]
+    assert icc_binary(y, x) == pytest.approx(0.28)
+    assert icc_binary(y, x, groups=["a", "a", "b", "b"]) == 0.0

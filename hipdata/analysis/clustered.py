@@ -170,7 +170,7 @@ def clustered_mean(
     return out[[*keys, "n", "clusters", "mean", "se", "ci_low", "ci_high", "design_effect"]]
 
 
-def icc_binary(y, x) -> float:
+def icc_binary(y, x, groups=None) -> float:
     """ANOVA intra-cluster correlation of 0/1 records from cluster totals (Donner 1986).
 
     With ``N = sum x_i``, ``m`` clusters, ``p_i = y_i / x_i`` and ``p = sum y_i / N``::
@@ -180,30 +180,39 @@ def icc_binary(y, x) -> float:
         n0  = (N - sum x_i^2 / N) / (m - 1)
         rho = (MSB - MSW) / (MSB + (n0 - 1) MSW)
 
-    truncated at 0 (a negative estimate means no clustering). NaN with fewer than two clusters
-    or no within-cluster records to compare.
+    truncated at 0 (a negative estimate means no clustering). With ``groups`` (e.g. each
+    patient's clinician), the between-cluster terms are pooled within groups, so that
+    differences *between* groups (what a funnel plot looks for) do not count as clustering:
+    ``p`` becomes the group's share ``p_g``, ``m - 1`` becomes ``m - G`` and ``sum x_i^2 / N``
+    becomes ``sum_g sum_(i in g) x_i^2 / N_g``. NaN with too few clusters or records.
 
     Examples
     --------
     >>> round(icc_binary([4, 0, 2], [4, 4, 4]), 4)  # MSB 1, MSW 1/9, n0 4: (8/9) / (4/3)
     0.6667
+    >>> icc_binary([4, 0, 4, 0], [4, 4, 4, 4], groups=["a", "a", "b", "b"])  # all between patients
+    1.0
     """
     y = np.asarray(y, dtype="float64")
     x = np.asarray(x, dtype="float64")
+    g = np.zeros(len(x), dtype=int) if groups is None else pd.factorize(np.asarray(groups))[0]
     keep = x > 0
-    y, x = y[keep], x[keep]
+    y, x, g = y[keep], x[keep], g[keep]
     m, total = len(x), x.sum()
-    if m < 2 or total <= m:
+    n_groups = len(np.unique(g))
+    if m - n_groups < 1 or total <= m:
         return float("nan")
+    group_y = np.bincount(g, weights=y)
+    group_x = np.bincount(g, weights=x)
     p_i = y / x
-    p = y.sum() / total
-    msb = np.sum(x * (p_i - p) ** 2) / (m - 1)
+    p_g = (group_y / group_x)[g]
+    msb = np.sum(x * (p_i - p_g) ** 2) / (m - n_groups)
     msw = np.sum(x * p_i * (1 - p_i)) / (total - m)
-    n0 = (total - np.sum(x**2) / total) / (m - 1)
+    n0 = (total - np.sum(np.bincount(g, weights=x**2) / group_x)) / (m - n_groups)
     denominator = msb + (n0 - 1) * msw
     if denominator <= 0:
         return 0.0
-    return float(max(0.0, (msb - msw) / denominator))
+    return float(min(1.0, max(0.0, (msb - msw) / denominator)))
 
 
 def design_effect(x, rho: float) -> float:

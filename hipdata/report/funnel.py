@@ -724,6 +724,7 @@ def plot_funnel(
     design_effect: float | str = 1.0,
     line_design_effect: float | None = None,
     min_units: int = MIN_UNITS_OVERDISPERSION,
+    labelled=None,
 ) -> Axes:
     """Funnel plot of a proportion (or a mean) by clinic or clinician.
 
@@ -756,6 +757,9 @@ def plot_funnel(
         As in :func:`funnel_table`.
     line_design_effect : float, optional
         Design effect at which the curves are drawn (default: the units' median).
+    labelled : collection, optional
+        Only these units may be labelled (others are drawn unlabelled, e.g. other clinics'
+        clinicians in a one-clinic report).
 
     Returns
     -------
@@ -858,8 +862,12 @@ def plot_funnel(
     )
     if title:
         ax.set_title(title)
-    if label_outliers and unit is not None and outside.any():
-        labelled = table[outside]
+    if labelled is not None:
+        outside_labelled = outside & table[unit_column].isin(list(labelled))
+    else:
+        outside_labelled = outside
+    if label_outliers and unit is not None and outside_labelled.any():
+        labelled = table[outside_labelled]
         _label_without_overlap(
             ax,
             labelled[denominator].to_numpy(dtype=float),
@@ -867,4 +875,87 @@ def plot_funnel(
             [str(label) for label in labelled[unit_column]],
             fontsize=8,
         )
+    return ax
+
+
+def plot_casemix_funnel(
+    table: pd.DataFrame,
+    *,
+    kind: str,
+    ax: Axes,
+    rate: float | None = None,
+    sigma: float | None = None,
+    levels: Sequence[float] = FUNNEL_LEVELS,
+    labelled=None,
+    title: str | None = None,
+) -> Axes:
+    """Funnel plot of a case-mix adjusted comparison (:func:`~hipdata.analysis.casemix.casemix_comparison`).
+
+    ``kind="ratio"``: observed / expected responders against the expected count, target 1; the
+    curves are binomial limits at the network rate ``rate`` (``n = E / rate`` episodes), for
+    reading only (flags come from each unit's Poisson-binomial tails). ``kind="difference"``:
+    observed - expected mean against the number of episodes, target 0, curves
+    ``+/- z sigma / sqrt(n)``.
+    """
+    levels = _check_levels(levels)
+    data = table[table["flag"].notna()]
+    if not len(data):
+        ax.set_title(title or "")
+        return ax
+    if kind == "ratio":
+        x = data["expected"].to_numpy(dtype=float)
+        y = data["ratio"].to_numpy(dtype=float)
+        centre = 1.0
+        grid = np.linspace(max(0.5, 0.8 * x.min()), 1.05 * x.max(), 200)
+        n_grid = np.maximum(np.round(grid / rate), 1.0)
+        curves = funnel_limits_proportion(rate, n_grid, levels=levels)
+        # the line of a unit with E expected is the binomial limit count over E
+        for column in curves.columns.drop(["n", "target"]):
+            curves[column] = curves[column] * n_grid / grid
+        x_label = "Expected responders (from the case mix)"
+        y_label = "Observed / expected responders"
+    else:
+        x = data["episodes"].to_numpy(dtype=float)
+        y = data["difference"].to_numpy(dtype=float)
+        centre = 0.0
+        grid = np.linspace(max(1.0, 0.8 * x.min()), 1.05 * x.max(), 200)
+        curves = funnel_limits_mean(0.0, sigma, grid, levels=levels)
+        x_label = "Episodes with NPRS at baseline and follow-up"
+        y_label = "Observed - expected improvement (points)"
+    styles = {levels[0]: "--", levels[-1]: "-"}
+    for level in levels:
+        label = level_label(level)
+        line_style = styles.get(level, ":")
+        ax.plot(grid, curves[f"upper_{label}"], line_style, color="0.35", lw=1.0)
+        ax.plot(grid, curves[f"lower_{label}"], line_style, color="0.35", lw=1.0)
+        ax.plot([], [], line_style, color="0.35", lw=1.0, label=f"{label}% limits")
+    ax.axhline(centre, color="0.1", lw=1.0, label="As expected")
+    flag = data["flag"].astype(str)
+    outer = level_label(levels[-1])
+    beyond_outer = flag.str.endswith(f"_{outer}").to_numpy()
+    outside = flag.ne(FLAG_WITHIN).to_numpy()
+    inner = level_label(levels[0])
+    for members, colour, label in [
+        (~outside, "tab:blue", "Not flagged"),
+        (outside & ~beyond_outer, "tab:orange", f"Flagged at {inner}%"),
+        (outside & beyond_outer, "tab:red", f"Flagged at {outer}%"),
+    ]:
+        if members.any():
+            ax.scatter(x[members], y[members], s=24, color=colour, zorder=3, label=label)
+    low = min(np.nanmin(y), np.nanmin(curves[f"lower_{outer}"]))
+    high = max(np.nanmax(y), np.nanmax(curves[f"upper_{outer}"]))
+    pad = 0.1 * max(high - low, 0.1)
+    ax.set_ylim(low - pad, high + pad)
+    ax.set_xlim(0, 1.08 * x.max())
+    ax.set_xlabel(x_label)
+    ax.set_ylabel(y_label)
+    ax.legend(
+        fontsize="small", frameon=False, loc="upper center", bbox_to_anchor=(0.5, -0.16), ncol=3
+    )
+    if title:
+        ax.set_title(title)
+    names = data["unit"].astype(str).to_numpy()
+    show = outside & (np.isin(names, list(labelled)) if labelled is not None else True)
+    if show.any():
+        _label_without_overlap(ax, x[show], y[show], list(names[show]), fontsize=8)
     return ax
