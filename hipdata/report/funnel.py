@@ -906,19 +906,22 @@ def plot_casemix_funnel(
         x = data["expected"].to_numpy(dtype=float)
         y = data["ratio"].to_numpy(dtype=float)
         centre = 1.0
-        grid = np.linspace(max(0.5, 0.8 * x.min()), 1.05 * x.max(), 200)
-        n_grid = np.maximum(np.round(grid / rate), 1.0)
+        # a unit of n episodes at the network rate expects E = n * rate responders; its limits
+        # are the binomial limit counts over E (smooth in n by Spiegelhalter's interpolation)
+        n_grid = np.unique(
+            np.round(np.linspace(max(1.0, 0.8 * x.min() / rate), 1.05 * x.max() / rate, 300))
+        )
         curves = funnel_limits_proportion(rate, n_grid, levels=levels)
-        # the line of a unit with E expected is the binomial limit count over E
         for column in curves.columns.drop(["n", "target"]):
-            curves[column] = curves[column] * n_grid / grid
+            curves[column] = curves[column] / rate
+        grid = n_grid * rate
         x_label = "Expected responders (from the case mix)"
         y_label = "Observed / expected responders"
     else:
         x = data["episodes"].to_numpy(dtype=float)
         y = data["difference"].to_numpy(dtype=float)
         centre = 0.0
-        grid = np.linspace(max(1.0, 0.8 * x.min()), 1.05 * x.max(), 200)
+        grid = np.unique(np.round(np.linspace(max(1.0, 0.8 * x.min()), 1.05 * x.max(), 200)))
         curves = funnel_limits_mean(0.0, sigma, grid, levels=levels)
         x_label = "Episodes with NPRS at baseline and follow-up"
         y_label = "Observed - expected improvement (points)"

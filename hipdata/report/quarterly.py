@@ -72,6 +72,15 @@ OVERDISPERSION_CHOICES = ("none", "multiplicative", "additive")
 OVERDISPERSION_DEFAULT = "additive"
 #: Case-mix adjusted indicators, in report order.
 CASEMIX_INDICATORS = ("nprs_responder", "nprs_improvement")
+#: How the case-mix model's terms read in the report (the CSV keeps the names).
+TERM_LABELS = {
+    "baseline": "baseline NPRS (per point)",
+    "age_years": "age (per year)",
+    "age_missing": "age not recorded",
+    "c_statistic": "c-statistic",
+    "r_squared": "R²",
+    "residual_sd": "residual SD (points)",
+}
 #: Indicators drawn as trends across quarters.
 TREND_INDICATORS = (
     "pain_threshold_adherence",
@@ -273,6 +282,33 @@ def _share_text(row: pd.Series) -> str:
     return f"{row['value']:.0%}"
 
 
+def network_interval(ctx: AuditContext, indicator: str, *, ci: float = 0.95) -> pd.Series | None:
+    """The network's share for a session indicator with a patient-clustered interval.
+
+    :func:`hipdata.analysis.clustered.cluster_ratio` over the network's patients in the quarter
+    (ratio estimator, linearisation variance, t on patients - 1 df). None when the network figure
+    is suppressed or has no value.
+    """
+    from hipdata.analysis.clustered import cluster_ratio
+
+    row = _network_value(ctx, indicator)
+    if row["suppressed"] or pd.isna(row["value"]):
+        return None
+    spec = INDICATORS[indicator]
+    table = cluster_ratio(
+        _contributions(ctx), numerator=spec.numerator, denominator=spec.denominator, ci=ci
+    )
+    return table.iloc[0] if len(table) else None
+
+
+def _share_with_interval(ctx: AuditContext, indicator: str) -> str:
+    row = _network_value(ctx, indicator)
+    interval = network_interval(ctx, indicator)
+    if interval is None or pd.isna(interval["ci_low"]):
+        return _share_text(row)
+    return f"{row['value']:.0%} (95 % CI {interval['ci_low']:.0%} to {interval['ci_high']:.0%})"
+
+
 def section_summary(ctx: AuditContext, doc: Document) -> None:
     """A few sentences a clinic lead reads first."""
     sessions = _network_value(ctx, "sessions")
@@ -292,14 +328,14 @@ def section_summary(ctx: AuditContext, doc: Document) -> None:
             else "too few episodes were discharged to report."
         )
     )
-    adherence = _network_value(ctx, "pain_threshold_adherence")
-    criteria = _network_value(ctx, "on_criteria_share")
     responders = _network_value(ctx, "nprs_responder")
     doc.bullets(
         [
             f"Pain stayed at or below {PAIN_THRESHOLD:g}/10 (during and 24 h after) in "
-            f"{_share_text(adherence)} of sessions with both pains recorded.",
-            f"{_share_text(criteria)} of progressions were made on criteria "
+            f"{_share_with_interval(ctx, 'pain_threshold_adherence')} of sessions with both "
+            "pains recorded.",
+            f"{_share_with_interval(ctx, 'on_criteria_share')} of progressions were made on "
+            "criteria "
             f"({CRITERION_SETS} x {CRITERION_REPS}-{CRITERION_REPS_MAX} reps or "
             f"{CRITERION_SETS} x {CRITERION_HOLD_S:g}-{CRITERION_HOLD_MAX_S:g} s at "
             f"<= {PAIN_THRESHOLD:g}/10 pain).",
@@ -312,7 +348,8 @@ def section_summary(ctx: AuditContext, doc: Document) -> None:
         f"not shown to protect patients; '{SECONDARY_MARKER}' is a figure hidden because it rests "
         "on, or could reveal, such a small count; '–' means no denominator. Session "
         "indicators count what is dated in the quarter; episode indicators count episodes "
-        "discharged in the quarter, so each episode is judged once."
+        "discharged in the quarter, so each episode is judged once. Intervals of session "
+        "shares allow for sessions of one patient being alike (clustered by patient)."
     )
 
 
@@ -612,6 +649,7 @@ def section_funnels(ctx: AuditContext, doc: Document) -> None:
             )
         fig.suptitle(f"{label}, {ctx.quarter}", fontsize=10)
         fig.tight_layout()
+        width = 80.0 * len(levels)
         extra = []
         for level in levels:
             note = notes.get((indicator, level), {})
@@ -638,6 +676,7 @@ def section_funnels(ctx: AuditContext, doc: Document) -> None:
         doc.figure(
             fig,
             caption=f"{label}: funnel plots. " + "; ".join(counts) + ". " + " ".join(extra),
+            width_mm=width,
         )
 
 
@@ -735,7 +774,7 @@ def casemix_for_export(ctx: AuditContext) -> pd.DataFrame:
 def _casemix_display(table: pd.DataFrame, indicator: str) -> pd.DataFrame:
     ratio = indicator == "nprs_responder"
     flag_text = {
-        "within": "–",
+        "within": "within",
         "above_95": "above (95 %)",
         "below_95": "below (95 %)",
         "above_99.8": "above (99.8 %)",
@@ -750,10 +789,7 @@ def _casemix_display(table: pd.DataFrame, indicator: str) -> pd.DataFrame:
             ("O / E" if ratio else "O - E"): table["ratio" if ratio else "difference"].map(
                 "{:.2f}".format if ratio else "{:+.2f}".format
             ),
-            "95 % limits": [
-                f"{low:.2f} to {high:.2f}" if ratio else f"{low:+.2f} to {high:+.2f}"
-                for low, high in zip(table["lower_95"], table["upper_95"], strict=True)
-            ],
+            "p (one-sided)": table["p_value"].map(lambda p: "< 0.001" if p < 0.001 else f"{p:.3f}"),
             "Flag": table["flag"].map(flag_text),
         }
     )
@@ -773,7 +809,10 @@ def section_casemix(ctx: AuditContext, doc: Document) -> None:
         "expected for that case mix. Flags come from the exact probability of the observed "
         "number of responders given each patient's expected chance (Poisson-binomial), or from "
         "the normal distribution for mean improvement. Only units whose NPRS figures are "
-        "published in the indicator tables are shown. The unadjusted figures and funnels above "
+        "published in the indicator tables are shown; 'p (one-sided)' is the chance of a result "
+        "at least this far from the expected one were the unit's patients doing as expected. "
+        "As in the funnels above, a small unit where every patient responded can sit beyond a "
+        "drawn curve and still not be flagged. The unadjusted figures and funnels above "
         "stay the primary audit figures; this section says how much of a difference the case "
         "mix explains."
     )
@@ -813,13 +852,17 @@ def section_casemix(ctx: AuditContext, doc: Document) -> None:
             )
         fig.suptitle(f"{label}, case-mix adjusted, {ctx.quarter}", fontsize=10)
         fig.tight_layout()
-        doc.figure(fig, caption=f"{label}, case-mix adjusted funnel. " + "; ".join(counts) + ".")
+        doc.figure(
+            fig,
+            caption=f"{label}, case-mix adjusted funnel. " + "; ".join(counts) + ".",
+            width_mm=80.0 * len(levels),
+        )
     if result["fits"]:
         model = casemix_model_table(ctx)
         shown = pd.DataFrame(
             {
                 "Model": model["indicator"].map(lambda name: INDICATORS[name].label),
-                "Term": model["term"],
+                "Term": model["term"].map(lambda term: TERM_LABELS.get(term, term)),
                 "Estimate": model["estimate"].map("{:.3f}".format),
                 "SE": model["std_error"].map(lambda v: "" if pd.isna(v) else f"{v:.3f}"),
             }
