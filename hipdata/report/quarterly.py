@@ -628,18 +628,20 @@ def section_funnels(ctx: AuditContext, doc: Document) -> None:
         counts = []
         for ax, level in zip(axes[0], levels, strict=True):
             rows = table[table["indicator"].eq(indicator) & table["level"].eq(level)]
-            plot_funnel(
-                data=rows,
-                numerator="numerator",
-                denominator="denominator",
-                unit="unit",
-                target=float(rows["target"].iloc[0]),
-                ax=ax,
-                title=f"by {level}",
-                adjust=ctx.overdispersion,
-                design_effect="design_effect",
-                labelled=labelled,
-            )
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", UserWarning)  # the caption gives the note
+                plot_funnel(
+                    data=rows,
+                    numerator="numerator",
+                    denominator="denominator",
+                    unit="unit",
+                    target=float(rows["target"].iloc[0]),
+                    ax=ax,
+                    title=f"by {level}",
+                    adjust=ctx.overdispersion,
+                    design_effect="design_effect",
+                    labelled=labelled,
+                )
             ax.set_ylabel(label)
             ax.set_xlabel(FUNNEL_DENOMINATORS[indicator])
             counts.append(
