@@ -397,3 +397,21 @@ def test_funnel_table_of_means_by_hand():
     assert list(table["flag"]) == ["above_95", "below_99.8", "within"]
     assert table["p_value"].iloc[0] == pytest.approx(0.0081975, abs=1e-6)
     assert table["upper_95"].iloc[0] == pytest.approx(10 + 1.959964 * 0.5, abs=1e-6)
+
+
+def test_funnel_table_of_means_with_a_design_effect():
+    # sd 2, n 16, deff 4 -> se = 2 sqrt(4 / 16) = 1: mean 12 -> z = 2, P(Z >= 2) = 0.02275
+    sums = pd.DataFrame({"u": ["a"], "total": [16 * 12.0], "n": [16]})
+    table = funnel_table(
+        sums,
+        numerator="total",
+        denominator="n",
+        unit="u",
+        target=10.0,
+        kind="mean",
+        sd=2.0,
+        design_effect=4.0,
+    )
+    assert table["p_value"].iloc[0] == pytest.approx(0.0227501, abs=1e-6)
+    assert table["flag"].iloc[0] == "above_95"
+    assert table["upper_95"].iloc[0] == pytest.approx(10 + 1.959964, abs=1e-6)

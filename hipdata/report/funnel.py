@@ -443,9 +443,14 @@ def _adjusted_limits(
             limits = funnel_limits_proportion(target, effective, levels=levels)
             limits["n"] = n
             return limits
-        limits = funnel_limits_mean(target, sd, n / deff, levels=levels)
-        limits["n"] = n
-        return limits
+        with np.errstate(divide="ignore", invalid="ignore"):
+            spread = np.where(n > 0, sd * np.sqrt(deff / np.where(n > 0, n, 1.0)), np.nan)
+        limits = {"n": n, "target": np.full(n.shape, float(target))}
+        for level in levels:
+            z = stats.norm.ppf((1 + level) / 2)
+            limits[f"lower_{level_label(level)}"] = target - z * spread
+            limits[f"upper_{level_label(level)}"] = target + z * spread
+        return pd.DataFrame(limits)
     with np.errstate(divide="ignore", invalid="ignore"):
         n_valid = np.where(n > 0, n, np.nan)
         if kind == "proportion" and use == "additive":
