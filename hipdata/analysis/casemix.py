@@ -193,6 +193,7 @@ def fit_casemix(
     """
     import statsmodels.formula.api as smf
     from statsmodels.genmod.families import Binomial, Gaussian
+    from statsmodels.tools.sm_exceptions import PerfectSeparationError
 
     if indicator not in OUTCOMES:
         raise ValueError(f"indicator must be one of {sorted(OUTCOMES)}, got {indicator!r}")
@@ -210,7 +211,11 @@ def fit_casemix(
     model = smf.glm(formula, frame, family=Binomial() if family == "binomial" else Gaussian())
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        result = model.fit()
+        try:
+            result = model.fit()
+        except (np.linalg.LinAlgError, ValueError, PerfectSeparationError) as exc:
+            # e.g. perfect separation, or a covariate constant within the outcome
+            raise ValueError(f"the case-mix model could not be fitted ({exc})") from exc
     for warning in caught:
         text = str(warning.message)
         if "separation" in text.lower() or "converge" in text.lower():
