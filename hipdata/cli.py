@@ -322,8 +322,12 @@ def report_audit(
     clinic: Annotated[str | None, typer.Option(help="One clinic id (default: all).")] = None,
     k: Annotated[int, typer.Option(help="Suppress counts 1..k-1.")] = 5,
     overdispersion: Annotated[
-        bool, typer.Option(help="Widen funnel limits for overdispersion (winsorised z-scores).")
-    ] = False,
+        str,
+        typer.Option(
+            help="Funnel limits for overdispersion: none, multiplicative or additive (applied "
+            "only when a test finds it, with at least 10 units)."
+        ),
+    ] = "additive",
     generated: Generated = None,
 ) -> None:
     """Quarterly clinic audit: indicators, funnel plots, trends; PDF + HTML + CSV."""

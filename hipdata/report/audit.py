@@ -704,6 +704,42 @@ def audit_indicators(
     return _indicator_rows(cells, nodes, k=k)
 
 
+def patient_contributions(
+    ds: Dataset,
+    tables: dict[str, pd.DataFrame],
+    *,
+    quarters: Iterable[str],
+    completion_attendance: float = COMPLETION_ATTENDANCE,
+) -> pd.DataFrame:
+    """Each patient's share of every audit quantity, per quarter (before any suppression).
+
+    The additive counts the audit indicators are built from, per patient instead of per unit:
+    what patient-clustered statistics (design effects, clustered intervals) need. Internal to
+    the audit: never published.
+
+    Returns
+    -------
+    DataFrame
+        ``patient_id, clinic_id, clinician_id, quarter`` and one column per quantity
+        (``sessions_no_flare``, ``sessions_flare_known``, ...), 0 where the patient has none.
+    """
+    contributions = pd.concat(
+        [
+            _session_quantities(tables),
+            _episode_quantities(ds, tables, completion_attendance=completion_attendance),
+        ],
+        ignore_index=True,
+    )
+    contributions = contributions[contributions["quarter"].isin([str(q) for q in quarters])]
+    wide = contributions.pivot_table(
+        index=["patient_id", "quarter"], columns="quantity", values="value", aggfunc="sum"
+    )
+    wide = wide.reindex(columns=_all_quantities()).fillna(0.0).reset_index()
+    wide.columns.name = None
+    units = ds.patients[["patient_id", "clinic_id", "clinician_id"]].astype({"patient_id": "str"})
+    return units.merge(wide, on="patient_id", how="inner")
+
+
 def _indicator_rows(cells: pd.DataFrame, nodes: pd.DataFrame, *, k: int) -> pd.DataFrame:
     registry = pd.DataFrame(
         [(i.name, i.kind, i.numerator, i.denominator) for i in INDICATORS.values()],
