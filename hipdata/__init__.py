@@ -35,8 +35,8 @@ def validate(*args, **kwargs) -> Dataset:
 
 def pseudonymise(*args, **kwargs):
     """Replace patient (and clinician) ids by keyed pseudonyms; see
-    :func:`hipdata.pseudonymise.pseudonymise_folder`."""
-    from hipdata.pseudonymise import pseudonymise_folder
+    :func:`hipdata.pseudonymisation.pseudonymise_folder`."""
+    from hipdata.pseudonymisation import pseudonymise_folder
 
     return pseudonymise_folder(*args, **kwargs)
 

@@ -293,7 +293,7 @@ def pseudonymise(
     ] = None,
 ) -> None:
     """Copy FOLDER to --out with patient ids (and clinician ids) replaced by keyed pseudonyms."""
-    from hipdata.pseudonymise import pseudonymise_folder
+    from hipdata.pseudonymisation import pseudonymise_folder
 
     result = pseudonymise_folder(
         folder,
