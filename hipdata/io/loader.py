@@ -669,6 +669,7 @@ def load(
     folder : path
         Holds ``patients`` and ``exercises`` (required) and optionally ``activity``,
         ``outcomes`` and ``treatments``, each as ``.csv``, ``.xlsx`` or ``.parquet``.
+        (:func:`hipdata.validate` passes ``{table: RawTable}`` built from DataFrames instead.)
     dayfirst : bool, optional
         Order of day and month in dates like ``03/04/2026``. ``None`` (default) accepts only
         unambiguous dates and quarantines the rest; it never guesses.
