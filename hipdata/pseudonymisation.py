@@ -235,6 +235,7 @@ def pseudonymise_folder(
     keep = {column_key(c) for c in keep_columns}
     drop = {column_key(c) for c in drop_columns}
     outputs: dict[str, pd.DataFrame] = {}
+    targets: list[tuple[str, str, str]] = []  # (table, header, kind) of each id column
     rows = []
     for table in TABLES:
         if table not in files:
@@ -272,28 +273,44 @@ def pseudonymise_folder(
                         fix="replace it by a category code (hip_oa, gtps, ...) or drop the "
                         "column (--drop condition)",
                     )
-        patient_ids = clinician_ids = 0
-        for header, name in fields.items():
-            if header in dropped:
-                continue
-            if name == "patient_id":
-                patient_ids = cells[header].str.strip().replace("", pd.NA).nunique()
-                cells[header] = pseudonyms(cells[header], secret, "patient")
-            elif name == "clinician_id" and clinicians:
-                clinician_ids = cells[header].str.strip().replace("", pd.NA).nunique()
-                cells[header] = pseudonyms(cells[header], secret, "clinician")
+        kinds = {"patient_id": "patient"} | ({"clinician_id": "clinician"} if clinicians else {})
+        id_columns = [
+            (header, kinds[name])
+            for header, name in fields.items()
+            if header not in dropped and name in kinds
+        ]
+        distinct = {
+            kind: pd.concat(
+                [cells[h] for h, k in id_columns if k == kind] or [pd.Series([], dtype=str)]
+            )
+            .str.strip()
+            .replace("", pd.NA)
+            .nunique()
+            for kind in ("patient", "clinician")
+        }
         outputs[table] = cells.drop(columns=dropped)
+        targets.extend((table, header, kind) for header, kind in id_columns)
         rows.append(
             (
                 table,
                 raw.name,
                 f"{table}.csv",
                 len(cells),
-                patient_ids,
-                clinician_ids,
+                distinct["patient"],
+                distinct["clinician"],
                 "|".join(dropped),
             )
         )
+    # one mapping per kind over every table, so a collision between ids of different tables
+    # (an unknown id in exercises and a patient, say) is caught too
+    for kind in PREFIXES:
+        columns = [(table, header) for table, header, k in targets if k == kind]
+        if not columns:
+            continue
+        ids = pd.concat([outputs[t][h] for t, h in columns]).str.strip().drop_duplicates()
+        mapping = pd.Series(pseudonyms(ids, secret, kind).to_numpy(), index=ids.to_numpy())
+        for table, header in columns:
+            outputs[table][header] = outputs[table][header].str.strip().map(mapping)
     report = pd.DataFrame(
         rows,
         columns=[

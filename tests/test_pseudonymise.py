@@ -184,3 +184,13 @@ def test_read_key_strips_whitespace_only():
     assert read_key(key=f"  {KEY}\r\n") == KEY.encode()
     with pytest.raises(DataError, match="not both"):
         read_key(key=KEY, key_file="x")
+
+
+def test_a_collision_stops_the_run_and_writes_nothing(tmp_path, source, monkeypatch):
+    import hipdata.pseudonymisation as module
+
+    # one hex digit leaves 16 possible pseudonyms for 21 distinct ids: a collision is certain
+    monkeypatch.setattr(module, "PSEUDONYM_HEX_DIGITS", 1)
+    with pytest.raises(DataError, match="share a pseudonym"):
+        hipdata.pseudonymise(source[0], tmp_path / "o", key=KEY)
+    assert not (tmp_path / "o").exists()

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import datetime as dt
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -174,7 +176,19 @@ def test_from_frames_validates_by_default_and_trusts_on_request():
         Dataset.from_frames(PATIENTS, SETS, validate=False, dayfirst=True)
 
 
+def test_python_date_objects_and_mixed_columns_use_the_readers_rule():
+    exercises = SETS.astype(object)
+    exercises["date"] = [dt.date(2026, 3, 2)] * 5 + [dt.datetime(2026, 3, 10, 9, 30)]
+    exercises["reps"] = [10, 10.0, "8", None, np.nan, 12]
+    by_frame = from_frames(exercises=exercises)
+    assert len(by_frame.quarantine) == 0
+    by_text = from_frames()
+    pd.testing.assert_frame_equal(by_frame.sets, by_text.sets)
+
+
 def test_unusable_frames_stop_with_a_clear_error():
+    with pytest.raises(DataError, match="by name, not a single DataFrame"):
+        hipdata.validate(PATIENTS)
     with pytest.raises(DataError, match="no exercises table"):
         hipdata.validate(patients=PATIENTS)
     with pytest.raises(DataError, match="'visits' is not a table"):

@@ -173,6 +173,12 @@ def validate(
     """
     from hipdata.io.loader import load
 
+    if isinstance(frames, pd.DataFrame):
+        raise DataError(
+            "validate() takes the tables by name, not a single DataFrame",
+            fix="call hipdata.validate(patients=..., exercises=...) or pass "
+            '{"patients": ..., "exercises": ...}',
+        )
     given = {**dict(frames or {}), **tables}
     raws: dict[str, RawTable] = {}
     for key, frame in given.items():
