@@ -76,15 +76,18 @@ def neutralise_text(values: pd.Series) -> pd.Series:
         is_text = cells.map(lambda value: isinstance(value, str)).to_numpy(dtype=bool)
     if not is_text.any():
         return values
-    present = cells[is_text]
-    dangerous = present.str.contains(_DANGEROUS) & ~present.str.fullmatch(_PLAIN_NUMBER)
+    # the rules run once per distinct text (ids and names repeat down a table)
+    codes, uniques = pd.factorize(cells[is_text])
+    distinct = pd.Series(uniques, dtype=object)
+    dangerous = distinct.str.contains(_DANGEROUS) & ~distinct.str.fullmatch(_PLAIN_NUMBER)
     if not dangerous.any():
         return values
-    fixed = present[dangerous].str.replace(_AFTER_SEMICOLON, r"\1'", regex=True)
-    lead = present[dangerous].str.contains(_LEADING)
-    fixed = fixed.where(~lead, "'" + fixed)
+    fixed = distinct.copy()
+    risky = distinct[dangerous]
+    escaped = risky.str.replace(_AFTER_SEMICOLON, r"\1'", regex=True)
+    fixed[dangerous] = escaped.where(~risky.str.contains(_LEADING), "'" + escaped)
     out = cells.to_numpy(copy=True)
-    out[np.flatnonzero(is_text)[dangerous.to_numpy()]] = fixed.to_numpy()
+    out[np.flatnonzero(is_text)] = fixed.to_numpy()[codes]
     return pd.Series(out, index=values.index, name=values.name, dtype=object)
 
 
