@@ -54,36 +54,54 @@ def frame_cells(frame: pd.DataFrame) -> pd.DataFrame:
     columns = {}
     for position in range(frame.shape[1]):
         columns[position] = _column_text(frame.iloc[:, position])
-    cells = pd.DataFrame(columns, dtype=object)
+    cells = pd.DataFrame(columns, dtype=object, index=pd.RangeIndex(len(frame)))
     cells.columns = list(frame.columns)
     return cells.reset_index(drop=True)
 
 
 def _column_text(values: pd.Series) -> pd.Series:
-    values = values.reset_index(drop=True)
     missing = values.isna().to_numpy()
     dtype = values.dtype
     if pd.api.types.is_bool_dtype(dtype):
-        text = pd.Series(np.where(values.fillna(False).astype(bool), "true", "false"))
+        text = np.where(values.fillna(False).to_numpy(dtype=bool), "true", "false")
     elif pd.api.types.is_datetime64_any_dtype(dtype):
         stamps = values.dt.tz_localize(None) if getattr(dtype, "tz", None) else values
-        midnight = (stamps == stamps.dt.normalize()).to_numpy()
-        text = stamps.dt.strftime("%Y-%m-%d").where(midnight, stamps.dt.strftime("%Y-%m-%dT%T"))
+        moments = stamps.to_numpy()
+        days = moments.astype("datetime64[D]")
+        text = np.datetime_as_string(days)
+        timed = ~missing & (moments != days)
+        if timed.any():  # a time of day is kept in the text (the date parser drops it)
+            text = text.astype(object)
+            text[timed] = np.datetime_as_string(moments[timed], unit="s")
     elif pd.api.types.is_integer_dtype(dtype):
-        text = values.astype(object).astype(str)
+        numbers = values.to_numpy(dtype=object, na_value=0)
+        text = _per_distinct(numbers, lambda distinct: distinct.astype(str))
     elif pd.api.types.is_float_dtype(dtype):
-        numbers = values.to_numpy(dtype="float64", na_value=np.nan)
-        whole = np.isfinite(numbers) & (np.abs(numbers) < 2**53)
-        whole[whole] = numbers[whole] == np.round(numbers[whole])
-        as_int = pd.Series(np.where(whole, numbers, 0)).astype("int64").astype(str)
-        text = as_int.where(whole, pd.Series(numbers).astype(str))
+        text = _per_distinct(values.to_numpy(dtype="float64", na_value=np.nan), _float_text)
     else:
         cells = values.astype(object)
         if pd.api.types.infer_dtype(cells, skipna=True) in ("string", "empty"):
-            text = cells.where(~missing, "").astype(str).str.strip()
+            text = cells.where(~missing, "").astype(object).str.strip().to_numpy(dtype=object)
         else:  # mixed Python objects (dates, numbers, text): the readers' rule, cell by cell
-            text = cells.map(_cell_text)
-    return pd.Series(np.where(missing, "", text.astype(object).to_numpy()), dtype=object)
+            text = cells.map(_cell_text).to_numpy(dtype=object)
+    out = np.array(text, dtype=object)  # a copy: some inputs are read-only views
+    out[missing] = ""
+    return pd.Series(out, dtype=object)
+
+
+def _per_distinct(values: np.ndarray, convert) -> np.ndarray:
+    """``convert`` applied once per distinct value (logs repeat the same numbers endlessly)."""
+    codes, distinct = pd.factorize(values, use_na_sentinel=False)
+    return np.asarray(convert(np.asarray(distinct)), dtype=object)[codes]
+
+
+def _float_text(numbers: np.ndarray) -> np.ndarray:
+    whole = np.isfinite(numbers) & (np.abs(numbers) < 2**53)
+    whole[whole] = numbers[whole] == np.round(numbers[whole])
+    # numpy writes the shortest text that reads back as the same float, like repr()
+    return np.where(
+        whole, np.where(whole, numbers, 0).astype(np.int64).astype(str), numbers.astype(str)
+    )
 
 
 def frame_to_raw(frame: pd.DataFrame, table: str) -> RawTable:
