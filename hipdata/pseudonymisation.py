@@ -250,6 +250,18 @@ def pseudonymise_folder(
                 fix="repair those rows (a stray separator or an unquoted decimal comma) and run "
                 "again",
             )
+        # readers that refuse cells or whole columns (too long, nested) leave them empty: a copy
+        # must not lose them quietly
+        refused = getattr(raw, "problems", None)
+        unusable = getattr(raw, "unusable", {})
+        if (refused is not None and len(refused)) or unusable:
+            what = ", ".join(list(unusable)[:5]) or f"{len(refused)} cell(s)"
+            raise DataError(
+                f"the reader could not take {what} as text, so a copy would lose them; nothing "
+                "was written",
+                file=raw.name,
+                fix="run `hipdata validate` on the folder to see which cells, and repair them",
+            )
         cells = raw.cells.copy()
         fields = {header: _field(header, table) for header in cells.columns}
         dropped = [
