@@ -275,6 +275,51 @@ def demo(
     console.print(f"Outputs in {out.resolve()} ({time.perf_counter() - started:.1f} s).")
 
 
+@app.command()
+@_friendly_errors
+def pseudonymise(
+    folder: Annotated[Path, typer.Argument(help="Data folder (patients, exercises, ...).")],
+    out: Annotated[Path, typer.Option(help="Folder for the pseudonymised copy (CSV).")],
+    key_file: Annotated[
+        Path | None,
+        typer.Option(help="File holding the secret key (default: $HIPDATA_PSEUDONYM_KEY)."),
+    ] = None,
+    clinicians: Annotated[bool, typer.Option(help="Also replace clinician ids.")] = False,
+    keep: Annotated[
+        list[str] | None, typer.Option(help="A non-contract column to keep (repeatable).")
+    ] = None,
+    drop: Annotated[
+        list[str] | None, typer.Option(help="A contract column to drop too (repeatable).")
+    ] = None,
+) -> None:
+    """Copy FOLDER to --out with patient ids (and clinician ids) replaced by keyed pseudonyms."""
+    from hipdata.pseudonymisation import pseudonymise_folder
+
+    result = pseudonymise_folder(
+        folder,
+        out,
+        key_file=key_file,
+        clinicians=clinicians,
+        keep_columns=keep or (),
+        drop_columns=drop or (),
+    )
+    table = Table(title="Pseudonymised tables", title_justify="left")
+    for column in ("file", "rows", "patient ids", "clinician ids", "columns dropped"):
+        table.add_column(column, overflow="fold")
+    for row in result.tables.itertuples(index=False):
+        table.add_row(
+            row.source_file,
+            f"{row.rows:,}",
+            f"{row.patient_ids:,}",
+            f"{row.clinician_ids:,}",
+            row.dropped_columns.replace("|", ", ") or "-",
+        )
+    console.print(table)
+    if result.ignored_files:
+        console.print("Not copied (not a known table): " + ", ".join(result.ignored_files))
+    console.print(f"Pseudonymised copy written to {out.resolve()}")
+
+
 report_app = typer.Typer(help="Cohort report and quarterly clinic audit (notebook -> HTML + PDF).")
 app.add_typer(report_app, name="report")
 

@@ -9,7 +9,7 @@ quarantine reason and any further problems are listed beside it.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -648,8 +648,12 @@ def _load_optional(raw, table, patients, rejected, dayfirst, today, measures):
     return checked, _split(checked, frame)
 
 
+def _read(source: Path | RawTable) -> RawTable:
+    return source if isinstance(source, RawTable) else read_raw(source)
+
+
 def load(
-    folder: str | Path,
+    folder: str | Path | Mapping[str, RawTable],
     *,
     dayfirst: bool | None = None,
     pain_scale: str = "nrs",
@@ -665,6 +669,7 @@ def load(
     folder : path
         Holds ``patients`` and ``exercises`` (required) and optionally ``activity``,
         ``outcomes`` and ``treatments``, each as ``.csv``, ``.xlsx`` or ``.parquet``.
+        (:func:`hipdata.validate` passes ``{table: RawTable}`` built from DataFrames instead.)
     dayfirst : bool, optional
         Order of day and month in dates like ``03/04/2026``. ``None`` (default) accepts only
         unambiguous dates and quarantines the rest; it never guesses.
@@ -690,8 +695,9 @@ def load(
     DataError
         When a file cannot be used at all (missing file or column, unreadable encoding, ...).
     """
-    folder = Path(folder)
-    if not folder.is_dir():
+    in_memory = isinstance(folder, Mapping)  # {table: RawTable} from hipdata.validate(frames)
+    folder = folder if in_memory else Path(folder)
+    if not in_memory and not folder.is_dir():
         raise DataError(
             "no such folder", file=str(folder), fix="give the folder that holds patients.csv"
         )
@@ -703,11 +709,11 @@ def load(
     today = pd.Timestamp.today().normalize() if today is None else pd.Timestamp(today).normalize()
     catalogue_table = load_catalogue(catalogue)
     measures = MEASURES if measures is None else measures
-    files, ignored = _find_files(folder)
+    files, ignored = (dict(folder), []) if in_memory else _find_files(folder)
     total = len(files)
     digest = hashlib.sha256()
     for table in TABLES:
-        if table in files:
+        if table in files and not in_memory:
             digest.update(table.encode() + b"\0" + files[table].read_bytes() + b"\0")
 
     def step(name: str, done: int) -> None:
@@ -716,7 +722,7 @@ def load(
 
     checks: list[_Checked] = []
     kept_counts: dict[str, int] = {}
-    raw = read_raw(files["patients"])
+    raw = _read(files["patients"])
     checked, patients_all = _load_patients(raw, dayfirst, today)
     patients = _split(checked, patients_all)
     rejected = _rejected_patients(checked)
@@ -724,7 +730,7 @@ def load(
     kept_counts["patients"] = len(patients)
     step("patients", 1)
 
-    raw = read_raw(files["exercises"])
+    raw = _read(files["exercises"])
     checked, sets = _load_exercises(
         raw, patients, rejected, catalogue_table, dayfirst, today, PAIN_SCALES[pain_scale]
     )
@@ -736,7 +742,7 @@ def load(
     for number, table in enumerate(("activity", "outcomes", "treatments"), start=3):
         if table not in files:
             continue
-        raw = read_raw(files[table])
+        raw = _read(files[table])
         checked, frame = _load_optional(raw, table, patients, rejected, dayfirst, today, measures)
         checks.append(checked)
         optional[table] = frame
@@ -763,6 +769,7 @@ def load(
         outcomes=optional.get("outcomes"),
         treatments=optional.get("treatments"),
         catalogue=catalogue_table,
+        validate=False,
     )
     dataset.quarantine = quarantine
     dataset.load_report = load_report
