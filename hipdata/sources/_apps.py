@@ -152,8 +152,14 @@ def unit_factor(weight_unit: str | None, file: str) -> float:
 def parse_when(
     cells: pd.Series, formats: tuple[str, ...], problems: RowProblems, column: str, example: str
 ) -> pd.Series:
-    """Parse dates in one of an app's known ``formats``; others are flagged, never guessed."""
+    """Parse dates in one of an app's known ``formats``; others are flagged, never guessed.
+
+    ISO timestamps with fractions of a second or a UTC offset (``2025-09-15T07:48:00.000Z``) are
+    read as the wall-clock time written (the session is the day the app shows).
+    """
     text = cells.fillna("").astype(str).str.strip()
+    iso = text.str.match(r"^\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}")
+    text = text.where(~iso, text.str.replace(r"(\.\d+)?(Z|[+-]\d{2}:?\d{2})$", "", regex=True))
     out = pd.Series(pd.NaT, index=cells.index, dtype="datetime64[ns]")
     for fmt in formats:
         todo = out.isna() & (text != "")

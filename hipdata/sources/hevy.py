@@ -4,8 +4,8 @@ Columns: ``title,start_time,end_time,description,exercise_title,superset_id,exer
 set_index,set_type,weight_kg,reps,distance_km,duration_seconds,rpe`` (``weight_lbs`` and
 ``distance_miles`` when the app is set to imperial units). Facts of the format:
 
-- ``start_time`` like ``15 Sep 2025, 07:48`` (English month abbreviations; ISO dates are read
-  too); the session is its day;
+- ``start_time`` like ``15 Sep 2025, 07:48`` (English month abbreviations; also with AM/PM,
+  month first, or ISO); the session is its day;
 - workouts are written newest first; sets within a workout in the order done;
 - ``set_index`` counts from 0 within an exercise (kept as ``app_set``; hipdata numbers sets
   from 1 in time order);
@@ -37,7 +37,16 @@ from hipdata.sources._apps import (
 )
 from hipdata.sources._common import ImportResult, Records, RowProblems
 
-DATE_FORMATS = ("%d %b %Y, %H:%M", "%d %b %Y %H:%M", "%Y-%m-%d %H:%M:%S", "%Y-%m-%dT%H:%M:%S")
+DATE_FORMATS = (
+    "%d %b %Y, %H:%M",
+    "%d %b %Y %H:%M",
+    "%d %b %Y, %I:%M %p",
+    "%b %d, %Y, %H:%M",
+    "%b %d, %Y, %I:%M %p",
+    "%Y-%m-%d %H:%M:%S",
+    "%Y-%m-%dT%H:%M:%S",
+    "%Y-%m-%dT%H:%M",
+)
 SET_TYPES = {"normal": "working", "warmup": "warmup", "dropset": "drop", "failure": "failure"}
 IGNORED = {
     "title": "not read (the session is the date)",

@@ -36,7 +36,7 @@ from hipdata.sources._apps import (
     unit_factor,
     whole,
 )
-from hipdata.sources._common import ImportResult, Records, RowProblems
+from hipdata.sources._common import ImportResult, Records, RowProblems, key
 
 DATE_FORMATS = ("%Y-%m-%d %H:%M:%S", "%Y-%m-%d %H:%M", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d")
 SET_ORDER = {"w": "warmup", "d": "drop", "f": "failure"}
@@ -48,6 +48,7 @@ IGNORED = {
     "workoutname": "not read (the session is the date)",
     "duration": "not read (the workout's length, not a set's)",
     "workoutduration": "not read (the workout's length, not a set's)",
+    "durationsec": "not read (the workout's length, not a set's)",
     "rpe": "not read (RPE is effort, not pain)",
     "notes": "not read (free text)",
     "workoutnotes": "not read (free text)",
@@ -131,9 +132,7 @@ def parse(records: Records, *, weight_unit: str | None = None) -> Parsed:
             columns[header] = used
     for header in records.header:
         if header not in columns:
-            columns[header] = IGNORED.get(
-                header.lower().replace(" ", "").replace("#", ""), "not read (unknown column)"
-            )
+            columns[header] = IGNORED.get(key(header), "not read (unknown column)")
 
     frame = pd.DataFrame(
         {
