@@ -25,6 +25,7 @@ FILES = [
     (hevy.read, "hevy.csv", ",", {}),
     (fitnotes.read, "fitnotes.csv", ",", {}),
     (fitnotes.read, "fitnotes_units.csv", ",", {}),
+    (fitnotes.read, "fitnotes_locale.csv", ",", {}),
 ]
 
 

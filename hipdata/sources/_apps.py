@@ -176,6 +176,35 @@ def parse_when(
     return out
 
 
+def parse_local_dates(
+    cells: pd.Series, problems: RowProblems, column: str, dayfirst: bool | None
+) -> pd.Series:
+    """Dates an app writes in the phone's locale (``23/12/2025``, ``12/31/2025``) or as ISO.
+
+    The day/month order is ``dayfirst`` when given; otherwise the file settles it when its
+    unambiguous dates all point one way (a first part above 12: day first; a second part above
+    12: month first), because one export is written in one locale. When the file gives no such
+    evidence (or both ways), ambiguous dates are quarantined, never guessed.
+    """
+    from hipdata.io.parse import parse_dates
+
+    text = cells.fillna("").astype(str).str.strip()
+    if dayfirst is None:
+        parts = text.str.extract(r"^(\d{1,2})[/.-](\d{1,2})[/.-]\d{4}").astype("float64")
+        day_first, month_first = bool((parts[0] > 12).any()), bool((parts[1] > 12).any())
+        if day_first != month_first:
+            dayfirst = day_first
+    dates, reasons = parse_dates(text, dayfirst=dayfirst)
+    problems.flag((text == "").to_numpy(), column, f"{column} is missing")
+    problems.flag(
+        (reasons != "").to_numpy(),
+        column,
+        reasons.to_numpy(),
+        text.to_numpy(),
+    )
+    return dates
+
+
 def classify(frame: pd.DataFrame, problems: RowProblems, name_column: str) -> pd.Series:
     """Mark cardio rows and flag rows that hold nothing usable; return the cardio mask.
 
@@ -269,12 +298,12 @@ def finish(
 
     patient_ids = list(dict.fromkeys(p for _, p in parsed))
     dates = pd.concat([exercises[["patient_id", "date"]], activity[["patient_id", "date"]]])
-    first = dates.groupby("patient_id")["date"].min()
+    first = pd.to_datetime(dates["date"]).groupby(dates["patient_id"]).min()
     patients = pd.DataFrame({"patient_id": patient_ids, "clinic_id": clinic_id})
     patients["start_date"] = (
         pd.Timestamp(start_date).normalize()
         if start_date is not None
-        else pd.to_datetime(patients["patient_id"].map(first))
+        else first.reindex(patients["patient_id"]).astype("datetime64[ns]").to_numpy()
     )
     result = ImportResult(
         tables={"patients": patients, "exercises": exercises, "activity": activity},

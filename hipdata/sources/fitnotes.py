@@ -4,10 +4,13 @@ Columns: ``Date,Exercise,Category`` then the weight as ``Weight (kgs)`` or ``Wei
 ``Weight`` with a ``Weight Unit`` column (``kgs``/``lbs``), then ``Reps,Distance,Distance Unit,
 Time`` and sometimes ``Comment``. Facts of the format:
 
-- ``Date`` is ``2024-01-15`` (no time of day); there is no set number: sets are numbered in file
-  order within patient, date and exercise (the row order of the export is the order done);
-- ``Time`` is ``h:mm:ss`` (``0:01:30`` = 90 s); ``0:00:00`` and a 0 distance mean "not
-  recorded"; a set without reps with a time is a hold; the ``Cardio`` category (or no reps and
+- ``Date`` is ``2024-01-15``, or in the phone's locale (``23/12/2025``, ``12/31/2025``: the
+  order comes from ``dayfirst`` or from the file's unambiguous dates, see
+  :func:`~hipdata.sources._apps.parse_local_dates`); there is no time of day and no set
+  number: sets are numbered in file order within patient, date and exercise (the row order of
+  the export is the order done);
+- ``Time`` is ``h:mm:ss`` (``0:01:30`` = 90 s), or ``m:ss`` below an hour (``1:30`` = 90 s);
+  ``0:00:00`` and a 0 distance mean "not recorded"; a set without reps with a time is a hold; the ``Cardio`` category (or no reps and
   no weight with a distance or a cardio name) goes to ``activity``;
 - names are not quoted, so a comma inside a name (``Overhead Press (Each Side, Dumbbells)``)
   splits it over two cells. Such a row is **repaired** only when exactly one way of re-joining
@@ -33,7 +36,7 @@ from hipdata.sources._apps import (
     Parsed,
     import_app,
     numbers,
-    parse_when,
+    parse_local_dates,
     require,
     text,
     to_kg,
@@ -42,12 +45,12 @@ from hipdata.sources._apps import (
 )
 from hipdata.sources._common import ImportResult, Records, RowProblems, key, quarantine_rows
 
-DATE_FORMATS = ("%Y-%m-%d",)
 _NUMBER = re.compile(r"^[+-]?(\d+([.,]\d*)?|[.,]\d+)$")
 _TIME = re.compile(r"^(\d+):([0-5]\d):([0-5]\d)$")
+_SHORT_TIME = re.compile(r"^(\d+):([0-5]\d)$")
 #: The pattern each column of a repaired row must have (by column key); others: anything.
 _PATTERNS = {
-    "date": lambda v: bool(re.fullmatch(r"\d{4}-\d{2}-\d{2}", v)),
+    "date": lambda v: bool(re.fullmatch(r"\d{4}-\d{2}-\d{2}|\d{1,2}[/.-]\d{1,2}[/.-]\d{4}", v)),
     "exercise": lambda v: v != "" and _balanced(v),
     "category": lambda v: v != "" and not _NUMBER.match(v) and _balanced(v),
     "weightkgs": lambda v: v == "" or bool(_NUMBER.match(v)),
@@ -57,7 +60,7 @@ _PATTERNS = {
     "reps": lambda v: v == "" or v.isdigit(),
     "distance": lambda v: v == "" or bool(_NUMBER.match(v)),
     "distanceunit": lambda v: v == "" or bool(re.fullmatch(r"[A-Za-z]{1,6}", v)),
-    "time": lambda v: v == "" or bool(_TIME.match(v)) or bool(_NUMBER.match(v)),
+    "time": lambda v: v == "" or bool(_TIME.match(v) or _SHORT_TIME.match(v) or _NUMBER.match(v)),
 }
 TEXT_COLUMNS = ("exercise", "category", "comment")
 
@@ -93,19 +96,22 @@ def _repair(header: list[str], cells: list[str]) -> list[list[str]]:
 
 
 def _seconds(cells: pd.Series, problems: RowProblems, column: str) -> pd.Series:
-    """``h:mm:ss`` to seconds; a bare number is read as seconds."""
+    """``h:mm:ss`` or ``m:ss`` to seconds; a bare number is read as seconds."""
     textual = cells.fillna("").astype(str).str.strip()
     parts = textual.str.extract(_TIME.pattern).astype("float64")
-    clock = parts[0] * 3600 + parts[1] * 60 + parts[2]
+    short = textual.str.extract(_SHORT_TIME.pattern).astype("float64")
+    clock = (parts[0] * 3600 + parts[1] * 60 + parts[2]).fillna(short[0] * 60 + short[1])
     bare = textual.where(clock.isna() & (textual != ""), "")
     plain, reasons = parse_numbers(bare)
     problems.flag(
-        (reasons != "").to_numpy(), column, "time must be h:mm:ss (like 0:01:30)", textual
+        (reasons != "").to_numpy(), column, "time must be h:mm:ss or m:ss (like 0:01:30)", textual
     )
     return clock.fillna(plain)
 
 
-def parse(records: Records, *, weight_unit: str | None = None) -> Parsed:
+def parse(
+    records: Records, *, weight_unit: str | None = None, date_dayfirst: bool | None = None
+) -> Parsed:
     """Parse one FitNotes export into rows (repairing unquoted commas); see the module docstring."""
     found = require(
         records,
@@ -156,9 +162,7 @@ def parse(records: Records, *, weight_unit: str | None = None) -> Parsed:
 
     problems = RowProblems(records.name, records.rows)
     columns = {"_name": found["Exercise"]}
-    when = parse_when(
-        text(records, found["Date"]), DATE_FORMATS, problems, found["Date"], "2024-01-15"
-    )
+    when = parse_local_dates(text(records, found["Date"]), problems, found["Date"], date_dayfirst)
     name = text(records, found["Exercise"]).str.strip()
     problems.flag((name == "").to_numpy(), found["Exercise"], "exercise name is empty")
     category = text(records, found["Category"]).str.strip()
@@ -251,4 +255,5 @@ def read(
         dayfirst=dayfirst,
         trim_trailing=False,
         weight_unit=weight_unit,
+        date_dayfirst=dayfirst,
     )
