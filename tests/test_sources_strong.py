@@ -101,3 +101,17 @@ def test_not_a_strong_file_is_one_clear_error(tmp_path):
         DataError, match="not a Strong export: no column for date, exercise, set order"
     ):
         strong.read(path)
+
+
+def test_weight_kg_header_and_a_line_break_inside_notes():
+    # the notes cell of row 2 holds a ';', a line break and doubled quotes: still one row
+    result = strong.read(DATA / "strong_android.csv", patient_id="P09")
+    assert result.report.iloc[0][["read", "kept", "quarantined"]].tolist() == [5, 4, 1]
+    assert quarantine_rows(result, "strong_android.csv") == [
+        (3, "Set Order", "a rest timer row, not a set (Strong writes rest periods as rows)")
+    ]
+    sets = result.tables["exercises"]
+    assert sets["app_row"].tolist() == [2, 4, 5, 6]
+    assert sets["load_kg"].fillna(0).tolist() == [20.5, 40.0, 40.0, 0.0]
+    assert sets["set_type"].tolist() == ["warmup", "working", "failure", "working"]
+    assert sets["hold_s"].tolist()[3] == 25.0

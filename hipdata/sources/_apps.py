@@ -21,6 +21,7 @@ pain diary is merged (:mod:`hipdata.sources.pain_diary`).
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -212,10 +213,12 @@ def classify(frame: pd.DataFrame, problems: RowProblems, name_column: str) -> pd
     cardio row needs a duration (cardio minutes cannot come from a distance). A non-cardio row
     needs reps, a weight or a duration (a hold).
     """
-    words = frame["exercise"].str.lower().str.replace(r"[^a-z]+", " ", regex=True).str.split()
-    named = words.map(
-        lambda w: bool(CARDIO_WORDS.intersection(w)) if isinstance(w, list) else False
-    )
+    names = frame["exercise"].fillna("").astype(str)
+    cardio_name = {  # per distinct name: a log repeats a few names endlessly
+        name: bool(CARDIO_WORDS.intersection(re.sub(r"[^a-z]+", " ", name.lower()).split()))
+        for name in names.unique()
+    }
+    named = names.map(cardio_name).astype(bool)
     no_reps = frame["reps"].isna() | (frame["reps"] == 0)
     no_load = frame["load_kg"].isna() | (frame["load_kg"] == 0)
     cardio = no_reps & no_load & (frame["distance"].notna() | named | frame["cardio_hint"])
@@ -288,12 +291,13 @@ def finish(
     activity = (
         cardio_rows.groupby(["patient_id", "date"], sort=True)
         .agg(
-            cardio_min=("seconds", lambda s: s.sum() / 60.0),
+            cardio_s=("seconds", "sum"),
             app_file=("app_file", "first"),
             app_rows=("app_row", lambda r: "|".join(str(int(x)) for x in r)),
         )
         .reset_index()
     )
+    activity["cardio_min"] = activity["cardio_s"] / 60.0
     activity = activity.reindex(columns=ACTIVITY_COLUMNS)
 
     patient_ids = list(dict.fromkeys(p for _, p in parsed))
