@@ -68,6 +68,20 @@ SET_COLUMNS = [
 ]
 #: Kinds of set; only ``warmup`` sets are left out of criterion and dose.
 SET_TYPES = ("working", "warmup", "drop", "failure")
+#: Ways of writing a set type (keys without case, spaces or punctuation), as apps write them.
+SET_TYPE_NAMES = {
+    "": "working",
+    "working": "working",
+    "work": "working",
+    "normal": "working",
+    "warmup": "warmup",
+    "w": "warmup",
+    "drop": "drop",
+    "dropset": "drop",
+    "d": "drop",
+    "failure": "failure",
+    "f": "failure",
+}
 ACTIVITY_COLUMNS = ["patient_id", "date", "cardio_min", "strength_sessions"]
 OUTCOME_COLUMNS = ["patient_id", "date", "measure", "score"]
 TREATMENT_COLUMNS = ["patient_id", "date", "treatment"]

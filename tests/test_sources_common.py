@@ -130,3 +130,24 @@ def test_warmup_sets_are_left_out_of_criterion_and_dose():
     assert dose_units(hipdata.metrics.sets_table(_warmup_dataset("drop")))[
         "dose_adherence"
     ].tolist() == pytest.approx([1.0])
+
+
+def test_loader_reads_set_type_and_quarantines_unknown_types(tmp_path):
+    pd.DataFrame({"patient_id": ["P1"], "clinic_id": ["C1"], "start_date": ["2026-03-01"]}).to_csv(
+        tmp_path / "patients.csv", index=False
+    )
+    pd.DataFrame(
+        {
+            "patient_id": "P1",
+            "date": "2026-03-02",
+            "exercise": "bridge",
+            "set": [1, 2, 3, 4],
+            "reps": 10,
+            "set_type": ["Warm-up", "", "Drop set", "superset"],
+        }
+    ).to_csv(tmp_path / "exercises.csv", index=False)
+    ds = hipdata.load(tmp_path, today=TODAY)
+    assert ds.sets["set_type"].tolist() == ["warmup", "working", "drop"]
+    assert ds.quarantine[["source_row", "column", "value", "reason"]].values.tolist() == [
+        [5, "set_type", "superset", "set_type must be working, warmup, drop or failure"]
+    ]

@@ -30,7 +30,7 @@ from hipdata.dataset import (
     PATIENT_COLUMNS,
     QUARANTINE_COLUMNS,
     SET_COLUMNS,
-    SET_TYPES,
+    SET_TYPE_NAMES,
     TREATMENT_COLUMNS,
     Dataset,
 )
@@ -527,9 +527,9 @@ def _load_exercises(raw, patients, rejected, catalogue, dayfirst, today, pain_ma
         load_kg = load_kg.fillna(load_lb * LB_TO_KG)
     # a named exercise done with external load is its ladder's loaded variant (catalogue.py)
     exercise = apply_loaded_variants(names, exercise, load_kg, catalogue)
-    set_type = checked.cells("set_type").str.strip().str.lower().replace("", "working")
+    set_type = checked.cells("set_type").map(column_key).map(SET_TYPE_NAMES)
     checked.flag(
-        (~set_type.isin(SET_TYPES)).to_numpy(),
+        set_type.isna().to_numpy(),
         "set_type",
         "set_type must be working, warmup, drop or failure",
     )
