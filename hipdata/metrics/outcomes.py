@@ -54,8 +54,8 @@ def outcome_change(
     ds : Dataset
         The loaded cohort.
     measures : dict of str to Measure, optional
-        The measure registry (default: :data:`hipdata.outcome_measures.MEASURES`); pass a
-        modified copy to change an MCID.
+        The measure registry (default: the one ``ds`` was loaded with, ``ds.meta["measures"]``,
+        else :data:`hipdata.outcome_measures.MEASURES`); pass a modified copy to change an MCID.
     baseline_window_days, followup_window_days : (int, int)
         Windows in days relative to start and to discharge (protocol: (-30, 7) and (-14, 30)).
 
@@ -80,7 +80,8 @@ def outcome_change(
     >>> outcome_change(ds)[["improvement", "pct_improvement", "responder"]].to_dict("records")
     [{'improvement': 1.5, 'pct_improvement': 25.0, 'responder': False}]
     """
-    measures = MEASURES if measures is None else measures
+    if measures is None:  # the registry the data were loaded with (custom measures), else default
+        measures = ds.meta.get("measures") or MEASURES
     scores = attach_patients(
         ds.outcomes[["patient_id", "date", "measure", "score"]],
         ds.patients,
