@@ -150,12 +150,43 @@ def validate(
 @_friendly_errors
 def catalogue_command(
     clinic_file: Annotated[
-        Path | None, typer.Argument(help="Optional clinic catalogue to merge on top.")
+        Path | None,
+        typer.Argument(help="Optional clinic catalogue to merge on top, or 'unmatched'."),
     ] = None,
+    folder: Annotated[
+        Path | None, typer.Argument(help="With 'unmatched': the data folder to scan.")
+    ] = None,
+    out: Annotated[
+        Path | None, typer.Option(help="With 'unmatched': write the mapping template here.")
+    ] = None,
+    catalogue: CatalogueOpt = None,
 ) -> None:
-    """Print the exercise catalogue: ladders, levels, doses, targets and aliases."""
+    """Print the exercise catalogue: ladders, levels, doses, targets and aliases.
+
+    `hipdata catalogue unmatched FOLDER --out mapping.csv` lists every exercise name in FOLDER
+    the catalogue does not know, with its count and the closest ids: fill in `id` (an existing
+    exercise: an alias) or `id, family, level, dose` (a new one), then pass the file back with
+    `--catalogue mapping.csv`.
+    """
     from hipdata.catalogue import load_catalogue
 
+    if clinic_file is not None and str(clinic_file) == "unmatched":
+        from hipdata.catalogue import unmatched_names
+
+        if folder is None:
+            raise DataError("give the data folder: hipdata catalogue unmatched FOLDER --out FILE")
+        table = unmatched_names(folder, load_catalogue(catalogue))
+        if out is not None:
+            out.parent.mkdir(parents=True, exist_ok=True)
+            table.to_csv(out, index=False)
+        for row in table.itertuples(index=False):
+            console.print(
+                f"{row.count:>6}  {row.name}  -> {row.suggestions or '?'}", highlight=False
+            )
+        console.print(
+            f"{len(table)} unmatched name(s)" + (f"; template written to {out}" if out else "")
+        )
+        return
     catalogue = load_catalogue(clinic_file)
     table = Table(title="hipdata exercise catalogue", title_justify="left")
     for column in ("family", "level", "id", "dose", "target"):
@@ -341,6 +372,140 @@ def report_cohort(
 ) -> None:
     """Researcher's cohort report: Table 1, flow, progression, pain, adherence, outcomes."""
     _run_report("cohort", data, out, {"k": k}, generated)
+
+
+import_app = typer.Typer(
+    help="Import workout-app exports into a data folder (every source row accounted for)."
+)
+app.add_typer(import_app, name="import")
+
+Source = Annotated[
+    Path, typer.Argument(help="An export file, or a folder of them (one patient per file).")
+]
+OutFolder = Annotated[Path, typer.Option(help="Folder to write the data folder to.")]
+PatientId = Annotated[
+    str | None, typer.Option(help="Patient id of a single file (default: file name).")
+]
+PatientMap = Annotated[
+    Path | None, typer.Option(help="For a folder: CSV file,patient_id (default: file names).")
+]
+ClinicId = Annotated[str, typer.Option(help="clinic_id written to patients.csv.")]
+StartDate = Annotated[
+    str | None, typer.Option(help="start_date of every patient (default: first session date).")
+]
+WeightUnit = Annotated[
+    str | None, typer.Option(help="kg or lbs, when the file does not name the unit.")
+]
+PainDiary = Annotated[
+    Path | None, typer.Option(help="Pain diary CSV (patient_id, date, pain_during, pain_24h).")
+]
+
+
+def _run_import(module: str, source: Path, out: Path, **options) -> None:
+    import importlib
+
+    reader = importlib.import_module(f"hipdata.sources.{module}")
+    result = reader.read(source, **{k: v for k, v in options.items() if v is not None})
+    result.write(out)
+    table = Table(title=f"{module} import", title_justify="left")
+    for column in ("file", "read", "kept", "quarantined"):
+        table.add_column(column, justify="left" if column == "file" else "right")
+    for row in result.report.itertuples(index=False):
+        table.add_row(row.file, f"{row.read:,}", f"{row.kept:,}", f"{row.quarantined:,}")
+    console.print(table)
+    if len(result.quarantine):
+        top = result.quarantine["reason"].value_counts().head(5)
+        for reason, count in top.items():
+            console.print(f"  {count:>6,}  {reason}", highlight=False)
+    console.print(f"Wrote {out} (check it with: hipdata validate {out})")
+
+
+@import_app.command("strong")
+@_friendly_errors
+def import_strong(
+    source: Source,
+    out: OutFolder,
+    patient_id: PatientId = None,
+    patient_map: PatientMap = None,
+    clinic_id: ClinicId = "app",
+    start_date: StartDate = None,
+    weight_unit: WeightUnit = None,
+    catalogue: CatalogueOpt = None,
+    pain_diary: PainDiary = None,
+    dayfirst: DayFirst = None,
+) -> None:
+    """Strong CSV export (semicolon or comma layout)."""
+    _run_import(
+        "strong",
+        source,
+        out,
+        patient_id=patient_id,
+        patient_map=patient_map,
+        clinic_id=clinic_id,
+        start_date=start_date,
+        weight_unit=weight_unit,
+        catalogue=catalogue,
+        pain_diary=pain_diary,
+        dayfirst=dayfirst,
+    )
+
+
+@import_app.command("hevy")
+@_friendly_errors
+def import_hevy(
+    source: Source,
+    out: OutFolder,
+    patient_id: PatientId = None,
+    patient_map: PatientMap = None,
+    clinic_id: ClinicId = "app",
+    start_date: StartDate = None,
+    catalogue: CatalogueOpt = None,
+    pain_diary: PainDiary = None,
+    dayfirst: DayFirst = None,
+) -> None:
+    """Hevy CSV export."""
+    _run_import(
+        "hevy",
+        source,
+        out,
+        patient_id=patient_id,
+        patient_map=patient_map,
+        clinic_id=clinic_id,
+        start_date=start_date,
+        catalogue=catalogue,
+        pain_diary=pain_diary,
+        dayfirst=dayfirst,
+    )
+
+
+@import_app.command("fitnotes")
+@_friendly_errors
+def import_fitnotes(
+    source: Source,
+    out: OutFolder,
+    patient_id: PatientId = None,
+    patient_map: PatientMap = None,
+    clinic_id: ClinicId = "app",
+    start_date: StartDate = None,
+    weight_unit: WeightUnit = None,
+    catalogue: CatalogueOpt = None,
+    pain_diary: PainDiary = None,
+    dayfirst: DayFirst = None,
+) -> None:
+    """FitNotes CSV export."""
+    _run_import(
+        "fitnotes",
+        source,
+        out,
+        patient_id=patient_id,
+        patient_map=patient_map,
+        clinic_id=clinic_id,
+        start_date=start_date,
+        weight_unit=weight_unit,
+        catalogue=catalogue,
+        pain_diary=pain_diary,
+        dayfirst=dayfirst,
+    )
 
 
 def main() -> None:  # pragma: no cover - console entry point alias

@@ -11,7 +11,7 @@ Column names and dtypes (the contract between ``hipdata.io`` and ``hipdata.metri
     dose str (reps/hold), set int64, reps float64|NaN, hold_s float64|NaN,
     load_kg float64 (0 where the input was empty), pain_during float64|NaN (0-10),
     pain_24h float64|NaN (0-10), prescribed_sets / prescribed_reps / prescribed_hold_s float64|NaN,
-    source_file str, source_row int64
+    set_type str (working/warmup/drop/failure; default working), source_file str, source_row int64
 ``activity``
     patient_id, date, cardio_min float64, strength_sessions float64|NaN, source_file, source_row
 ``outcomes``
@@ -62,9 +62,12 @@ SET_COLUMNS = [
     "prescribed_sets",
     "prescribed_reps",
     "prescribed_hold_s",
+    "set_type",
     "source_file",
     "source_row",
 ]
+#: Kinds of set; only ``warmup`` sets are left out of criterion and dose.
+SET_TYPES = ("working", "warmup", "drop", "failure")
 ACTIVITY_COLUMNS = ["patient_id", "date", "cardio_min", "strength_sessions"]
 OUTCOME_COLUMNS = ["patient_id", "date", "measure", "score"]
 TREATMENT_COLUMNS = ["patient_id", "date", "treatment"]
@@ -179,6 +182,7 @@ class Dataset:
         for column in _FLOAT_SET_COLUMNS:
             sets[column] = pd.to_numeric(sets[column]).astype("float64")
         sets["load_kg"] = sets["load_kg"].fillna(0.0)
+        sets["set_type"] = sets["set_type"].fillna("working").astype(str)
         sets["source_file"] = sets["source_file"].fillna("")
         sets["source_row"] = pd.to_numeric(sets["source_row"]).fillna(0).astype("int64")
         sets = sets[SET_COLUMNS]

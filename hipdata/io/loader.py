@@ -18,6 +18,7 @@ import pandas as pd
 
 from hipdata.catalogue import (
     alias_table,
+    apply_loaded_variants,
     load_catalogue,
     resolve_exercises,
     suggest_exercises,
@@ -29,6 +30,7 @@ from hipdata.dataset import (
     PATIENT_COLUMNS,
     QUARANTINE_COLUMNS,
     SET_COLUMNS,
+    SET_TYPES,
     TREATMENT_COLUMNS,
     Dataset,
 )
@@ -427,6 +429,7 @@ def _load_exercises(raw, patients, rejected, catalogue, dayfirst, today, pain_ma
         "prescribed_sets",
         "prescribed_reps",
         "prescribed_hold_s",
+        "set_type",
     )
     checked = _Checked(raw, "exercises", _map_columns(raw, "exercises", known), [])
     if checked.has("set") == checked.has("sets"):
@@ -522,6 +525,14 @@ def _load_exercises(raw, patients, rejected, catalogue, dayfirst, today, pain_ma
     if checked.has("load_lb"):
         load_lb = _check_number(checked, "load_lb", low=0, high=500 / LB_TO_KG, label="load_lb")
         load_kg = load_kg.fillna(load_lb * LB_TO_KG)
+    # a named exercise done with external load is its ladder's loaded variant (catalogue.py)
+    exercise = apply_loaded_variants(names, exercise, load_kg, catalogue)
+    set_type = checked.cells("set_type").str.strip().str.lower().replace("", "working")
+    checked.flag(
+        (~set_type.isin(SET_TYPES)).to_numpy(),
+        "set_type",
+        "set_type must be working, warmup, drop or failure",
+    )
     pain = {}
     for name in ("pain_during", "pain_24h"):
         values, reasons = parse_pain(checked.cells(name), scale_max=pain_max)
@@ -551,6 +562,7 @@ def _load_exercises(raw, patients, rejected, catalogue, dayfirst, today, pain_ma
             "load_kg": load_kg.fillna(0.0),
             **pain,
             **prescribed,
+            "set_type": set_type,
             "source_file": raw.name,
             "source_row": raw.source_row,
         }

@@ -31,6 +31,7 @@ SETS_EXTRA_COLUMNS = [
     "prescribed_sets",
     "prescribed_reps",
     "prescribed_hold_s",
+    "set_type",
     "source_file",
     "source_row",
 ]

@@ -77,14 +77,16 @@ def dose_units(sets: pd.DataFrame) -> pd.DataFrame:
     The prescription is read once per unit (a prescription repeated on the unit's set rows counts
     once: the first value recorded is used). Prescribed = ``prescribed_sets`` (default: the sets
     done) x ``prescribed_reps`` or, without prescribed reps, x ``prescribed_hold_s``; performed =
-    the unit's total reps, or (for a hold prescription) its time under tension. Units without a
-    prescription, or with a prescription of 0, are left out.
+    the unit's total reps, or (for a hold prescription) its time under tension. Warm-up sets
+    (``set_type`` ``warmup``) are left out. Units without a prescription, or with a prescription
+    of 0, are left out.
 
     Returns
     -------
     DataFrame
         ``patient_id, date, exercise, prescribed, performed, dose_adherence``.
     """
+    sets = sets[sets["set_type"] != "warmup"]  # warm-ups are neither prescribed nor dose
     units = (
         sets.groupby(["patient_id", "date", "exercise"], sort=True)
         .agg(
