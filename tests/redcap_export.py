@@ -83,7 +83,9 @@ def template_rows(folder: Path) -> list[dict]:
     groups = {}
     if outcomes is not None:
         for (pid, date), group in outcomes.groupby(["patient_id", "date"], sort=True):
-            groups.setdefault(pid, []).append((date, dict(zip(group.measure, group.score))))
+            groups.setdefault(pid, []).append(
+                (date, dict(zip(group.measure, group.score, strict=True)))
+            )
     discharge = patients.set_index("patient_id")[["discharge_date", "discharge_reason"]]
     for pid in patients["patient_id"]:
         visits = groups.get(pid, [])
@@ -165,6 +167,6 @@ def template_rows(folder: Path) -> list[dict]:
 
 def write_template_export(folder: Path, path: Path) -> Path:
     """Write ``folder`` (a hipdata data folder) as a raw CSV export of the template."""
-    frame = pd.DataFrame(template_rows(Path(folder)), columns=HEADER).fillna("")
+    frame = pd.DataFrame(template_rows(Path(folder)), columns=HEADER).astype(object).fillna("")
     frame.to_csv(path, index=False, lineterminator="\n")
     return path

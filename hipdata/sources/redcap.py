@@ -562,7 +562,7 @@ class _Decoder:
             value = text.map(TICKED)
             reason = reason.where(
                 (reason != "") | (text == "") | value.notna(),
-                f"{ref}___{code}: {text} is not a checkbox value (1/0, Checked/Unchecked)",
+                f"{ref}___{code}: " + text + " is not a checkbox value (1/0, Checked/Unchecked)",
             )
             boxes[code] = value.map({"1": True, "0": False})
         frame = pd.DataFrame(boxes, index=self.data.index, dtype="boolean")
@@ -599,15 +599,15 @@ class _Decoder:
             by_label = {_normal_label(v): k for k, v in field.choices.items()}
             code = text.where(text.isin(list(field.choices)), text.map(_normal_label).map(by_label))
             bad = (text != "") & code.isna()
-            listing = ", ".join(f"{k} = {v}" for k, v in list(field.choices.items())[:12])
-            reason = reason.where(~bad, f"{text} is not a choice of {ref} ({listing})")
+            listing = ", ".join(list(field.choices)[:30])
+            reason = reason.where(~bad, text + f" is not a choice of {ref} (codes: {listing})")
             code = code.fillna("")
             out = code if as_code else code.map(field.choices).fillna("")
             return out.astype(object), reason
         if field.type in ("yesno", "truefalse"):
             out = text.str.lower().map(YES_NO)
             reason = reason.where(
-                ~((text != "") & out.isna()), f"{text} is not a {field.type} value (1/0)"
+                ~((text != "") & out.isna()), text + f" is not a {field.type} value (1/0)"
             )
             return out.fillna("").astype(object), reason
         if column in DATE_COLUMNS or field.validation.startswith("date"):
@@ -1003,7 +1003,7 @@ def _cascade(record, rows, problems, patients: pd.DataFrame, record_field) -> No
         + " has its enrolment quarantined (row "
         + bad_row.fillna(0).astype(int).astype(str).to_numpy()
         + ": "
-        + bad_row.map(why).fillna("").astype(str).to_numpy()
+        + bad_row.map(why).astype(object).fillna("").astype(str).to_numpy()
         + ")",
         "record " + ids + " has no enrolment (no patients data for it)",
     )
