@@ -359,3 +359,34 @@ def test_fuzz_random_corruption_never_crashes_and_reconciles(tmp_path, edits):
     report = result.report.iloc[0]
     assert report["read"] == report["kept"] + report["quarantined"]
     assert report["read"] == len(pd.read_csv(path, dtype=str, keep_default_na=False))
+
+
+def test_cli_import_redcap_template_without_mapping(tmp_path):
+    from typer.testing import CliRunner
+
+    from hipdata.cli import app
+
+    out = tmp_path / "out"
+    result = CliRunner().invoke(
+        app, ["import", "redcap", str(DATA / "template_records_labels.csv"), "--out", str(out)]
+    )
+    assert result.exit_code == 0, result.output
+    report = pd.read_csv(out / "import_report.csv")
+    assert report[["read", "kept", "quarantined"]].values.tolist() == [[19, 11, 8]]
+    assert sorted(p.name for p in out.glob("*.csv")) == [
+        "activity.csv",
+        "exercises.csv",
+        "import_columns.csv",
+        "import_notes.csv",
+        "import_report.csv",
+        "outcomes.csv",
+        "patients.csv",
+        "quarantine.csv",
+        "treatments.csv",
+    ]
+    bad = CliRunner().invoke(
+        app,
+        ["import", "redcap", str(DATA / "team_records_raw.csv"), "--out", str(out)],
+    )
+    assert bad.exit_code == 2  # the team's export does not match the template's mapping
+    assert "record id column 'record_id'" in bad.output

@@ -537,11 +537,15 @@ class _Decoder:
         self.fields = fields
         self.dayfirst = dayfirst
         self.n = len(data)
+        self._cells: dict[str, pd.Series] = {}
 
     def cells(self, column: str) -> pd.Series:
-        if column in self.data.columns:
-            return self.data[column].fillna("").astype(str).str.strip()
-        return pd.Series("", index=self.data.index, dtype=object)
+        if column not in self._cells:
+            if column in self.data.columns:
+                self._cells[column] = self.data[column].fillna("").astype(str).str.strip()
+            else:
+                self._cells[column] = pd.Series("", index=self.data.index, dtype=object)
+        return self._cells[column]
 
     def present(self, ref: str) -> bool:
         field = self.fields.get(ref)
@@ -597,7 +601,9 @@ class _Decoder:
             return out.astype(object), reason
         if field.type in CHOICE_TYPES:
             by_label = {_normal_label(v): k for k, v in field.choices.items()}
-            code = text.where(text.isin(list(field.choices)), text.map(_normal_label).map(by_label))
+            unique = pd.Series(text.unique())
+            to_code = dict(zip(unique, unique.map(_normal_label).map(by_label), strict=True))
+            code = text.where(text.isin(list(field.choices)), text.map(to_code))
             bad = (text != "") & code.isna()
             listing = ", ".join(list(field.choices)[:30])
             reason = reason.where(~bad, text + f" is not a choice of {ref} (codes: {listing})")
@@ -678,10 +684,13 @@ def read(
     data, rows, long, column_report, _ = _read_export(path, fields)
     record_field = str(project.get("record_id") or next(iter(fields)))
     if record_field not in data.columns:
+        matched = sum(1 for _, name in column_report if name in data.columns)
         raise DataError(
-            f"the export has no record id column {record_field!r}",
+            f"the export has no record id column {record_field!r} ({matched} of "
+            f"{len(column_report)} columns match the data dictionary)",
             file=path.name,
-            fix="export the record id field, or name it in the mapping ([project] record_id)",
+            fix="give the project's own data dictionary (--dictionary) and mapping (--mapping), "
+            "or export the record id field",
         )
     problems = RowProblems(path.name, rows)
     decode = _Decoder(data, fields, dayfirst)
@@ -788,7 +797,11 @@ def read(
                 header,
                 used.get(
                     name,
-                    "ignored: not mapped" if name in ignored_fields or name in data else name,
+                    "ignored: form status"
+                    if name.endswith("_complete") and name not in fields
+                    else "ignored: not mapped"
+                    if name in ignored_fields or name in data
+                    else name,
                 ),
             )
             for header, name in column_report
@@ -917,10 +930,11 @@ def _used_as(specs, fields, record_field) -> dict[str, str]:
                 for code in field.choices:
                     used[f"{field.name}___{code}"] = f"{spec.table}.{column} (checkbox {code})"
             used.setdefault(ref, f"{spec.table}.{column}")
-            if field is not None:
+            if field is not None and field.type == "checkbox":
                 used.setdefault(
                     f"{field.form}_complete",
-                    f"form status of {field.form} (unticked checkboxes missing unless complete)",
+                    f"form status of {field.form} (all-unticked checkboxes are missing unless "
+                    "the form is Complete)",
                 )
         for measure, ref in spec.measures.items():
             used[ref] = f"outcomes: measure {measure}"
@@ -990,7 +1004,7 @@ def _cascade(record, rows, problems, patients: pd.DataFrame, record_field) -> No
     """Quarantine every row of a record whose enrolment is missing or quarantined."""
     bad = problems.bad
     ids = record.to_numpy().astype(str)
-    enrolled = np.isin(ids, patients["patient_id"].astype(str).to_numpy())
+    enrolled = pd.Series(ids).isin(patients["patient_id"].astype(str)).to_numpy()
     quarantined = problems.quarantine().drop_duplicates("source_row")
     why = pd.Series(quarantined["reason"].to_numpy(), index=quarantined["source_row"].to_numpy())
     first_bad = pd.Series(rows[bad], index=ids[bad]).groupby(level=0).first()
