@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import sys
 from pathlib import Path
 
@@ -289,11 +290,19 @@ def test_unknown_measure_in_mapping_is_a_clear_error():
         ({"patients": {"clinic_id": "no_such_field"}}, "no_such_field"),
         ({"patients": {"shoe_size": "gender"}}, "unknown key(s) shoe_size"),
         ({"exercise": {}}, "unknown section"),
-        ({"exercises": {"instrument": "baseline", "date": "bl_date"}}, "needs a set"),
+        (
+            {"exercises": {"instrument": "baseline", "date": "bl_date"}},
+            "[exercises] names no exercise field",
+        ),
+        (
+            {"patients": {"clinic_id": "redcap_data_access_group"}},
+            "[patients] names no start_date field",
+        ),
+        ({"outcomes": {"date": "bl_date"}}, "[outcomes] maps no measures"),
     ],
 )
 def test_bad_mappings_raise_one_clear_error(mapping, fragment):
-    with pytest.raises(DataError, match=fragment.replace("(", r"\(").replace(")", r"\)")):
+    with pytest.raises(DataError, match=re.escape(fragment)):
         _read("team_records_raw.csv", dictionary=DATA / "team_dictionary_api.csv", mapping=mapping)
 
 

@@ -149,6 +149,15 @@ MAPPED_COLUMNS = {
     "treatments": ("date", "treatment"),
     "outcomes": ("date",),
 }
+#: Keys each table of a mapping must name (one of each group).
+REQUIRED_KEYS = {
+    "patients": (("clinic_id",), ("start_date",)),
+    "exercises": (("date",), ("exercise",), ("set", "sets"), ("reps", "hold_s")),
+    "pain_diary": (("date",), ("pain_during", "pain_24h")),
+    "activity": (("date",), ("cardio_min",)),
+    "treatments": (("date",), ("treatment",)),
+    "outcomes": (("date",),),
+}
 DATE_COLUMNS = {"date", "start_date", "discharge_date"}
 _NAME = re.compile(r"^[a-z][a-z0-9_]*$")
 _TAGS = re.compile(r"<[^>]*>")
@@ -517,11 +526,14 @@ def _specs(
                     f"[{table}] instrument {instrument!r} is not a form of the data dictionary",
                     "use the form's name (Form Name column)",
                 )
-            if table == "exercises" and not ({"set", "sets"} & set(entry)):
-                raise fail(
-                    "[exercises] needs a set (one instance per set) or sets field",
-                    "map set = ... or sets = ...",
-                )
+            for group in REQUIRED_KEYS[table]:
+                if not set(group) & set(entry):
+                    raise fail(
+                        f"[{table}] names no {' or '.join(group)} field",
+                        f'map {group[0]} = "<field name>" in [{table}]',
+                    )
+            if table == "outcomes" and not measure_map:
+                raise fail("[outcomes] maps no measures", "add [outcomes.measures] name = field")
             specs.append(_Spec(table, dict(entry), instrument, events, codes, dict(measure_map)))
     return specs
 
@@ -851,9 +863,18 @@ def _instruments(decode: _Decoder, fields: dict[str, Field], problems) -> pd.Ser
 def _extract(spec, decode, record, event, instrument, problems, fields) -> pd.DataFrame:
     """The spec's rows: one per export row it reads, with decoded values and ``_pos``."""
     refs = {**spec.columns, **spec.measures}
+    absent = sorted(ref for ref in refs.values() if not decode.present(ref))
     refs = {column: ref for column, ref in refs.items() if decode.present(ref)}
-    if not refs:
+    if not refs:  # the export does not carry this table's form: nothing to read
         return pd.DataFrame(columns=["_pos"])
+    for group in REQUIRED_KEYS[spec.table]:
+        if not set(group) & set(refs):
+            raise DataError(
+                f"the export has some of the [{spec.table}] fields but not "
+                + " or ".join(spec.columns.get(k, k) for k in group if k in spec.columns)
+                + f" (fields missing from the export: {', '.join(absent)})",
+                fix="export every field of the form, or change the mapping",
+            )
     values, reasons = {}, {}
     for column, ref in refs.items():
         as_code = column in spec.codes or (column == "treatment" and "treatment" in spec.codes)
@@ -1199,7 +1220,13 @@ def _loader_quarantine(tables, *, registry, catalogue, today) -> pd.DataFrame:
     with tempfile.TemporaryDirectory(prefix="hipdata-redcap-") as folder:
         for name, frame in tables.items():
             frame.drop(columns="_pos").to_csv(Path(folder) / f"{name}.csv", index=False)
-        dataset = load(folder, measures=registry, catalogue=catalogue, today=today)
+        try:
+            dataset = load(folder, measures=registry, catalogue=catalogue, today=today)
+        except DataError as exc:  # a table the mapping produced is unusable as a whole
+            raise DataError(
+                f"the imported tables cannot be loaded: {exc.problem}",
+                fix="check the mapping (docs/redcap.md)" + (f"; {exc.fix}" if exc.fix else ""),
+            ) from None
     q = dataset.quarantine
     if q.empty:
         return empty
