@@ -162,6 +162,7 @@ _MEASURE_FILE_FIELDS = {
     "high": "high",
     "better": "better",
     "direction": "better",
+    "higher_is_better": "higher_is_better",
     "mcid": "mcid_points",
     "mcid_points": "mcid_points",
     "mcid_pct": "mcid_pct",
@@ -211,6 +212,9 @@ def _measure_from_fields(fields: dict, where: str, file: str) -> Measure:
     if numbers["mcid_points"] <= 0 or numbers.get("mcid_pct", 1.0) <= 0:
         raise fail(f"measure {name}: the MCID must be above 0", "give the MCID in points (> 0)")
     better = str(values.get("better", "")).lower()
+    flag = str(values.get("higher_is_better", "")).lower()
+    if not better and flag in ("true", "false"):  # the column form higher_is_better = true/false
+        better = "higher" if flag == "true" else "lower"
     if better not in ("higher", "lower"):
         raise fail(
             f"measure {name}: better/direction {better!r} must be 'higher' or 'lower'",
@@ -232,19 +236,24 @@ def _measure_from_fields(fields: dict, where: str, file: str) -> Measure:
     )
 
 
-def read_measures(path: str | Path) -> dict[str, Measure]:
-    """Read custom outcome measures from a CSV or TOML file.
+def read_measures(
+    path: str | Path | None, base: dict[str, Measure] | None = None
+) -> dict[str, Measure]:
+    """The registry ``base`` (default :data:`MEASURES`) with a study's measures from a file.
 
     CSV: one row per measure with the columns ``measure, min, max, better, mcid`` and optionally
-    ``mcid_pct``, ``label``, ``source`` and ``aliases`` (``|``-separated). TOML: one table per
+    ``mcid_pct``, ``label``, ``source`` and ``aliases`` (``|``-separated); the names ``name, low,
+    high, higher_is_better (true/false), mcid_points`` are accepted too. TOML: one table per
     measure, ``[measures.<name>]`` with the same keys (``aliases`` a list). ``better`` is
     ``higher`` or ``lower`` (``direction`` is accepted too); a patient is a responder when the
-    improvement reaches ``mcid`` points or, when given, ``mcid_pct`` percent of the baseline.
+    improvement reaches ``mcid`` points or, when given, ``mcid_pct`` percent of the baseline. A
+    measure with a known name replaces it. ``path=None`` returns ``base`` unchanged; the
+    package-wide registry is never modified.
 
     Returns
     -------
     dict of str to Measure
-        Only the measures of the file; combine with :func:`with_measures`.
+        ``base`` plus the file's measures.
 
     Raises
     ------
@@ -256,10 +265,13 @@ def read_measures(path: str | Path) -> dict[str, Measure]:
     >>> import tempfile, pathlib
     >>> folder = pathlib.Path(tempfile.mkdtemp())
     >>> _ = (folder / "m.csv").write_text("measure,min,max,better,mcid\\nodi,0,100,lower,10\\n")
-    >>> m = read_measures(folder / "m.csv")["odi"]
+    >>> m = read_measures(folder / "m.csv")["odi"]  # the shipped measures are there too
     >>> (m.low, m.high, m.higher_is_better, m.mcid_points)
     (0.0, 100.0, False, 10.0)
     """
+    registry = dict(MEASURES if base is None else base)
+    if path is None:
+        return registry
     path = Path(path)
     if not path.is_file():
         raise DataError("no such measures file", file=str(path), fix="give a .csv or .toml file")
@@ -307,7 +319,8 @@ def read_measures(path: str | Path) -> dict[str, Measure]:
                 fix="keep one entry per measure",
             )
         measures[measure.name] = measure
-    return measures
+    registry.update(measures)
+    return registry
 
 
 def with_measures(
@@ -319,8 +332,6 @@ def with_measures(
     ``extra`` is a measures file (see :func:`read_measures`) or a dict of measures; an entry with
     a known name replaces the shipped definition. The package-wide registry is left unchanged.
     """
-    registry = dict(MEASURES if base is None else base)
-    if extra is None:
-        return registry
-    registry.update(read_measures(extra) if isinstance(extra, (str, Path)) else extra)
-    return registry
+    if extra is None or isinstance(extra, (str, Path)):
+        return read_measures(extra, base)
+    return {**(MEASURES if base is None else base), **extra}

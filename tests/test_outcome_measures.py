@@ -115,3 +115,18 @@ def test_cli_measures_option_on_validate_and_metrics(tmp_path):
     result = runner.invoke(app, ["validate", str(folder), "--measures", str(bad)])
     assert result.exit_code == 2
     assert "mcid is missing" in result.output
+
+
+def test_column_names_of_the_long_form_and_no_file(tmp_path):
+    path = tmp_path / "m.csv"
+    path.write_text(
+        "name,low,high,higher_is_better,mcid_points,mcid_pct,label,source,aliases\n"
+        "koos_jr,0,100,true,14,,KOOS JR,Lyman 2018,koos jr\n"
+        "nprs,0,10,false,1.5,20,NPRS,stricter,\n"
+    )
+    registry = read_measures(path)
+    assert registry["koos_jr"].higher_is_better is True
+    assert registry["koos_jr"].mcid_pct is None
+    assert (registry["nprs"].mcid_points, registry["nprs"].mcid_pct) == (1.5, 20.0)  # replaced
+    assert MEASURES["nprs"].mcid_points == 2.0  # the shipped registry is unchanged
+    assert read_measures(None) == MEASURES
