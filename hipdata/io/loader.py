@@ -37,7 +37,7 @@ from hipdata.dataset import (
 from hipdata.errors import DataError
 from hipdata.io.parse import parse_bool, parse_dates, parse_numbers, parse_pain
 from hipdata.io.readers import SUPPORTED_SUFFIXES, RawTable, column_key, read_raw
-from hipdata.outcome_measures import MEASURES, Measure, measure_aliases, with_measures
+from hipdata.outcome_measures import MEASURES, Measure, measure_aliases
 from hipdata.protocol import DEFAULT_PLANNED_SESSIONS_PER_WEEK, LB_TO_KG, PRE_START_DAYS
 
 TABLES = ("patients", "exercises", "activity", "outcomes", "treatments")
@@ -717,8 +717,10 @@ def load(
         )
     today = pd.Timestamp.today().normalize() if today is None else pd.Timestamp(today).normalize()
     catalogue_table = load_catalogue(catalogue)
-    if isinstance(measures, (str, Path)):
-        measures = with_measures(measures)
+    if isinstance(measures, (str, Path)):  # a measures file (CSV or TOML)
+        from hipdata.outcome_measures import read_measures
+
+        measures = read_measures(measures)
     measures = MEASURES if measures is None else measures
     files, ignored = _find_files(folder)
     total = len(files)
