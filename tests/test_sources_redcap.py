@@ -399,3 +399,22 @@ def test_cli_import_redcap_template_without_mapping(tmp_path):
     )
     assert bad.exit_code == 2  # the team's export does not match the template's mapping
     assert "record id column 'record_id'" in bad.output
+
+
+def test_enrolment_rejected_by_the_loader_quarantines_the_record(tmp_path):
+    frame = pd.read_csv(DATA / "template_records_raw.csv", dtype=str, keep_default_na=False)
+    frame.loc[0, "age_years"] = "130"  # row 2: P1's enrolment
+    frame.to_csv(tmp_path / "records.csv", index=False)
+    result = redcap.read(tmp_path / "records.csv", today=TODAY)
+    got = _reasons(result)
+    assert got[2] == ("patients.age_years", "130", "age_years above 110 is impossible")
+    # row 11 (discharge event) is part of the same patients row: rejected with it
+    assert got[11] == got[2]
+    for row in (3, 4, 5, 6, 7, 8, 9):  # every other kept row of P1
+        assert got[row] == (
+            "record_id",
+            "P1",
+            "record P1 has its enrolment quarantined (row 2: age_years above 110 is impossible)",
+        )
+    assert result.tables["patients"]["patient_id"].tolist() == ["P2"]
+    assert result.report[["read", "kept", "quarantined"]].values.tolist() == [[19, 2, 17]]

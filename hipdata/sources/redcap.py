@@ -775,13 +775,15 @@ def read(
         else:
             contributed[positions.to_numpy(dtype=int)] = True
     nothing = ~contributed & ~problems.bad
+    where = (
+        ("event " + event.astype(str)).where(event != "", "")
+        + (", instrument " + instrument.astype(str)).where(instrument != "", "")
+    ).str.strip(", ")
     problems.flag(
         nothing,
         record_field,
-        "nothing to import: no value in the fields the mapping reads (event "
-        + event.astype(str)
-        + (", instrument " + instrument.astype(str)).where(instrument != "", "")
-        + ")",
+        "nothing to import: no value in the fields the mapping reads"
+        + (" (" + where + ")").where(where != "", ""),
         record,
     )
 
@@ -1150,7 +1152,7 @@ def _validate(patients, exercises, diary, others, record, rows, problems, **opti
     n = len(record)
     merged = np.zeros(0, dtype=int)
     tables: dict[str, pd.DataFrame] = {}
-    for _ in range(8):
+    for _ in range(n + 2):  # each pass rejects more rows or ends the loop
         live = ~problems.bad
         patients = patients[_positions_alive(patients, live)]
         _cascade(record, rows, problems, patients, record_field)
@@ -1179,6 +1181,10 @@ def _validate(patients, exercises, diary, others, record, rows, problems, **opti
         rejected = _loader_quarantine(tables, **options)
         if rejected.empty:
             break
+        # rows of a patient the loader rejected: quarantined on the next pass, naming the
+        # export row of the enrolment (the loader's reason names its own scratch file)
+        if (rejected["table"] == "patients").any():
+            rejected = rejected[~rejected["reason"].str.startswith("patient is quarantined")]
         for (table, column, reason, value), group in rejected.groupby(
             ["table", "column", "reason", "value"], sort=False
         ):
