@@ -418,3 +418,9 @@ def test_enrolment_rejected_by_the_loader_quarantines_the_record(tmp_path):
         )
     assert result.tables["patients"]["patient_id"].tolist() == ["P2"]
     assert result.report[["read", "kept", "quarantined"]].values.tolist() == [[19, 2, 17]]
+
+
+def test_other_project_without_mapping_is_told_to_write_one():
+    with pytest.raises(DataError, match="not hipdata's REDCap template") as error:
+        _read("team_records_raw.csv", dictionary=DATA / "team_dictionary_api.csv")
+    assert "--mapping" in str(error.value)

@@ -397,6 +397,9 @@ def _raw_names(headers: list[str], fields: dict[str, Field]) -> tuple[list[str |
         if key(header) in special:
             names.append(special[key(header)])
             continue
+        if key(header) == "surveytimestamp":
+            names.append(f"survey_{len(names)}_timestamp")
+            continue
         label = _normal_label(header)
         found = next(
             (i for i in range(pointer, len(expected)) if expected[i][1] == label),
@@ -691,7 +694,17 @@ def read(
         mapping_name = Path(mapping_name).name
         mapping = read_mapping(mapping)
     project = dict(mapping.get("project", {}))
-    specs = _specs(mapping, fields, registry, mapping_name)
+    try:
+        specs = _specs(mapping, fields, registry, mapping_name)
+    except DataError as exc:
+        if mapping_name != "hipdata_mapping.toml":
+            raise
+        raise DataError(
+            f"the data dictionary is not hipdata's REDCap template ({exc.problem})",
+            file=Path(dictionary).name if dictionary is not None else None,
+            fix="write a mapping of this project's fields and events and pass it with "
+            "--mapping (docs/redcap.md)",
+        ) from None
 
     data, rows, long, column_report, _ = _read_export(path, fields)
     record_field = str(project.get("record_id") or next(iter(fields)))
