@@ -937,6 +937,8 @@ def _extract(spec, decode, record, event, instrument, problems, fields) -> pd.Da
         else:
             out[column] = value.to_numpy()[positions]
     out["_pos"] = positions
+    if spec.table == "treatments" and "treatment" in out:
+        out = _explode_treatments(out)  # a checkbox: one row per ticked box
     return out
 
 
@@ -1029,8 +1031,6 @@ def _assemble(specs, parts, rows, problems):
         others[table] = (
             pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=["_pos"])
         )
-        if frames and "attrs" not in others[table].attrs:
-            others[table].attrs = frames[0].attrs
     exercises = others.pop("exercises", None)
     diary = others.pop("pain_diary", None)
     return patients, exercises, diary, others
@@ -1184,8 +1184,6 @@ def _validate(patients, exercises, diary, others, record, rows, problems, **opti
         for name, frame in current.items():
             if frame.empty:
                 continue
-            if name == "treatments" and "treatment" in frame:
-                frame = _explode_treatments(frame)
             if name == "outcomes":
                 frame = _melt_outcomes(frame)
             if len(frame):
