@@ -41,7 +41,7 @@ from hipdata.outcome_measures import MEASURES, Measure, measure_aliases
 from hipdata.protocol import DEFAULT_PLANNED_SESSIONS_PER_WEEK, LB_TO_KG, PRE_START_DAYS
 
 TABLES = ("patients", "exercises", "activity", "outcomes", "treatments")
-REQUIRED_TABLES = ("patients", "exercises")
+REQUIRED_TABLES = ("patients",)  # exercises, activity, outcomes, treatments are optional
 PAIN_SCALES = {"nrs": 10.0, "vas100": 100.0}
 
 REQUIRED_COLUMNS = {
@@ -670,7 +670,7 @@ def load(
     dayfirst: bool | None = None,
     pain_scale: str = "nrs",
     catalogue: str | Path | pd.DataFrame | None = None,
-    measures: dict[str, Measure] | None = None,
+    measures: dict[str, Measure] | str | Path | None = None,
     today: str | pd.Timestamp | None = None,
     progress: Progress | None = None,
 ) -> Dataset:
@@ -679,8 +679,9 @@ def load(
     Parameters
     ----------
     folder : path
-        Holds ``patients`` and ``exercises`` (required) and optionally ``activity``,
-        ``outcomes`` and ``treatments``, each as ``.csv``, ``.xlsx`` or ``.parquet``.
+        Holds ``patients`` (required) and optionally ``exercises``, ``activity``,
+        ``outcomes`` and ``treatments``, each as ``.csv``, ``.xlsx`` or ``.parquet``
+        (outcome-only or exercise-only data load; metrics needing a missing table are empty).
         (:func:`hipdata.validate` passes ``{table: RawTable}`` built from DataFrames instead.)
     dayfirst : bool, optional
         Order of day and month in dates like ``03/04/2026``. ``None`` (default) accepts only
@@ -689,8 +690,10 @@ def load(
         ``vas100``: pain recorded on a 0-100 mm scale, divided by 10.
     catalogue : path or DataFrame, optional
         A clinic's exercise catalogue merged over the shipped one.
-    measures : dict, optional
-        Outcome-measure registry (default :data:`hipdata.outcome_measures.MEASURES`).
+    measures : dict or path, optional
+        Outcome-measure registry (default :data:`hipdata.outcome_measures.MEASURES`), or a
+        measures file (CSV or TOML, see :func:`hipdata.outcome_measures.read_measures`) whose
+        measures are added to the shipped ones. Kept in ``meta["measures"]`` for the metrics.
     today : date, optional
         Dates after it are "in the future" (default: today's date).
     progress : callable, optional
@@ -720,6 +723,10 @@ def load(
         )
     today = pd.Timestamp.today().normalize() if today is None else pd.Timestamp(today).normalize()
     catalogue_table = load_catalogue(catalogue)
+    if isinstance(measures, (str, Path)):  # a measures file (CSV or TOML)
+        from hipdata.outcome_measures import read_measures
+
+        measures = read_measures(measures)
     measures = MEASURES if measures is None else measures
     files, ignored = (dict(folder), []) if in_memory else _find_files(folder)
     total = len(files)
@@ -742,13 +749,15 @@ def load(
     kept_counts["patients"] = len(patients)
     step("patients", 1)
 
-    raw = _read(files["exercises"])
-    checked, sets = _load_exercises(
-        raw, patients, rejected, catalogue_table, dayfirst, today, PAIN_SCALES[pain_scale]
-    )
-    checks.append(checked)
-    kept_counts["exercises"] = int((~checked.bad_positions()).sum())
-    step("exercises", 2)
+    sets = pd.DataFrame(columns=SET_COLUMNS)  # outcome-only data: no exercise table
+    if "exercises" in files:
+        raw = _read(files["exercises"])
+        checked, sets = _load_exercises(
+            raw, patients, rejected, catalogue_table, dayfirst, today, PAIN_SCALES[pain_scale]
+        )
+        checks.append(checked)
+        kept_counts["exercises"] = int((~checked.bad_positions()).sum())
+        step("exercises", 2)
 
     optional: dict[str, pd.DataFrame] = {}
     for number, table in enumerate(("activity", "outcomes", "treatments"), start=3):
@@ -793,5 +802,6 @@ def load(
         "pain_scale": pain_scale,
         "today": today.strftime("%Y-%m-%d"),
         "files": {t: p.name for t, p in files.items()},
+        "measures": measures,
     }
     return dataset

@@ -60,8 +60,8 @@ def outcome_change(
     ds : Dataset
         The loaded cohort.
     measures : dict of str to Measure, optional
-        The measure registry (default: :data:`hipdata.outcome_measures.MEASURES`); pass a
-        modified copy to change an MCID.
+        The measure registry (default: the one ``ds`` was loaded with, ``ds.meta["measures"]``,
+        else :data:`hipdata.outcome_measures.MEASURES`); pass a modified copy to change an MCID.
     baseline_window_days, followup_window_days : (int, int)
         Windows in days relative to start and to discharge (protocol: (-30, 7) and (-14, 30)).
     responder_rule : {"or", "and"}
@@ -90,7 +90,8 @@ def outcome_change(
     """
     if responder_rule not in RESPONDER_RULES:
         raise ValueError(f"responder_rule must be one of {RESPONDER_RULES}, not {responder_rule!r}")
-    measures = MEASURES if measures is None else measures
+    if measures is None:  # the registry the data were loaded with (custom measures), else default
+        measures = ds.meta.get("measures") or MEASURES
     scores = attach_patients(
         ds.outcomes[["patient_id", "date", "measure", "score"]],
         ds.patients,

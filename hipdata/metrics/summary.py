@@ -239,6 +239,8 @@ def _patient_summary_from(
     )
     table["planned_sessions"] = table["planned_sessions_per_week"] * table["weeks_in_care"]
     table["attendance"] = safe_ratio(table["sessions"], table["planned_sessions"])
+    if sets.empty:  # no exercise data at all (outcome-only data): attendance is unknown, not 0
+        table["attendance"] = np.nan
     table["pain_threshold_adherence"] = safe_ratio(
         table["pain_within_sessions"], table["pain_recorded_sessions"]
     )
