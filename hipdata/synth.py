@@ -12,6 +12,12 @@ find:
 - **dose-response**: a session's ``pain_24h`` rises by ``dose_response_per_10pct`` points per 10 % of
   the session's largest family ``volume_change_pct`` (the family's volume load against the same
   patient's previous session of that family, computed exactly as the metric does).
+- **pain falling over care**: latent ``pain_24h`` changes by each patient's own slope per CONTRACT
+  §4 week (``pain_24h_weekly_change`` on average, between-patient sd
+  ``pain_24h_weekly_change_sd``), latent ``pain_during`` by ``pain_during_weekly_change``. Volume
+  changes grow over care, so a dose-response slope fitted without week is biased towards zero by
+  ``pain_24h_weekly_change`` x (slope of week on dose), and a trajectory slope without the dose
+  term is the planted fall plus the dose drift.
 - **attendance**: NPRS and the questionnaires improve more with attendance (sessions / planned
   sessions, CONTRACT §4), by ``attendance_effect[measure]`` per 1.0 of attendance.
 - **missing data**: ``pain_24h`` is missing for a planted share of sessions, follow-up
@@ -94,7 +100,7 @@ class Planted:
     #: Time trend of pain_24h: each patient's latent pain_24h changes by their own slope per
     #: CONTRACT §4 week of care (``floor(days since start / 7)``), the slope being
     #: ``pain_24h_weekly_change`` + Normal(0, ``pain_24h_weekly_change_sd``) per patient, so pain
-    #: after sessions falls over a typical course of care (about 1.5 points over 14 weeks).
+    #: after sessions falls over a typical course of care (about 1.4 points over 14 weeks).
     pain_24h_weekly_change: float = -0.1
     pain_24h_weekly_change_sd: float = 0.03
     #: A milder fall of latent pain_during, the same for every patient, per week of care.
