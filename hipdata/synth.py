@@ -94,7 +94,8 @@ class Planted:
 
     #: pain_24h points per 10 % of the session's largest family volume change.
     dose_response_per_10pct: float = 0.2
-    #: pain_24h = intercept + slope x largest change / 10 + Normal(0, noise_sd), rounded, 0-10.
+    #: pain_24h = intercept + weekly change x week + slope x largest change / 10
+    #: + Normal(0, noise_sd), rounded, 0-10.
     pain_24h_intercept: float = 2.5
     pain_24h_noise_sd: float = 0.8
     #: Time trend of pain_24h: each patient's latent pain_24h changes by their own slope per
