@@ -113,6 +113,26 @@ def _print_load_report(dataset) -> None:
         console.print(
             "Ignored files (not a known table): " + ", ".join(dataset.meta["ignored_files"])
         )
+    _print_columns(dataset)
+
+
+def _print_columns(dataset) -> None:
+    """Every column of every file: used (as which field) or ignored; and the files' notes."""
+    columns = getattr(dataset, "columns", None)
+    if columns is None or not len(columns):
+        return
+    table = Table(title="Columns", title_justify="left")
+    for column in ("file", "column", "used as", "note"):
+        table.add_column(column, overflow="fold")
+    for row in columns.itertuples(index=False):
+        used = row.used_as or "[yellow]ignored[/yellow]"
+        table.add_row(row.source_file, row.column, used, row.note)
+    console.print(table)
+    notes = dataset.load_report.get("notes")
+    if notes is not None:
+        for file, note in zip(dataset.load_report["source_file"], notes, strict=True):
+            if note:
+                console.print(f"Note on {file}: {note}", markup=False)
 
 
 @app.command()
@@ -120,7 +140,8 @@ def _print_load_report(dataset) -> None:
 def validate(
     folder: Annotated[Path, typer.Argument(help="Data folder (patients, exercises, ...).")],
     out: Annotated[
-        Path | None, typer.Option(help="Write quarantine.csv and load_report.csv here.")
+        Path | None,
+        typer.Option(help="Write quarantine.csv, load_report.csv and columns.csv here."),
     ] = None,
     dayfirst: DayFirst = None,
     pain_scale: PainScale = "nrs",
@@ -142,7 +163,14 @@ def validate(
     if out is not None:
         from hipdata.metrics import write_tables
 
-        write_tables({"quarantine": dataset.quarantine, "load_report": dataset.load_report}, out)
+        write_tables(
+            {
+                "quarantine": dataset.quarantine,
+                "load_report": dataset.load_report,
+                "columns": dataset.columns,
+            },
+            out,
+        )
         console.print(f"Quarantine written to {out / 'quarantine.csv'}")
 
 
