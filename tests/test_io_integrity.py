@@ -94,6 +94,13 @@ def test_systematic_trailing_delimiter_is_read_normally(tmp_path, header_too):
         assert "every line ends in 1 extra empty cell(s)" in notes
 
 
+def test_excel_separator_hint_line_is_refused_with_the_fix(tmp_path):
+    folder = write_exercises_text(tmp_path, "sep=;\n" + HEADER.replace(",", ";") + "\n")
+    with pytest.raises(DataError) as error:
+        load(folder)
+    assert error.value.problem == "the first line 'sep=;' is Excel's delimiter hint, not a header"
+
+
 def test_xlsx_row_with_a_cell_beyond_the_header_is_quarantined(tmp_path):
     folder = write_folder(tmp_path)
     (folder / "exercises.csv").unlink()

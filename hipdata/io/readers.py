@@ -299,6 +299,12 @@ def _first_line(text: str) -> str:
 def _read_csv(path: Path) -> RawTable:
     text, notes = _decode(path, path.read_bytes())
     header_line = _first_line(text)
+    if re.fullmatch(r'\s*"?sep=.?"?\s*', header_line, flags=re.IGNORECASE):
+        raise DataError(
+            f"the first line {header_line.strip()!r} is Excel's delimiter hint, not a header",
+            file=path.name,
+            fix="delete that line so the column names come first (or save as 'CSV UTF-8')",
+        )
     sep = _sniff_delimiter(header_line)
     # refuse a very wide header before any parser sees it (a 10^6-column header is quadratic)
     _check_width(path, re.sub(r'"[^"]*"', "", header_line).count(sep) + 1)
@@ -615,7 +621,8 @@ def _arrow_text(column, name: str) -> tuple[np.ndarray, str | None]:
     elif pa.types.is_floating(kind):
         values = column.to_numpy(zero_copy_only=False).astype("float64")
         out = pd.Series(values).astype(str).to_numpy(dtype=object)
-        whole = np.isfinite(values) & (np.mod(values, 1) == 0) & (np.abs(values) < 2**63)
+        with np.errstate(invalid="ignore"):
+            whole = np.isfinite(values) & (np.mod(values, 1) == 0) & (np.abs(values) < 2**63)
         out[whole] = values[whole].astype(np.int64).astype(str)
         out[np.isnan(values)] = ""
         return out, None
@@ -638,7 +645,8 @@ def _arrow_text(column, name: str) -> tuple[np.ndarray, str | None]:
         )
         values = np.where(pd.isna(micro), np.nan, micro.astype("float64") / 1e6)
         out = pd.Series(values).astype(str).to_numpy(dtype=object)
-        whole = np.isfinite(values) & (np.mod(values, 1) == 0)
+        with np.errstate(invalid="ignore"):
+            whole = np.isfinite(values) & (np.mod(values, 1) == 0)
         out[whole] = values[whole].astype(np.int64).astype(str)
         out[np.isnan(values)] = ""
         return out, None
