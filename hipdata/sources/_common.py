@@ -316,10 +316,13 @@ class ImportResult:
 
 
 def _write_csv(frame: pd.DataFrame, path: Path) -> Path:
+    from hipdata.io.writers import neutralise_text  # no live spreadsheet formulas (issue 8.5)
+
     out = frame.copy()
     for column in out.columns:
         if pd.api.types.is_datetime64_any_dtype(out[column]):
             out[column] = out[column].dt.strftime("%Y-%m-%d")
+    out = out.apply(neutralise_text)
     temporary = path.with_name(path.name + ".tmp")
     out.to_csv(temporary, index=False, lineterminator="\n")
     temporary.replace(path)
