@@ -294,15 +294,16 @@ class ImportResult:
         """Write the tables, ``quarantine.csv``, ``import_report.csv``, ``import_columns.csv``
         and ``import_notes.csv`` into ``folder`` (created if needed); return the paths.
 
-        Tables with no rows are not written (the loader treats a missing optional table as
-        absent); ``patients`` and ``exercises`` are always written.
+        Every table in ``tables`` is written, with a header only when it has no rows (so a
+        second import into the same folder never leaves a stale table behind; the loader reads
+        a header-only table as no rows).
         """
         folder = Path(folder)
         folder.mkdir(parents=True, exist_ok=True)
         written = []
         for name in TABLE_ORDER + tuple(t for t in self.tables if t not in TABLE_ORDER):
             table = self.tables.get(name)
-            if table is None or (table.empty and name not in ("patients", "exercises")):
+            if table is None:
                 continue
             written.append(_write_csv(table, folder / f"{name}.csv"))
         for name, frame in (
