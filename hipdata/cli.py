@@ -41,6 +41,10 @@ CatalogueOpt = Annotated[
     Path | None,
     typer.Option(help="A clinic's exercise catalogue (CSV) merged over the shipped one."),
 ]
+MeasuresOpt = Annotated[
+    Path | None,
+    typer.Option(help="Custom outcome measures (CSV or TOML: measure, min, max, better, mcid)."),
+]
 
 
 def _friendly_errors(command):
@@ -125,11 +129,12 @@ def validate(
     dayfirst: DayFirst = None,
     pain_scale: PainScale = "nrs",
     catalogue: CatalogueOpt = None,
+    measures: MeasuresOpt = None,
 ) -> None:
     """Load FOLDER, report rows read / kept / quarantined per file and the top reasons."""
     started = time.perf_counter()
     dataset = _load_with_progress(
-        folder, dayfirst=dayfirst, pain_scale=pain_scale, catalogue=catalogue
+        folder, dayfirst=dayfirst, pain_scale=pain_scale, catalogue=catalogue, measures=measures
     )
     elapsed = time.perf_counter() - started
     _print_load_report(dataset)
@@ -231,12 +236,15 @@ def _compute_metrics(dataset, out: Path, fmt: str) -> dict:
 
     with console.status("computing metrics"):
         tables = compute_all(dataset)
-        model = fit_pain_trajectory(tables["sessions"])
+        # outcome-only data (no exercise sessions): no pain trajectory to model
+        has_sessions = tables["sessions"]["patient_id"].nunique() >= 2
+        model = fit_pain_trajectory(tables["sessions"]) if has_sessions else None
     outputs = {name: frame for name, frame in tables.items() if name != "family_sessions"}
-    outputs["pain_trajectory_model"] = model.summary
+    if model is not None:
+        outputs["pain_trajectory_model"] = model.table()  # summary + which model and why
     outputs["quarantine"] = dataset.quarantine
     write_tables(outputs, out, format=fmt)
-    for warning in model.warnings:
+    for warning in model.warnings if model is not None else ["not fitted (no exercise sessions)"]:
         err_console.print(f"[yellow]pain trajectory model:[/yellow] {warning}")
     return {"tables": tables, "model": model}
 
@@ -269,13 +277,14 @@ def metrics(
     dayfirst: DayFirst = None,
     pain_scale: PainScale = "nrs",
     catalogue: CatalogueOpt = None,
+    measures: MeasuresOpt = None,
 ) -> None:
     """Compute the contract's tables (sets, sessions, weekly_load, progressions,
     patient_summary, outcome_change), the pain-trajectory model and the quarantine."""
     if format not in ("csv", "parquet"):
         raise DataError(f"unknown format {format!r}", fix="use --format csv or --format parquet")
     dataset = _load_with_progress(
-        folder, dayfirst=dayfirst, pain_scale=pain_scale, catalogue=catalogue
+        folder, dayfirst=dayfirst, pain_scale=pain_scale, catalogue=catalogue, measures=measures
     )
     result = _compute_metrics(dataset, out, format)
     _print_metrics_summary(result["tables"])
@@ -304,6 +313,51 @@ def demo(
     for paths in (audit, cohort):
         console.print(f"  {paths['pdf'].resolve()}")
     console.print(f"Outputs in {out.resolve()} ({time.perf_counter() - started:.1f} s).")
+
+
+@app.command()
+@_friendly_errors
+def pseudonymise(
+    folder: Annotated[Path, typer.Argument(help="Data folder (patients, exercises, ...).")],
+    out: Annotated[Path, typer.Option(help="Folder for the pseudonymised copy (CSV).")],
+    key_file: Annotated[
+        Path | None,
+        typer.Option(help="File holding the secret key (default: $HIPDATA_PSEUDONYM_KEY)."),
+    ] = None,
+    clinicians: Annotated[bool, typer.Option(help="Also replace clinician ids.")] = False,
+    keep: Annotated[
+        list[str] | None, typer.Option(help="A non-contract column to keep (repeatable).")
+    ] = None,
+    drop: Annotated[
+        list[str] | None, typer.Option(help="A contract column to drop too (repeatable).")
+    ] = None,
+) -> None:
+    """Copy FOLDER to --out with patient ids (and clinician ids) replaced by keyed pseudonyms."""
+    from hipdata.pseudonymisation import pseudonymise_folder
+
+    result = pseudonymise_folder(
+        folder,
+        out,
+        key_file=key_file,
+        clinicians=clinicians,
+        keep_columns=keep or (),
+        drop_columns=drop or (),
+    )
+    table = Table(title="Pseudonymised tables", title_justify="left")
+    for column in ("file", "rows", "patient ids", "clinician ids", "columns dropped"):
+        table.add_column(column, overflow="fold")
+    for row in result.tables.itertuples(index=False):
+        table.add_row(
+            row.source_file,
+            f"{row.rows:,}",
+            f"{row.patient_ids:,}",
+            f"{row.clinician_ids:,}",
+            row.dropped_columns.replace("|", ", ") or "-",
+        )
+    console.print(table)
+    if result.ignored_files:
+        console.print("Not copied (not a known table): " + ", ".join(result.ignored_files))
+    console.print(f"Pseudonymised copy written to {out.resolve()}")
 
 
 report_app = typer.Typer(help="Cohort report and quarterly clinic audit (notebook -> HTML + PDF).")
@@ -353,8 +407,12 @@ def report_audit(
     clinic: Annotated[str | None, typer.Option(help="One clinic id (default: all).")] = None,
     k: Annotated[int, typer.Option(help="Suppress counts 1..k-1.")] = 5,
     overdispersion: Annotated[
-        bool, typer.Option(help="Widen funnel limits for overdispersion (winsorised z-scores).")
-    ] = False,
+        str,
+        typer.Option(
+            help="Funnel limits for overdispersion: none, multiplicative or additive (applied "
+            "only when a test finds it, with at least 10 units)."
+        ),
+    ] = "additive",
     generated: Generated = None,
 ) -> None:
     """Quarterly clinic audit: indicators, funnel plots, trends; PDF + HTML + CSV."""
@@ -504,6 +562,34 @@ def import_fitnotes(
         weight_unit=weight_unit,
         catalogue=catalogue,
         pain_diary=pain_diary,
+        dayfirst=dayfirst,
+    )
+
+
+@import_app.command("redcap")
+@_friendly_errors
+def import_redcap(
+    records: Annotated[Path, typer.Argument(help="REDCap records export (CSV raw/labels, JSON).")],
+    out: OutFolder,
+    dictionary: Annotated[
+        Path | None, typer.Option(help="The project's data dictionary (default: the template's).")
+    ] = None,
+    mapping: Annotated[
+        Path | None, typer.Option(help="Mapping TOML (docs/redcap.md; default: the template's).")
+    ] = None,
+    measures: MeasuresOpt = None,
+    catalogue: CatalogueOpt = None,
+    dayfirst: DayFirst = None,
+) -> None:
+    """REDCap records export of a longitudinal project, with its data dictionary."""
+    _run_import(
+        "redcap",
+        records,
+        out,
+        dictionary=dictionary,
+        mapping=mapping,
+        measures=measures,
+        catalogue=catalogue,
         dayfirst=dayfirst,
     )
 
