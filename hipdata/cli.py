@@ -210,8 +210,10 @@ def catalogue_command(
             raise DataError("give the data folder: hipdata catalogue unmatched FOLDER --out FILE")
         table = unmatched_names(folder, load_catalogue(catalogue))
         if out is not None:
+            from hipdata.io.writers import write_csv
+
             out.parent.mkdir(parents=True, exist_ok=True)
-            table.to_csv(out, index=False)
+            write_csv(table, out)
         for row in table.itertuples(index=False):
             console.print(
                 f"{row.count:>6}  {row.name}  -> {row.suggestions or '?'}", highlight=False

@@ -189,8 +189,8 @@ def test_python_date_objects_and_mixed_columns_use_the_readers_rule():
 def test_unusable_frames_stop_with_a_clear_error():
     with pytest.raises(DataError, match="by name, not a single DataFrame"):
         hipdata.validate(PATIENTS)
-    with pytest.raises(DataError, match="no exercises table"):
-        hipdata.validate(patients=PATIENTS)
+    with pytest.raises(DataError, match="no patients table"):
+        hipdata.validate(exercises=SETS)
     with pytest.raises(DataError, match="'visits' is not a table"):
         hipdata.validate({"patients": PATIENTS, "exercises": SETS, "visits": SETS})
     with pytest.raises(DataError, match="name the same field"):

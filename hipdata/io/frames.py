@@ -156,9 +156,9 @@ def validate(
     Parameters
     ----------
     frames : mapping of str to DataFrame, optional
-        Table name -> frame, the names of a data folder's files: ``patients`` and ``exercises``
-        (required; ``sets`` is accepted for ``exercises``), ``activity``, ``outcomes``,
-        ``treatments``. The tables may also be given as keywords (``patients=...``). Columns
+        Table name -> frame, the names of a data folder's files: ``patients`` (required),
+        ``exercises`` (``sets`` is accepted for it), ``activity``, ``outcomes``, ``treatments``;
+        the tables the loader requires are required here too. The tables may also be given as keywords (``patients=...``). Columns
         are the input tables' of CONTRACT §1 (matched ignoring case and spaces, both exercise
         layouts accepted), as text or typed (``datetime64``, numbers, booleans).
     dayfirst, pain_scale, catalogue, measures, today
@@ -189,7 +189,7 @@ def validate(
     >>> ds.quarantine[["source_file", "source_row", "column", "reason"]].values.tolist()
     [['exercises (DataFrame)', 3, 'reps', 'reps above 200 is impossible']]
     """
-    from hipdata.io.loader import load
+    from hipdata.io.loader import REQUIRED_TABLES, load
 
     if isinstance(frames, pd.DataFrame):
         raise DataError(
@@ -215,7 +215,7 @@ def validate(
             )
         if frame is not None:
             raws[table] = frame_to_raw(frame, table)
-    for table in ("patients", "exercises"):
+    for table in REQUIRED_TABLES:
         if table not in raws:
             raise DataError(
                 f"no {table} table among the frames given",
