@@ -202,7 +202,7 @@ def _read_csv_fast(text: str, sep: str) -> tuple[pd.DataFrame, np.ndarray] | Non
 
 def _cell_text(value: object) -> str:
     """Excel and Parquet cells as the text the CSV reader would have produced."""
-    if value is None or (isinstance(value, float) and np.isnan(value)):
+    if value is None or value is pd.NA or (isinstance(value, float) and np.isnan(value)):
         return ""
     if value is pd.NaT:
         return ""
@@ -262,8 +262,17 @@ def _read_parquet(path: Path) -> RawTable:
             file=path.name,
             fix="write the table again with pandas.DataFrame.to_parquet",
         ) from exc
-    cells = pd.DataFrame(
-        {column: [_cell_text(v) for v in frame[column].tolist()] for column in frame.columns},
-        dtype=object,
-    )
+    cells = pd.DataFrame({column: _column_text(frame[column]) for column in frame.columns})
     return RawTable(path, cells, np.arange(len(frame), dtype=np.int64) + 2)
+
+
+def _column_text(values: pd.Series) -> np.ndarray:
+    """A typed column as the text :func:`_cell_text` gives each cell, converting each distinct
+    value once (a registry's Parquet column has millions of cells but few distinct values);
+    missing values of any kind (``None``, ``NaN``, ``NaT``, ``pd.NA``) become ``""``."""
+    try:
+        codes, distinct = pd.factorize(values, use_na_sentinel=True)
+    except TypeError:  # unhashable cells (lists, dicts): convert one by one
+        return np.asarray([_cell_text(v) for v in values.tolist()], dtype=object)
+    texts = np.asarray([_cell_text(v) for v in distinct.tolist()] + [""], dtype=object)
+    return texts[codes]  # the sentinel -1 picks the trailing ""
