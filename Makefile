@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test install clean
+.PHONY: demo test install clean bench
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -24,6 +24,10 @@ test: $(STAMP)
 	$(BIN)/ruff check hipdata tests benchmarks
 	$(BIN)/ruff format --check hipdata tests benchmarks
 	$(BIN)/python -m pytest
+
+# Scaling benchmark (10^5 .. 10^7 set rows; about half an hour on 2 cores): reports/benchmarks/
+bench: $(STAMP)
+	$(BIN)/python benchmarks/bench_scale.py $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) reports/demo

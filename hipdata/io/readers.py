@@ -407,7 +407,7 @@ def _read_csv_careful(path: Path, text: str, sep: str) -> RawTable:
 
 def _cell_text(value: object) -> str:
     """Excel and Parquet cells as the text the CSV reader would have produced."""
-    if value is None or value is pd.NaT:
+    if value is None or value is pd.NA or value is pd.NaT:
         return ""
     if isinstance(value, bool | np.bool_):
         return "true" if value else "false"
