@@ -141,3 +141,93 @@ def measure_aliases(measures: dict[str, Measure] | None = None) -> dict[str, str
         for key in (measure.name, *measure.aliases):
             table[normalise_name(key)] = measure.name
     return table
+
+
+#: Columns of a measures file (:func:`read_measures`); the last four are optional.
+MEASURE_FILE_COLUMNS = (
+    "name",
+    "low",
+    "high",
+    "higher_is_better",
+    "mcid_points",
+    "mcid_pct",
+    "label",
+    "source",
+    "aliases",
+)
+
+
+def read_measures(path, base: dict[str, Measure] | None = None) -> dict[str, Measure]:
+    """The shipped registry with a study's own measures from a CSV file merged over it.
+
+    The file has one row per measure with the columns ``name, low, high, higher_is_better,
+    mcid_points`` and optionally ``mcid_pct, label, source, aliases`` (aliases separated by
+    ``|``). ``higher_is_better`` is ``true`` or ``false``. A row whose name is already known
+    replaces that measure. ``path=None`` returns ``base`` (default :data:`MEASURES`) unchanged.
+
+    Raises
+    ------
+    DataError
+        When the file lacks a column, or a value is not a number / not true or false, or
+        ``low >= high``.
+    """
+    import pandas as pd
+
+    from hipdata.errors import DataError
+
+    base = MEASURES if base is None else base
+    if path is None:
+        return base
+    try:
+        frame = pd.read_csv(path, dtype=str, keep_default_na=False)
+    except (OSError, ValueError) as exc:
+        raise DataError(f"cannot read the measures file: {exc}", file=str(path)) from None
+    frame.columns = [str(c).strip().lower() for c in frame.columns]
+    missing = [c for c in MEASURE_FILE_COLUMNS[:5] if c not in frame.columns]
+    if missing:
+        raise DataError(
+            f"the measures file lacks {', '.join(missing)}",
+            file=str(path),
+            fix="give the columns " + ", ".join(MEASURE_FILE_COLUMNS),
+        )
+    measures = dict(base)
+    for row_number, row in enumerate(frame.to_dict(orient="records"), start=2):
+
+        def number(column: str, *, optional: bool = False, _row=row, _n=row_number):
+            text = str(_row.get(column, "")).strip()
+            if optional and not text:
+                return None
+            try:
+                return float(text)
+            except ValueError:
+                raise DataError(
+                    f"row {_n}, column {column}: {text!r} is not a number", file=str(path)
+                ) from None
+
+        flag = str(row["higher_is_better"]).strip().lower()
+        if flag not in ("true", "false"):
+            raise DataError(
+                f"row {row_number}, column higher_is_better: {flag!r} is not true or false",
+                file=str(path),
+            )
+        low, high = number("low"), number("high")
+        if not low < high:
+            raise DataError(
+                f"row {row_number}: low {low:g} is not below high {high:g}", file=str(path)
+            )
+        name = str(row["name"]).strip().lower()
+        if not name:
+            raise DataError(f"row {row_number}, column name: empty measure name", file=str(path))
+        aliases = tuple(a.strip() for a in str(row.get("aliases", "")).split("|") if a.strip())
+        measures[name] = Measure(
+            name,
+            low,
+            high,
+            flag == "true",
+            number("mcid_points"),
+            number("mcid_pct", optional=True),
+            str(row.get("label", "")).strip(),
+            str(row.get("source", "")).strip(),
+            aliases,
+        )
+    return measures

@@ -148,7 +148,10 @@ class AuditContext:
 
     @property
     def stem(self) -> str:
-        return f"quarterly_audit_{self.quarter}_{self.clinic or 'all'}"
+        """Output names carry quarter and clinic (``audit_2026Q3_C01``), file-name safe."""
+        from hipdata.report.run import safe_name
+
+        return f"audit_{self.quarter}_{safe_name(self.clinic) if self.clinic else 'all'}"
 
     def indicators_for_export(self) -> pd.DataFrame:
         """The long table for ``audit_indicators.csv``: the report's units, suppressed cells empty."""
@@ -409,9 +412,17 @@ def section_funnels(ctx: AuditContext, doc: Document) -> None:
                 if network["suppressed"] or pd.isna(network["value"])
                 else float(network["value"])
             )
-            if data.empty:
+            # a pooled rate of 0 % or 100 % has no control limits (binomial variance 0)
+            pooled = data["numerator"].sum() / data["denominator"].sum() if len(data) else None
+            degenerate = pooled in (0.0, 1.0) or target in (0.0, 1.0)
+            if data.empty or degenerate:
                 ax.text(
-                    0.5, 0.5, "too few to plot", ha="center", va="center", transform=ax.transAxes
+                    0.5,
+                    0.5,
+                    "no control limits (rate 0 % or 100 %)" if degenerate else "too few to plot",
+                    ha="center",
+                    va="center",
+                    transform=ax.transAxes,
                 )
                 ax.set_axis_off()
                 continue
@@ -557,6 +568,12 @@ def export(ctx: AuditContext, doc: Document, output_dir: str | Path) -> dict[str
 
     output_dir = Path(output_dir)
     pdf = doc.save_pdf(output_dir / f"{ctx.stem}.pdf")
-    tables = write_tables({"audit_indicators": ctx.indicators_for_export()}, output_dir)
-    write_manifest(output_dir, ctx.stem, {"audit_indicators": tables["audit_indicators"].name})
-    return {"pdf": pdf, **tables}
+    name = ctx.stem.replace("audit_", "audit_indicators_", 1)
+    tables = write_tables({name: ctx.indicators_for_export()}, output_dir)
+    write_manifest(
+        output_dir,
+        ctx.stem,
+        {"audit_indicators": tables[name].name},
+        load_report=ctx.ds.load_report,
+    )
+    return {"pdf": pdf, "audit_indicators": tables[name]}

@@ -1,0 +1,201 @@
+"""Both reports render on degenerate and hostile cohorts (issue 10, items 5 and 6).
+
+Each cohort is the synthetic generator's output trimmed with pandas and written to a tmp folder:
+nobody discharged, no outcomes / activity / treatments file, one clinic, one clinician, one
+patient, one quarter of data, a clinic without sessions in the audited quarter, every pain value
+missing, only hold exercises. The report builders run directly (papermill is exercised on two of
+them through the CLI), and every document is laid out to PDF bytes, so a crash anywhere in a
+section or in the layout fails the test.
+"""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+
+import matplotlib.pyplot as plt
+import pandas as pd
+import pytest
+from pypdf import PdfReader
+from typer.testing import CliRunner
+
+import hipdata
+from hipdata.catalogue import load_catalogue
+from hipdata.cli import app
+from hipdata.report import cohort, quarterly
+from hipdata.report.document import Table
+from hipdata.synth import generate
+
+TODAY = "2026-11-27"
+GENERATED = "2026-11-27"
+#: The quarter the audit defaults to on the generator's default period (data end 2026-10-31).
+QUARTER = "2026Q3"
+QUARTER_START, QUARTER_END = pd.Timestamp("2026-07-01"), pd.Timestamp("2026-09-30")
+DATED = ("exercises", "activity", "outcomes", "treatments")
+
+
+@pytest.fixture(autouse=True)
+def _close_figures():
+    yield
+    plt.close("all")
+
+
+@pytest.fixture(scope="module")
+def base() -> dict[str, pd.DataFrame]:
+    return generate(60, seed=11).tables
+
+
+def _keep_patients(tables: dict, keep: pd.Series) -> dict:
+    patients = tables["patients"][keep]
+    ids = set(patients["patient_id"])
+    out = {"patients": patients}
+    for name in DATED:
+        out[name] = tables[name][tables[name]["patient_id"].isin(ids)]
+    return out
+
+
+def nobody_discharged(t):
+    patients = t["patients"].assign(discharge_date=pd.NaT, discharge_reason=None)
+    return {**t, "patients": patients}
+
+
+def no_outcomes(t):
+    return {name: frame for name, frame in t.items() if name != "outcomes"}
+
+
+def no_activity(t):
+    return {name: frame for name, frame in t.items() if name != "activity"}
+
+
+def no_treatments(t):
+    return {name: frame for name, frame in t.items() if name != "treatments"}
+
+
+def one_clinic(t):
+    return _keep_patients(t, t["patients"]["clinic_id"].eq("C01"))
+
+
+def one_clinician(t):
+    first = sorted(t["patients"]["clinician_id"])[0]
+    return _keep_patients(t, t["patients"]["clinician_id"].eq(first))
+
+
+def one_patient(t):
+    discharged = t["patients"][t["patients"]["discharge_date"].notna()]
+    return _keep_patients(t, t["patients"]["patient_id"].eq(discharged["patient_id"].iloc[0]))
+
+
+def one_quarter(t):
+    """Care started in 2026Q2 and nothing dated outside 2026Q2."""
+    low, high = pd.Timestamp("2026-04-01"), pd.Timestamp("2026-06-30")
+    starts = pd.to_datetime(t["patients"]["start_date"])
+    out = _keep_patients(t, starts.between(low, high))
+    discharge = pd.to_datetime(out["patients"]["discharge_date"])
+    late = discharge > high
+    out["patients"] = out["patients"].assign(
+        discharge_date=discharge.where(~late),
+        discharge_reason=out["patients"]["discharge_reason"].where(~late),
+    )
+    for name in DATED:
+        dates = pd.to_datetime(out[name]["date"])
+        out[name] = out[name][dates.between(low, high)]
+    return out
+
+
+def clinic_without_sessions_in_quarter(t):
+    clinic_of = t["patients"].set_index("patient_id")["clinic_id"]
+    exercises = t["exercises"]
+    dates = pd.to_datetime(exercises["date"])
+    drop = exercises["patient_id"].map(clinic_of).eq("C02") & dates.between(
+        QUARTER_START, QUARTER_END
+    )
+    return {**t, "exercises": exercises[~drop]}
+
+
+def no_pain(t):
+    return {**t, "exercises": t["exercises"].assign(pain_during=None, pain_24h=None)}
+
+
+def only_holds(t):
+    catalogue = load_catalogue()
+    holds = set(catalogue.loc[catalogue["dose"].eq("hold"), "id"])
+    exercises = t["exercises"]
+    return {**t, "exercises": exercises[exercises["exercise"].isin(holds)]}
+
+
+CASES = {
+    "nobody_discharged": nobody_discharged,
+    "no_outcomes": no_outcomes,
+    "no_activity": no_activity,
+    "no_treatments": no_treatments,
+    "one_clinic": one_clinic,
+    "one_clinician": one_clinician,
+    "one_patient": one_patient,
+    "one_quarter": one_quarter,
+    "clinic_without_sessions": clinic_without_sessions_in_quarter,
+    "no_pain": no_pain,
+    "only_holds": only_holds,
+}
+
+
+def write_folder(tables: dict, folder: Path) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    for name, frame in tables.items():
+        frame.to_csv(folder / f"{name}.csv", index=False, date_format="%Y-%m-%d")
+    return folder
+
+
+def pdf_text(doc) -> str:
+    reader = PdfReader(io.BytesIO(doc.to_pdf().to_bytes()))
+    return "\n".join(page.extract_text() for page in reader.pages)
+
+
+@pytest.fixture(scope="module", params=list(CASES))
+def case(request, base, tmp_path_factory):
+    folder = write_folder(CASES[request.param](base), tmp_path_factory.mktemp(request.param))
+    return request.param, hipdata.load(folder, today=TODAY), folder
+
+
+def test_cohort_report_renders(case):
+    name, ds, _ = case
+    doc = cohort.build_cohort_report(ds, generated=GENERATED, show=False)
+    text = pdf_text(doc)
+    for title in cohort.SECTION_TITLES.values():
+        assert title in text, (name, title)
+    if name in ("nobody_discharged", "no_outcomes"):
+        assert "not available" in doc.text(), name
+    if name == "no_pain":
+        assert "not available" in doc.text()
+
+
+def test_audit_report_renders(case):
+    name, ds, _ = case
+    ctx = quarterly.AuditContext.build(ds, quarter=QUARTER, generated=GENERATED)
+    doc = quarterly.build_audit_report(ctx)
+    text = pdf_text(doc)
+    assert "Indicators by clinic" in text and "Definitions" in text
+    if name == "clinic_without_sessions":
+        # C02 is still a column of the clinic table; its session count for the quarter is 0
+        table = next(b.data for b in doc.blocks if isinstance(b, Table))
+        sessions = table.loc[table["Indicator"].str.startswith("Sessions"), "C02"]
+        assert sessions.iloc[0] == "0"
+
+
+# -- through the command line (papermill), two of the degenerate cohorts ------------------------
+
+
+@pytest.mark.parametrize("kind", ["cohort", "audit"])
+def test_cli_renders_a_cohort_nobody_discharged(kind, base, tmp_path):
+    folder = write_folder(nobody_discharged(base), tmp_path / "data")
+    out = tmp_path / "out"
+    result = CliRunner().invoke(
+        app,
+        ["report", kind, "--data", str(folder), "--out", str(out), "--generated", GENERATED],
+    )
+    assert result.exit_code == 0, result.output
+    assert len(list(out.glob("*.pdf"))) == 1 and len(list(out.glob("*.html"))) == 1
+    assert not [p for p in out.iterdir() if p.name.startswith(".")]
