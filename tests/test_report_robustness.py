@@ -188,14 +188,85 @@ def test_audit_report_renders(case):
 # -- through the command line (papermill), two of the degenerate cohorts ------------------------
 
 
-@pytest.mark.parametrize("kind", ["cohort", "audit"])
-def test_cli_renders_a_cohort_nobody_discharged(kind, base, tmp_path):
+def test_cli_renders_a_cohort_nobody_discharged(base, tmp_path):
     folder = write_folder(nobody_discharged(base), tmp_path / "data")
     out = tmp_path / "out"
     result = CliRunner().invoke(
         app,
-        ["report", kind, "--data", str(folder), "--out", str(out), "--generated", GENERATED],
+        ["report", "cohort", "--data", str(folder), "--out", str(out), "--generated", GENERATED],
     )
     assert result.exit_code == 0, result.output
-    assert len(list(out.glob("*.pdf"))) == 1 and len(list(out.glob("*.html"))) == 1
-    assert not [p for p in out.iterdir() if p.name.startswith(".")]
+    assert sorted(p.name for p in out.iterdir()) == ["cohort_report.html", "cohort_report.pdf"]
+    # the load summary and per-section progress are printed
+    assert "Rows per file" in result.output
+    assert "running the cohort notebook: 7. Adherence" in result.output
+    page = (out / "cohort_report.html").read_text(encoding="utf-8")
+    assert str(folder) not in page and str(out) not in page  # no absolute paths
+
+
+# -- hostile data: markup in ids, free text, a "/" in a clinic id ------------------------------
+
+SCRIPT = "<script>alert(9)</script>"
+IMG = '<img src=x onerror="alert(9)">'
+FREE_TEXT = "jane doe (p00017) dob 1961-03-04"
+
+
+def hostile(t):
+    renamed = {"C01": SCRIPT, "C02": IMG, "C03": "C/01"}
+    patients = t["patients"].copy()
+    patients["clinician_id"] = patients["clinician_id"].str.replace(
+        r"^(C0[123])", lambda m: renamed[m.group(1)], regex=True
+    )
+    patients["clinic_id"] = patients["clinic_id"].replace(renamed)
+    patients.loc[patients.index[:6], "condition"] = FREE_TEXT
+    return {**t, "patients": patients}
+
+
+@pytest.fixture(scope="module")
+def hostile_ds(base, tmp_path_factory):
+    folder = write_folder(hostile(base), tmp_path_factory.mktemp("hostile"))
+    return hipdata.load(folder, today=TODAY)
+
+
+def _assert_clean(doc):
+    from hipdata.report.document import block_html
+
+    shown = "".join(block_html(block) or "" for block in doc.blocks)
+    assert SCRIPT not in shown and "<img" not in shown and "<script" not in shown
+    assert "&lt;script&gt;alert(9)&lt;/script&gt;" in shown  # escaped, still readable
+    assert FREE_TEXT not in doc.text() and "p00017" not in doc.text()
+
+
+def test_hostile_ids_are_escaped_and_free_text_is_never_printed(hostile_ds):
+    doc = cohort.build_cohort_report(hostile_ds, generated=GENERATED, show=False)
+    _assert_clean(doc)
+    # the six free-text conditions are counted with "Other" in Table 1
+    table_one = next(b.data for b in doc.blocks if isinstance(b, Table) and "SMD" in b.data)
+    assert not table_one["Characteristic"].str.contains("jane").any()
+    ctx = quarterly.AuditContext.build(hostile_ds, quarter=QUARTER, generated=GENERATED)
+    _assert_clean(quarterly.build_audit_report(ctx))
+
+
+def test_clinic_id_with_a_slash_gets_a_safe_file_name(hostile_ds, tmp_path):
+    ctx = quarterly.AuditContext.build(
+        hostile_ds, quarter=QUARTER, clinic="C/01", generated=GENERATED
+    )
+    doc = quarterly.build_audit_report(ctx)
+    written = quarterly.export(ctx, doc, tmp_path)
+    # safe_name: "/" -> "-", plus 6 hex digits of SHA-256("C/01") so ids cannot collide
+    assert written["pdf"].name == "audit_2026Q3_C-01-7cae20.pdf"
+    assert written["audit_indicators"].name == "audit_indicators_2026Q3_C-01-7cae20.csv"
+    assert written["pdf"].parent == tmp_path
+
+
+def test_cli_audit_html_never_carries_raw_markup(base, tmp_path):
+    folder = write_folder(hostile(base), tmp_path / "data")
+    out = tmp_path / "out"
+    result = CliRunner().invoke(
+        app, ["report", "audit", "--data", str(folder), "--out", str(out), "--generated", GENERATED]
+    )
+    assert result.exit_code == 0, result.output
+    page = (out / "audit_2026Q3_all.html").read_text(encoding="utf-8")
+    assert SCRIPT not in page and "<img src=x" not in page
+    assert "&lt;script&gt;alert(9)&lt;/script&gt;" in page
+    assert str(folder) not in page and str(out) not in page  # no absolute paths
