@@ -166,19 +166,23 @@ def test_cohort_report_renders(case):
     text = pdf_text(doc)
     for title in cohort.SECTION_TITLES.values():
         assert title in text, (name, title)
-    if name in ("nobody_discharged", "no_outcomes"):
-        assert "not available" in doc.text(), name
-    if name == "no_pain":
-        assert "not available" in doc.text()
+    # the sections say what is missing instead of failing
+    notes = {
+        "nobody_discharged": "Completion is not available: no patient has been discharged yet.",
+        "no_outcomes": "No outcome questionnaires were recorded for these patients.",
+    }
+    if name in notes:
+        assert notes[name] in doc.text()
 
 
 def test_audit_report_renders(case):
     name, ds, _ = case
-    ctx = quarterly.AuditContext.build(ds, quarter=QUARTER, generated=GENERATED)
+    ctx = quarterly.AuditContext.build(ds, generated=GENERATED)  # the default quarter
     doc = quarterly.build_audit_report(ctx)
     text = pdf_text(doc)
     assert "Indicators by clinic" in text and "Definitions" in text
     if name == "clinic_without_sessions":
+        assert ctx.quarter == QUARTER
         # C02 is still a column of the clinic table; its session count for the quarter is 0
         table = next(b.data for b in doc.blocks if isinstance(b, Table))
         sessions = table.loc[table["Indicator"].str.startswith("Sessions"), "C02"]

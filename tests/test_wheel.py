@@ -42,7 +42,7 @@ def test_wheel_install_produces_both_reports(tmp_path):
         ),
     )
     dist = tmp_path / "dist"
-    run(sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-w", dist,
+    run(sys.executable, "-m", "pip", "wheel", "--no-deps", "-w", dist,
         source, cwd=tmp_path)  # fmt: skip
     (wheel,) = dist.glob("hipdata-*.whl")
 

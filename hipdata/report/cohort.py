@@ -800,6 +800,8 @@ def table_one(ctx: CohortContext) -> pd.DataFrame:
 
 
 def _suppression_note(k: int) -> str:
+    if k <= 1:  # --audience internal
+        return "No small-cell suppression: internal report, not for circulation."
     return (
         f"{primary_marker(k)}: a count from 1 to {k - 1}, suppressed; {SECONDARY_MARKER}: "
         f"suppressed so that a small count cannot be worked out from the totals, or a figure "
@@ -2131,9 +2133,11 @@ def definitions_table(ctx: CohortContext) -> pd.DataFrame:
         ("Confidence intervals", "95%: Wilson for shares, t for means, Wald for model effects."),
         (
             "Small-cell suppression",
-            f"Counts from 1 to {ctx.k - 1} are shown as {primary_marker(ctx.k)}; cells that would "
-            f"let a reader work them out are shown as {SECONDARY_MARKER}; shares and means over "
-            f"fewer than {ctx.k} patients are not shown; figures leave such groups out.",
+            _suppression_note(ctx.k)
+            if ctx.k <= 1
+            else f"Counts from 1 to {ctx.k - 1} are shown as {primary_marker(ctx.k)}; cells that "
+            f"would let a reader work them out are shown as {SECONDARY_MARKER}; shares and means "
+            f"over fewer than {ctx.k} patients are not shown; figures leave such groups out.",
         ),
     ]
     return pd.DataFrame(rows, columns=["Term", "Definition"])

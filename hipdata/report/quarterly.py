@@ -15,6 +15,7 @@ from pathlib import Path
 
 import matplotlib.pyplot as plt
 import pandas as pd
+from matplotlib.ticker import MaxNLocator
 
 import hipdata
 from hipdata.dataset import Dataset
@@ -63,6 +64,9 @@ TREND_INDICATORS = (
 #: Means that are shares (shown as percentages); other means are shown with one decimal.
 SHARE_MEANS = ("attendance", "dose_adherence", "activity_target_met")
 TRENDS_QUARTERS = 4
+#: Base font size (pt) of the audit's figures, drawn at about their printed size so that even
+#: "small" text (0.83 em) stays at or above 7 pt on A4.
+FIGURE_PT = 8.5
 
 
 @dataclass
@@ -272,9 +276,14 @@ def section_summary(ctx: AuditContext, doc: Document) -> None:
         ]
     )
     doc.paragraph(
-        f"Reading the tables: '{primary_marker(ctx.k)}' is a count between 1 and {ctx.k - 1}, "
-        f"not shown to protect patients; '{SECONDARY_MARKER}' is a figure hidden because it rests "
-        "on, or could reveal, such a small count; '–' means no denominator. Session "
+        (
+            "Internal report, not for circulation: no count is suppressed. "
+            if ctx.k <= 1
+            else f"Reading the tables: '{primary_marker(ctx.k)}' is a count between 1 and "
+            f"{ctx.k - 1}, not shown to protect patients; '{SECONDARY_MARKER}' is a figure hidden "
+            "because it rests on, or could reveal, such a small count. "
+        )
+        + "'–' means no denominator. Session "
         "indicators count what is dated in the quarter; episode indicators count episodes "
         "discharged in the quarter, so each episode is judged once."
     )
@@ -330,7 +339,8 @@ def plot_trends(ctx: AuditContext) -> plt.Figure:
     """Small multiples of the key proportions across quarters (suppressed points left out)."""
     rows = ctx.indicators[ctx.indicators["indicator"].isin(TREND_INDICATORS)]
     rows = rows[rows["level"].eq("network") | (rows["level"].eq("clinic") & ctx._in_scope(rows))]
-    fig, axes = plt.subplots(2, 3, figsize=(9.5, 5.6), sharex=True)
+    # drawn at its printed width (160 mm = 6.3 in), so 7 pt text stays 7 pt on A4
+    fig, axes = plt.subplots(2, 3, figsize=(6.3, 4.6), sharex=True)
     positions = {q: i for i, q in enumerate(ctx.quarters)}
     for ax, indicator in zip(axes.flat, TREND_INDICATORS, strict=True):
         subset = rows[rows["indicator"].eq(indicator) & ~rows["suppressed"]]
@@ -350,7 +360,7 @@ def plot_trends(ctx: AuditContext) -> plt.Figure:
                 **style,
             )
         ax.axvspan(len(ctx.quarters) - 1.4, len(ctx.quarters) - 0.6, color="0.92", zorder=0)
-        ax.set_title(INDICATORS[indicator].label, fontsize=9)
+        ax.set_title(INDICATORS[indicator].label, fontsize=FIGURE_PT)
         ax.set_ylim(0, max(1.05, ax.get_ylim()[1]))
         ax.yaxis.set_major_formatter(plt.matplotlib.ticker.PercentFormatter(1.0, decimals=0))
         ax.set_xticks(range(len(ctx.quarters)), ctx.quarters, rotation=45, fontsize=7)
@@ -396,9 +406,13 @@ def section_funnels(ctx: AuditContext, doc: Document) -> None:
         )
     )
     for indicator in FUNNEL_INDICATORS:
-        fig, axes = plt.subplots(1, 2, figsize=(8.0, 3.8))
-        omitted = []
-        for ax, level in zip(axes, ("clinic", "clinician"), strict=True):
+        label = INDICATORS[indicator].label
+        network = _network_value(ctx, indicator)
+        target = (
+            None if network["suppressed"] or pd.isna(network["value"]) else float(network["value"])
+        )
+        panels, not_drawn, omitted = [], [], []
+        for level in ("clinic", "clinician"):
             data = funnel_data(ctx, indicator, level)
             total = ctx.indicators[
                 ctx.indicators["indicator"].eq(indicator)
@@ -406,48 +420,50 @@ def section_funnels(ctx: AuditContext, doc: Document) -> None:
                 & ctx.indicators["quarter"].eq(ctx.quarter)
             ]
             omitted.append(len(total) - len(data))
-            network = _network_value(ctx, indicator)
-            target = (
-                None
-                if network["suppressed"] or pd.isna(network["value"])
-                else float(network["value"])
-            )
             # a pooled rate of 0 % or 100 % has no control limits (binomial variance 0)
             pooled = data["numerator"].sum() / data["denominator"].sum() if len(data) else None
-            degenerate = pooled in (0.0, 1.0) or target in (0.0, 1.0)
-            if data.empty or degenerate:
-                ax.text(
-                    0.5,
-                    0.5,
-                    "no control limits (rate 0 % or 100 %)" if degenerate else "too few to plot",
-                    ha="center",
-                    va="center",
-                    transform=ax.transAxes,
-                )
-                ax.set_axis_off()
-                continue
-            plot_funnel(
-                data=data,
-                numerator="numerator",
-                denominator="denominator",
-                unit="unit",
-                target=target,
-                ax=ax,
-                title=f"by {level}",
-                adjust="multiplicative" if ctx.overdispersion else None,
-            )
-            ax.set_ylabel(INDICATORS[indicator].label)
-            ax.set_xlabel(FUNNEL_DENOMINATORS[indicator])
-        fig.suptitle(f"{INDICATORS[indicator].label}, {ctx.quarter}", fontsize=10)
-        fig.tight_layout()
+            if data.empty:
+                not_drawn.append(f"by {level}: too few to plot")
+            elif pooled in (0.0, 1.0) or target in (0.0, 1.0):
+                not_drawn.append(f"by {level}: no control limits (rate 0 % or 100 %)")
+            else:
+                panels.append((level, data))
         note = (
             f" Left out as too small or without data: {omitted[0]} clinic(s), {omitted[1]} clinician(s)."
             if any(omitted)
             else ""
         )
+        missing = (" Not drawn " + "; ".join(not_drawn) + ".") if not_drawn else ""
+        if not panels:  # no empty panels: the sentence says why
+            doc.paragraph(f"{label}, {ctx.quarter}: no funnel plot.{missing}{note}")
+            continue
+        # printed 160 mm wide at about 1:1, so FIGURE_PT text stays >= 7 pt on A4
+        with plt.rc_context({"font.size": FIGURE_PT}):
+            fig, axes = plt.subplots(
+                1, len(panels), figsize=(3.15 * len(panels), 3.3), squeeze=False
+            )
+            for ax, (level, data) in zip(axes[0], panels, strict=True):
+                plot_funnel(
+                    data=data,
+                    numerator="numerator",
+                    denominator="denominator",
+                    unit="unit",
+                    target=target,
+                    ax=ax,
+                    title=f"by {level}",
+                    adjust="multiplicative" if ctx.overdispersion else None,
+                )
+                ax.set_ylabel(label)
+                ax.set_xlabel(FUNNEL_DENOMINATORS[indicator])
+                ax.xaxis.set_major_locator(MaxNLocator(integer=True))  # counts
+            fig.suptitle(f"{label}, {ctx.quarter}", fontsize=FIGURE_PT + 1)
+            fig.tight_layout()
         doc.figure(
             fig,
-            caption=f"{INDICATORS[indicator].label}: funnel plots by clinic and by clinician.{note}",
+            caption=f"{label}: funnel plots "
+            + " and ".join(f"by {level}" for level, _ in panels)
+            + f".{missing}{note}",
+            width_mm=80.0 * len(panels),
         )
 
 
@@ -510,7 +526,9 @@ def section_definitions(ctx: AuditContext, doc: Document) -> None:
             ),
             (
                 "Small-cell suppression",
-                f"counts 1-{ctx.k - 1} shown as {primary_marker(ctx.k)}, with secondary suppression ({SECONDARY_MARKER})",
+                "none (internal report, not for circulation)"
+                if ctx.k <= 1
+                else f"counts 1-{ctx.k - 1} shown as {primary_marker(ctx.k)}, with secondary suppression ({SECONDARY_MARKER})",
             ),
             (
                 "Funnel limits",
