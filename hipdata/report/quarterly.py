@@ -455,9 +455,17 @@ def section_funnels(ctx: AuditContext, doc: Document) -> None:
                 )
                 ax.set_ylabel(label)
                 ax.set_xlabel(FUNNEL_DENOMINATORS[indicator])
-                ax.xaxis.set_major_locator(MaxNLocator(integer=True))  # counts
+                ax.xaxis.set_major_locator(MaxNLocator(nbins=5, integer=True))  # counts
+            # one legend for the figure, below the panels and off every axes
+            legend = {}
+            for ax in axes[0]:
+                for handle, text in zip(*ax.get_legend_handles_labels(), strict=True):
+                    legend.setdefault(text, handle)
+                if ax.get_legend() is not None:
+                    ax.get_legend().remove()
+            fig.legend(legend.values(), legend.keys(), loc="lower center", ncol=3, frameon=False)
             fig.suptitle(f"{label}, {ctx.quarter}", fontsize=FIGURE_PT + 1)
-            fig.tight_layout()
+            fig.tight_layout(rect=(0, 0.05 + 0.045 * -(-len(legend) // 3), 1, 1))
         doc.figure(
             fig,
             caption=f"{label}: funnel plots "
