@@ -429,6 +429,13 @@ AudienceOpt = Annotated[
 ]
 
 
+#: Names of the OS errors a notebook's kernel can report (shown as one message, no traceback).
+_OS_ERRORS = {
+    cls.__name__
+    for cls in (OSError, PermissionError, FileNotFoundError, FileExistsError, IsADirectoryError)
+} | {"NotADirectoryError"}
+
+
 def _run_report(kind: str, data: Path, out: Path, parameters: dict, generated: str | None):
     import datetime as dt
 
@@ -461,6 +468,8 @@ def _run_report(kind: str, data: Path, out: Path, parameters: dict, generated: s
     except PapermillExecutionError as exc:
         if exc.ename == "DataError":
             raise DataError(exc.evalue) from None
+        if exc.ename in _OS_ERRORS:  # raised inside the notebook's kernel: same one message
+            raise OSError(exc.evalue) from None
         raise
     _print_rows_per_file(result["load_report"])
     paths = result["paths"]

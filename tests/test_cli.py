@@ -252,3 +252,14 @@ def test_sigterm_during_a_report_keeps_the_previous_outputs(tmp_path):
     assert b"interrupted; previous outputs are unchanged" in err
     assert [p.name for p in out.iterdir()] == ["cohort_report.pdf"]
     assert (out / "cohort_report.pdf").read_bytes() == b"%PDF- previous complete run"
+
+
+def test_report_notebook_copies_the_packaged_notebook(tmp_path):
+    import json
+
+    result = runner.invoke(app, ["report", "notebook", "audit", str(tmp_path)])
+    assert result.exit_code == 0, result.output
+    notebook = json.loads((tmp_path / "quarterly_audit.ipynb").read_text(encoding="utf-8"))
+    assert "parameters" in notebook["cells"][1]["metadata"]["tags"]
+    again = runner.invoke(app, ["report", "notebook", "audit", str(tmp_path)])
+    assert again.exit_code == 2 and "already there" in again.output
