@@ -56,6 +56,12 @@ def test_wheel_install_produces_both_reports(tmp_path):
     )
     # third-party dependencies from the test environment; hipdata must come from the wheel
     (site / "_deps.pth").write_text(sysconfig.get_paths()["purelib"] + "\n")
+    # ... and the data files pip would have put under the venv's prefix (nbconvert's templates;
+    # not the test environment's kernelspec, which would run the clone's hipdata)
+    shutil.copytree(
+        Path(sys.prefix) / "share" / "jupyter" / "nbconvert",
+        venv / "share" / "jupyter" / "nbconvert",
+    )
     run(sys.executable, "-m", "pip", "--python", python, "install", "--no-deps", "--no-index",
         wheel, cwd=tmp_path)  # fmt: skip
 
