@@ -25,4 +25,28 @@ def load(*args, **kwargs) -> Dataset:
     return _load(*args, **kwargs)
 
 
-__all__ = ["Dataset", "DataError", "load", "load_catalogue", "__version__"]
+def validate(*args, **kwargs) -> Dataset:
+    """Validate DataFrames like files (same rules and quarantine); see
+    :func:`hipdata.io.frames.validate`."""
+    from hipdata.io.frames import validate as _validate
+
+    return _validate(*args, **kwargs)
+
+
+def pseudonymise(*args, **kwargs):
+    """Replace patient (and clinician) ids by keyed pseudonyms; see
+    :func:`hipdata.pseudonymisation.pseudonymise_folder`."""
+    from hipdata.pseudonymisation import pseudonymise_folder
+
+    return pseudonymise_folder(*args, **kwargs)
+
+
+__all__ = [
+    "Dataset",
+    "DataError",
+    "load",
+    "load_catalogue",
+    "pseudonymise",
+    "validate",
+    "__version__",
+]

@@ -41,7 +41,7 @@ def normalise_name(name: str) -> str:
     return _NON_ALNUM.sub(" ", str(name).lower()).strip()
 
 
-def _read_catalogue_file(source) -> pd.DataFrame:
+def _read_catalogue_file(source, *, allow_alias_rows: bool = False):
     try:
         table = pd.read_csv(source, dtype=str, keep_default_na=False)
     except (OSError, UnicodeDecodeError, pd.errors.ParserError) as exc:
@@ -51,6 +51,24 @@ def _read_catalogue_file(source) -> pd.DataFrame:
             fix="give a CSV with the columns " + ", ".join(CATALOGUE_COLUMNS),
         ) from exc
     table.columns = [normalise_name(c).replace(" ", "_") for c in table.columns]
+    alias_rows = pd.DataFrame(columns=["row", "id", "alias"])
+    if allow_alias_rows and "id" in table.columns:
+        for column in ("family", "level", "dose", "name", "aliases"):
+            if column not in table.columns:
+                table[column] = ""
+        table = table.apply(lambda c: c.str.strip())
+        table["_row"] = table.index + 2
+        table = table[table["id"] != ""]  # a mapping-template row left unmapped
+        is_alias = (table["family"] == "") & (table["level"] == "") & (table["dose"] == "")
+        aliases = table[is_alias]
+        alias_rows = pd.DataFrame(
+            {
+                "row": aliases["_row"],
+                "id": aliases["id"],
+                "alias": aliases["name"] + "|" + aliases["aliases"],
+            }
+        )
+        table = table[~is_alias].drop(columns="_row")
     missing = [c for c in ("id", "family", "level", "dose") if c not in table.columns]
     if missing:
         raise DataError(
@@ -82,6 +100,8 @@ def _read_catalogue_file(source) -> pd.DataFrame:
         default = table["dose"].map({"reps": default_reps, "hold": default_hold})
         table[column] = pd.to_numeric(table[column].replace("", None)).fillna(default)
     table["target_sets"] = table["target_sets"].astype(int)
+    if allow_alias_rows:
+        return table, alias_rows
     return table
 
 
@@ -92,7 +112,11 @@ def load_catalogue(extra: str | Path | pd.DataFrame | None = None) -> pd.DataFra
     ----------
     extra : path or DataFrame, optional
         A clinic's catalogue (same columns). Its rows replace shipped rows with the same id; its
-        aliases are added to theirs.
+        aliases are added to theirs. A row with an ``id`` but empty ``family``, ``level`` and
+        ``dose`` is an **alias row**: its ``name`` (and ``aliases``) become aliases of that
+        existing exercise, so a mapping written by ``hipdata catalogue unmatched`` needs only
+        ``name -> id`` for known exercises. Rows with an empty ``id`` are ignored (names left
+        unmapped).
 
     Returns
     -------
@@ -103,15 +127,26 @@ def load_catalogue(extra: str | Path | pd.DataFrame | None = None) -> pd.DataFra
     shipped = _read_catalogue_file(resources.files("hipdata") / "data" / "catalogue.csv")
     if extra is None:
         return shipped
-    clinic = extra.copy() if isinstance(extra, pd.DataFrame) else _read_catalogue_file(extra)
-    if isinstance(extra, pd.DataFrame):
-        clinic = _read_catalogue_file(_frame_to_csv_buffer(clinic))
+    source = _frame_to_csv_buffer(extra) if isinstance(extra, pd.DataFrame) else extra
+    clinic, alias_rows = _read_catalogue_file(source, allow_alias_rows=True)
     merged = shipped.set_index("id")
     for row in clinic.itertuples(index=False):  # a catalogue is tens of rows, not data
         old_aliases = merged.at[row.id, "aliases"] if row.id in merged.index else ""
         values = row._asdict()
         values["aliases"] = "|".join(a for a in (old_aliases, row.aliases) if a)
         merged.loc[row.id] = pd.Series(values).drop("id")
+    for row in alias_rows.itertuples(index=False):
+        if row.id not in merged.index:
+            raise DataError(
+                f"catalogue row {row.row}: {row.id!r} is not a known exercise id",
+                file=str(extra) if not isinstance(extra, pd.DataFrame) else None,
+                fix="use an id listed by `hipdata catalogue`, or give family, level and dose "
+                "to define a new exercise",
+            )
+        added = "|".join(a for a in row.alias.split("|") if a.strip())
+        merged.at[row.id, "aliases"] = "|".join(
+            a for a in (merged.at[row.id, "aliases"], added) if a
+        )
     merged = merged.reset_index()
     merged["level"] = merged["level"].astype(int)
     merged["target_sets"] = merged["target_sets"].astype(int)
@@ -147,22 +182,230 @@ def alias_table(catalogue: pd.DataFrame) -> pd.Series:
     return table[~ambiguous].set_index("key")["id"]
 
 
+#: Bracketed equipment words apps add to names ("Hip Thrust (Machine)", "Deadlift (Barbell)").
+EQUIPMENT_WORDS = frozenset(
+    "machine barbell dumbbell dumbbells db bb kettlebell kb cable band bands banded resistance "
+    "bodyweight body weight smith weighted assisted plate ez bar trap hex lever sled trx "
+    "suspension ball bosu medicine landmine".split()
+)
+#: Phrases that only say the exercise is done on each side; they never change the exercise.
+SIDE_PHRASES = re.compile(r"\b(each|per|both|alternating|alternate) (side|sides|leg|legs)\b")
+_BRACKETS = re.compile(r"[(\[{]([^)\]}]*)[)\]}]")
+_STOP_WORDS = frozenset({"with", "the", "and", "a", "of", "on", "to", "in", "at"})
+
+
+def name_variants(name: str) -> list[str]:
+    """The normalised forms of a raw name that are matched against the catalogue, in order.
+
+    1. the whole name (:func:`normalise_name`); 2. the name without "each side"-style phrases
+    and without bracketed parts made only of equipment or side words ("Hip Thrust (Machine)",
+    "Deadlift (Barbell)", "Lunge (Each Side, Dumbbells)"; other brackets stay, as words:
+    "Side Plank (Knee)" is "side plank knee"); 3.-4. forms 1 and 2 with their words sorted, so
+    that word order does not matter ("Deadlift Single Leg" = "single leg deadlift").
+    "single-leg" is "single leg" already.
+
+    >>> name_variants("Hip Thrust (Machine)")[:2]
+    ['hip thrust machine', 'hip thrust']
+    """
+    text = str(name).lower()
+
+    def only_equipment(match: re.Match) -> str:
+        inner = SIDE_PHRASES.sub(" ", normalise_name(match.group(1)))
+        words = inner.split()
+        return " " if all(w in EQUIPMENT_WORDS for w in words) else " " + inner + " "
+
+    full = normalise_name(text)
+    cleaned = normalise_name(
+        SIDE_PHRASES.sub(" ", normalise_name(_BRACKETS.sub(only_equipment, text)))
+    )
+    variants = [full, cleaned, " ".join(sorted(full.split())), " ".join(sorted(cleaned.split()))]
+    return list(dict.fromkeys(v for v in variants if v))
+
+
+def _sorted_alias_table(aliases: pd.Series) -> pd.Series:
+    """The alias table keyed by sorted words (keys claimed by two exercises dropped)."""
+    table = pd.DataFrame(
+        {"key": [" ".join(sorted(k.split())) for k in aliases.index], "id": aliases.to_numpy()}
+    )
+    table = table.drop_duplicates()
+    ambiguous = table.duplicated("key", keep=False)
+    return table[~ambiguous].set_index("key")["id"]
+
+
 def resolve_exercises(names: pd.Series, catalogue: pd.DataFrame) -> pd.Series:
-    """Map raw exercise names to catalogue ids (missing where unknown)."""
-    return names.map(normalise_name).map(alias_table(catalogue))
+    """Map raw exercise names to catalogue ids (missing where unknown).
+
+    Tries the forms of :func:`name_variants` in order (exact name first, then without equipment
+    brackets and side phrases, then ignoring word order) and takes the first that is an id,
+    name or alias. Each distinct name is resolved once.
+    """
+    aliases = alias_table(catalogue)
+    by_sorted = _sorted_alias_table(aliases)
+    unique = pd.Series(pd.unique(names.fillna("").astype(str)))
+    resolved = {}
+    for raw in unique:  # distinct names: tens, not rows
+        found = None
+        for variant in name_variants(raw):
+            found = aliases.get(variant)
+            if found is None and " " in variant:
+                found = by_sorted.get(" ".join(sorted(variant.split())))
+            if found is not None:
+                break
+        resolved[raw] = found
+    return names.fillna("").astype(str).map(resolved)
+
+
+#: Loaded variants not named ``<id>_loaded``: the squat ladder's level 2 is "larger range /
+#: tempo / external load" (PROTOCOL §4).
+EXTRA_LOADED_VARIANTS = {"squat_comfortable": "squat_deep"}
+
+
+def loaded_variants(catalogue: pd.DataFrame) -> dict[str, str]:
+    """Map an exercise id to its ladder's loaded variant: ``<id>_loaded`` in the same family,
+    and the pairs of :data:`EXTRA_LOADED_VARIANTS` (when both ids are in the same family).
+
+    >>> loaded_variants(load_catalogue())["bridge"]
+    'bridge_loaded'
+    """
+    families = catalogue.set_index("id")["family"]
+    pairs = {ex_id: f"{ex_id}_loaded" for ex_id in families.index} | EXTRA_LOADED_VARIANTS
+    return {
+        plain: loaded
+        for plain, loaded in pairs.items()
+        if plain in families.index
+        and loaded in families.index
+        and families[plain] == families[loaded]
+    }
+
+
+def apply_loaded_variants(
+    names: pd.Series, exercise: pd.Series, load_kg: pd.Series, catalogue: pd.DataFrame
+) -> pd.Series:
+    """Move sets done with external load to their ladder's loaded variant.
+
+    A set whose name resolved (by name or alias, not by writing the catalogue id itself) to an
+    exercise that has a loaded variant (:func:`loaded_variants`), and whose ``load_kg`` is above
+    0, is that loaded variant: "Hip Thrust" with 42.5 kg is ``bridge_loaded``; side-lying
+    adduction with an ankle weight is ``side_lying_adduction_loaded``. A row that names the id
+    (``bridge``) is left as written: the data manager chose the level.
+    """
+    variants = loaded_variants(catalogue)
+    written_id = names.fillna("").astype(str).str.strip().str.lower() == exercise.fillna("")
+    upgrade = exercise.map(variants)
+    move = upgrade.notna() & (load_kg.fillna(0) > 0) & ~written_id
+    return exercise.where(~move, upgrade)
+
+
+def base_exercise(exercise: pd.Series, catalogue: pd.DataFrame) -> pd.Series:
+    """Map a loaded variant back to its unloaded exercise (others unchanged)."""
+    back = {loaded: plain for plain, loaded in loaded_variants(catalogue).items()}
+    return exercise.map(lambda e: back.get(e, e))
+
+
+def exercise_keys(names: pd.Series, catalogue: pd.DataFrame) -> pd.Series:
+    """A key that is the same for all names of one exercise: the unloaded catalogue id where the
+    name resolves, else the normalised name (importers number sets within it)."""
+    resolved = resolve_exercises(names, catalogue)
+    base = base_exercise(resolved.dropna(), catalogue).reindex(names.index)
+    return base.fillna(names.fillna("").astype(str).map(normalise_name))
+
+
+def _tokens(text: str) -> set[str]:
+    return {w for w in text.split() if w not in EQUIPMENT_WORDS and w not in _STOP_WORDS}
 
 
 def suggest_exercises(
-    name: str, catalogue: pd.DataFrame, n: int = 3, *, aliases: pd.Series | None = None
+    name: str,
+    catalogue: pd.DataFrame,
+    n: int = 3,
+    *,
+    aliases: pd.Series | None = None,
+    cutoff: float = 0.6,
+    token_cutoff: float = 0.5,
 ) -> list[str]:
     """The catalogue ids closest to an unknown name, best first (may be empty).
 
-    ``aliases`` (from :func:`alias_table`) saves rebuilding the table for each name.
+    Two scores per id, name or alias, the better counting: spelling (``difflib`` ratio of the
+    name without equipment brackets, at least ``cutoff``) and shared words (the share of the
+    two word sets, equipment and filler words left out, that both have: ``|A & B| / |A | B|``,
+    at least ``token_cutoff``), so "Reverse Lunge" suggests the exercise with the alias
+    "lunge". ``aliases`` (from :func:`alias_table`) saves rebuilding the table for each name.
     """
     aliases = alias_table(catalogue) if aliases is None else aliases
-    matches = difflib.get_close_matches(normalise_name(name), list(aliases.index), n=12, cutoff=0.6)
-    ids: list[str] = []
-    for match in matches:
-        if aliases[match] not in ids:
-            ids.append(aliases[match])
-    return ids[:n]
+    variants = name_variants(name)
+    target = variants[1] if len(variants) > 1 else variants[0] if variants else ""
+    words = _tokens(target)
+    scores: dict[str, float] = {}
+    for alias, ex_id in aliases.items():
+        spelling = difflib.SequenceMatcher(None, target, alias).ratio()
+        other = _tokens(alias)
+        union = words | other
+        overlap = len(words & other) / len(union) if union else 0.0
+        score = max(
+            spelling if spelling >= cutoff else 0.0, overlap if overlap >= token_cutoff else 0.0
+        )
+        if score > scores.get(ex_id, 0.0):
+            scores[ex_id] = score
+    ranked = sorted((s, i) for i, s in scores.items() if s > 0)
+    ranked.sort(key=lambda pair: -pair[0])
+    return [ex_id for _, ex_id in ranked[:n]]
+
+
+#: Columns of the mapping template written by ``hipdata catalogue unmatched``.
+MAPPING_COLUMNS = ["name", "count", "id", "family", "level", "dose", "suggestions"]
+
+
+def unmatched_names(folder: str | Path, catalogue: pd.DataFrame | None = None) -> pd.DataFrame:
+    """Every exercise name in a data folder's exercises table that the catalogue does not know.
+
+    Returns a mapping template (:data:`MAPPING_COLUMNS`), most frequent name first: ``count`` is
+    the number of rows with that name, ``suggestions`` the closest ids (``|``-separated, best
+    first; see :func:`suggest_exercises`). The user fills ``id`` with an existing exercise id
+    (an alias row: family, level and dose stay empty) or defines a new exercise with ``id``,
+    ``family``, ``level`` and ``dose``, and passes the file back with ``--catalogue``; rows left
+    without ``id`` stay unmatched.
+    """
+    from hipdata.io.readers import SUPPORTED_SUFFIXES, column_key, read_raw
+
+    catalogue = load_catalogue() if catalogue is None else catalogue
+    folder = Path(folder)
+    files = (
+        [
+            p
+            for p in sorted(folder.iterdir())
+            if p.stem.lower() == "exercises" and p.suffix.lower() in SUPPORTED_SUFFIXES
+        ]
+        if folder.is_dir()
+        else []
+    )
+    if not files:
+        raise DataError(
+            "no exercises file in the folder",
+            file=str(folder),
+            fix="give a data folder with exercises.csv (e.g. one written by `hipdata import`)",
+        )
+    raw = read_raw(files[0])
+    column = next(
+        (
+            c
+            for c in raw.cells.columns
+            if column_key(c) in ("exercise", "exercisename", "exerciseid")
+        ),
+        None,
+    )
+    if column is None:
+        raise DataError(
+            "the exercises table has no exercise column", file=files[0].name, fix="add it"
+        )
+    names = raw.cells[column].fillna("").astype(str).str.strip()
+    names = names[names != ""]
+    unknown = names[resolve_exercises(names, catalogue).isna()]
+    counts = unknown.value_counts(sort=False).rename_axis("name").reset_index(name="count")
+    counts = counts.sort_values(["count", "name"], ascending=[False, True], kind="stable")
+    aliases = alias_table(catalogue)
+    counts["suggestions"] = [
+        "|".join(suggest_exercises(n, catalogue, aliases=aliases)) for n in counts["name"]
+    ]
+    for column in ("id", "family", "level", "dose"):
+        counts[column] = ""
+    return counts[MAPPING_COLUMNS].reset_index(drop=True)

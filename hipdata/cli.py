@@ -44,10 +44,7 @@ CatalogueOpt = Annotated[
 ]
 MeasuresOpt = Annotated[
     Path | None,
-    typer.Option(
-        help="A study's outcome measures (CSV: name, low, high, higher_is_better, mcid_points, "
-        "[mcid_pct, label, source, aliases]) merged over the shipped ones."
-    ),
+    typer.Option(help="Custom outcome measures (CSV or TOML: measure, min, max, better, mcid)."),
 ]
 #: Share of input rows quarantined above which the commands warn (the input options may be
 #: wrong, e.g. dd/mm dates read without --dayfirst).
@@ -248,12 +245,43 @@ def validate(
 @_friendly_errors
 def catalogue_command(
     clinic_file: Annotated[
-        Path | None, typer.Argument(help="Optional clinic catalogue to merge on top.")
+        Path | None,
+        typer.Argument(help="Optional clinic catalogue to merge on top, or 'unmatched'."),
     ] = None,
+    folder: Annotated[
+        Path | None, typer.Argument(help="With 'unmatched': the data folder to scan.")
+    ] = None,
+    out: Annotated[
+        Path | None, typer.Option(help="With 'unmatched': write the mapping template here.")
+    ] = None,
+    catalogue: CatalogueOpt = None,
 ) -> None:
-    """Print the exercise catalogue: ladders, levels, doses, targets and aliases."""
+    """Print the exercise catalogue: ladders, levels, doses, targets and aliases.
+
+    `hipdata catalogue unmatched FOLDER --out mapping.csv` lists every exercise name in FOLDER
+    the catalogue does not know, with its count and the closest ids: fill in `id` (an existing
+    exercise: an alias) or `id, family, level, dose` (a new one), then pass the file back with
+    `--catalogue mapping.csv`.
+    """
     from hipdata.catalogue import load_catalogue
 
+    if clinic_file is not None and str(clinic_file) == "unmatched":
+        from hipdata.catalogue import unmatched_names
+
+        if folder is None:
+            raise DataError("give the data folder: hipdata catalogue unmatched FOLDER --out FILE")
+        table = unmatched_names(folder, load_catalogue(catalogue))
+        if out is not None:
+            out.parent.mkdir(parents=True, exist_ok=True)
+            table.to_csv(out, index=False)
+        for row in table.itertuples(index=False):
+            console.print(
+                f"{row.count:>6}  {row.name}  -> {row.suggestions or '?'}", highlight=False
+            )
+        console.print(
+            f"{len(table)} unmatched name(s)" + (f"; template written to {out}" if out else "")
+        )
+        return
     catalogue = load_catalogue(clinic_file)
     table = Table(title="hipdata exercise catalogue", title_justify="left")
     for column in ("family", "level", "id", "dose", "target"):
@@ -313,12 +341,15 @@ def _compute_metrics(dataset, out: Path, fmt: str, measures=None) -> dict:
         tables = (
             compute_all(dataset) if measures is None else compute_all(dataset, measures=measures)
         )
-        model = fit_pain_trajectory(tables["sessions"])
+        # outcome-only data (no exercise sessions): no pain trajectory to model
+        has_sessions = tables["sessions"]["patient_id"].nunique() >= 2
+        model = fit_pain_trajectory(tables["sessions"]) if has_sessions else None
     outputs = {name: frame for name, frame in tables.items() if name != "family_sessions"}
-    outputs["pain_trajectory_model"] = model.summary
+    if model is not None:
+        outputs["pain_trajectory_model"] = model.table()  # summary + which model and why
     outputs["quarantine"] = dataset.quarantine
     _write_tables_whole(outputs, out, fmt)
-    for warning in model.warnings:
+    for warning in model.warnings if model is not None else ["not fitted (no exercise sessions)"]:
         err_console.print(f"[yellow]pain trajectory model:[/yellow] {warning}")
     return {"tables": tables, "model": model}
 
@@ -409,6 +440,52 @@ def demo(
 DEMO_PATIENTS = 300
 DEMO_SEED = 20261127
 
+
+@app.command()
+@_friendly_errors
+def pseudonymise(
+    folder: Annotated[Path, typer.Argument(help="Data folder (patients, exercises, ...).")],
+    out: Annotated[Path, typer.Option(help="Folder for the pseudonymised copy (CSV).")],
+    key_file: Annotated[
+        Path | None,
+        typer.Option(help="File holding the secret key (default: $HIPDATA_PSEUDONYM_KEY)."),
+    ] = None,
+    clinicians: Annotated[bool, typer.Option(help="Also replace clinician ids.")] = False,
+    keep: Annotated[
+        list[str] | None, typer.Option(help="A non-contract column to keep (repeatable).")
+    ] = None,
+    drop: Annotated[
+        list[str] | None, typer.Option(help="A contract column to drop too (repeatable).")
+    ] = None,
+) -> None:
+    """Copy FOLDER to --out with patient ids (and clinician ids) replaced by keyed pseudonyms."""
+    from hipdata.pseudonymisation import pseudonymise_folder
+
+    result = pseudonymise_folder(
+        folder,
+        out,
+        key_file=key_file,
+        clinicians=clinicians,
+        keep_columns=keep or (),
+        drop_columns=drop or (),
+    )
+    table = Table(title="Pseudonymised tables", title_justify="left")
+    for column in ("file", "rows", "patient ids", "clinician ids", "columns dropped"):
+        table.add_column(column, overflow="fold")
+    for row in result.tables.itertuples(index=False):
+        table.add_row(
+            row.source_file,
+            f"{row.rows:,}",
+            f"{row.patient_ids:,}",
+            f"{row.clinician_ids:,}",
+            row.dropped_columns.replace("|", ", ") or "-",
+        )
+    console.print(table)
+    if result.ignored_files:
+        console.print("Not copied (not a known table): " + ", ".join(result.ignored_files))
+    console.print(f"Pseudonymised copy written to {out.resolve()}")
+
+
 report_app = typer.Typer(help="Cohort report and quarterly clinic audit (notebook -> HTML + PDF).")
 app.add_typer(report_app, name="report")
 
@@ -491,8 +568,12 @@ def report_audit(
     k: KOpt = 5,
     audience: AudienceOpt = "external",
     overdispersion: Annotated[
-        bool, typer.Option(help="Widen funnel limits for overdispersion (winsorised z-scores).")
-    ] = False,
+        str,
+        typer.Option(
+            help="Funnel limits for overdispersion: none, multiplicative or additive (applied "
+            "only when a test finds it, with at least 10 units)."
+        ),
+    ] = "additive",
     generated: Generated = None,
     dayfirst: DayFirst = None,
     pain_scale: PainScale = "nrs",
@@ -561,6 +642,168 @@ def _notebook_options(options: dict) -> dict:
         name: str(Path(value).resolve()) if isinstance(value, Path) else value
         for name, value in options.items()
     }
+
+
+import_app = typer.Typer(
+    help="Import workout-app exports into a data folder (every source row accounted for)."
+)
+app.add_typer(import_app, name="import")
+
+Source = Annotated[
+    Path, typer.Argument(help="An export file, or a folder of them (one patient per file).")
+]
+OutFolder = Annotated[Path, typer.Option(help="Folder to write the data folder to.")]
+PatientId = Annotated[
+    str | None, typer.Option(help="Patient id of a single file (default: file name).")
+]
+PatientMap = Annotated[
+    Path | None, typer.Option(help="For a folder: CSV file,patient_id (default: file names).")
+]
+ClinicId = Annotated[str, typer.Option(help="clinic_id written to patients.csv.")]
+StartDate = Annotated[
+    str | None, typer.Option(help="start_date of every patient (default: first session date).")
+]
+WeightUnit = Annotated[
+    str | None, typer.Option(help="kg or lbs, when the file does not name the unit.")
+]
+PainDiary = Annotated[
+    Path | None, typer.Option(help="Pain diary CSV (patient_id, date, pain_during, pain_24h).")
+]
+
+
+def _run_import(module: str, source: Path, out: Path, **options) -> None:
+    import importlib
+
+    reader = importlib.import_module(f"hipdata.sources.{module}")
+    result = reader.read(source, **{k: v for k, v in options.items() if v is not None})
+    result.write(out)
+    table = Table(title=f"{module} import", title_justify="left")
+    for column in ("file", "read", "kept", "quarantined"):
+        table.add_column(column, justify="left" if column == "file" else "right")
+    for row in result.report.itertuples(index=False):
+        table.add_row(row.file, f"{row.read:,}", f"{row.kept:,}", f"{row.quarantined:,}")
+    console.print(table)
+    if len(result.quarantine):
+        top = result.quarantine["reason"].value_counts().head(5)
+        for reason, count in top.items():
+            console.print(f"  {count:>6,}  {reason}", highlight=False)
+    console.print(f"Wrote {out} (check it with: hipdata validate {out})")
+
+
+@import_app.command("strong")
+@_friendly_errors
+def import_strong(
+    source: Source,
+    out: OutFolder,
+    patient_id: PatientId = None,
+    patient_map: PatientMap = None,
+    clinic_id: ClinicId = "app",
+    start_date: StartDate = None,
+    weight_unit: WeightUnit = None,
+    catalogue: CatalogueOpt = None,
+    pain_diary: PainDiary = None,
+    dayfirst: DayFirst = None,
+) -> None:
+    """Strong CSV export (semicolon or comma layout)."""
+    _run_import(
+        "strong",
+        source,
+        out,
+        patient_id=patient_id,
+        patient_map=patient_map,
+        clinic_id=clinic_id,
+        start_date=start_date,
+        weight_unit=weight_unit,
+        catalogue=catalogue,
+        pain_diary=pain_diary,
+        dayfirst=dayfirst,
+    )
+
+
+@import_app.command("hevy")
+@_friendly_errors
+def import_hevy(
+    source: Source,
+    out: OutFolder,
+    patient_id: PatientId = None,
+    patient_map: PatientMap = None,
+    clinic_id: ClinicId = "app",
+    start_date: StartDate = None,
+    catalogue: CatalogueOpt = None,
+    pain_diary: PainDiary = None,
+    dayfirst: DayFirst = None,
+) -> None:
+    """Hevy CSV export."""
+    _run_import(
+        "hevy",
+        source,
+        out,
+        patient_id=patient_id,
+        patient_map=patient_map,
+        clinic_id=clinic_id,
+        start_date=start_date,
+        catalogue=catalogue,
+        pain_diary=pain_diary,
+        dayfirst=dayfirst,
+    )
+
+
+@import_app.command("fitnotes")
+@_friendly_errors
+def import_fitnotes(
+    source: Source,
+    out: OutFolder,
+    patient_id: PatientId = None,
+    patient_map: PatientMap = None,
+    clinic_id: ClinicId = "app",
+    start_date: StartDate = None,
+    weight_unit: WeightUnit = None,
+    catalogue: CatalogueOpt = None,
+    pain_diary: PainDiary = None,
+    dayfirst: DayFirst = None,
+) -> None:
+    """FitNotes CSV export."""
+    _run_import(
+        "fitnotes",
+        source,
+        out,
+        patient_id=patient_id,
+        patient_map=patient_map,
+        clinic_id=clinic_id,
+        start_date=start_date,
+        weight_unit=weight_unit,
+        catalogue=catalogue,
+        pain_diary=pain_diary,
+        dayfirst=dayfirst,
+    )
+
+
+@import_app.command("redcap")
+@_friendly_errors
+def import_redcap(
+    records: Annotated[Path, typer.Argument(help="REDCap records export (CSV raw/labels, JSON).")],
+    out: OutFolder,
+    dictionary: Annotated[
+        Path | None, typer.Option(help="The project's data dictionary (default: the template's).")
+    ] = None,
+    mapping: Annotated[
+        Path | None, typer.Option(help="Mapping TOML (docs/redcap.md; default: the template's).")
+    ] = None,
+    measures: MeasuresOpt = None,
+    catalogue: CatalogueOpt = None,
+    dayfirst: DayFirst = None,
+) -> None:
+    """REDCap records export of a longitudinal project, with its data dictionary."""
+    _run_import(
+        "redcap",
+        records,
+        out,
+        dictionary=dictionary,
+        mapping=mapping,
+        measures=measures,
+        catalogue=catalogue,
+        dayfirst=dayfirst,
+    )
 
 
 def main() -> None:  # pragma: no cover - console entry point alias

@@ -11,7 +11,7 @@ Column names and dtypes (the contract between ``hipdata.io`` and ``hipdata.metri
     dose str (reps/hold), set int64, reps float64|NaN, hold_s float64|NaN,
     load_kg float64 (0 where the input was empty), pain_during float64|NaN (0-10),
     pain_24h float64|NaN (0-10), prescribed_sets / prescribed_reps / prescribed_hold_s float64|NaN,
-    source_file str, source_row int64
+    set_type str (working/warmup/drop/failure; default working), source_file str, source_row int64
 ``activity``
     patient_id, date, cardio_min float64, strength_sessions float64|NaN, source_file, source_row
 ``outcomes``
@@ -62,9 +62,26 @@ SET_COLUMNS = [
     "prescribed_sets",
     "prescribed_reps",
     "prescribed_hold_s",
+    "set_type",
     "source_file",
     "source_row",
 ]
+#: Kinds of set; only ``warmup`` sets are left out of criterion and dose.
+SET_TYPES = ("working", "warmup", "drop", "failure")
+#: Ways of writing a set type (keys without case, spaces or punctuation), as apps write them.
+SET_TYPE_NAMES = {
+    "": "working",
+    "working": "working",
+    "work": "working",
+    "normal": "working",
+    "warmup": "warmup",
+    "w": "warmup",
+    "drop": "drop",
+    "dropset": "drop",
+    "d": "drop",
+    "failure": "failure",
+    "f": "failure",
+}
 ACTIVITY_COLUMNS = ["patient_id", "date", "cardio_min", "strength_sessions"]
 OUTCOME_COLUMNS = ["patient_id", "date", "measure", "score"]
 TREATMENT_COLUMNS = ["patient_id", "date", "treatment"]
@@ -128,12 +145,23 @@ class Dataset:
         outcomes: pd.DataFrame | None = None,
         treatments: pd.DataFrame | None = None,
         catalogue: pd.DataFrame | None = None,
+        validate: bool = True,
+        **options,
     ) -> Dataset:
-        """Build a dataset from already-clean frames, filling defaults and catalogue columns.
+        """Build a dataset from DataFrames, validated like files by default.
 
-        ``sets`` needs at least ``patient_id, date, exercise, set`` and whichever of reps, hold_s,
-        load_kg, pain_during, pain_24h apply; ``family``, ``level`` and ``dose`` come from the
-        catalogue. No validation is done: this is for trusted, hand-made frames.
+        With ``validate=True`` (the default) the frames go through :func:`hipdata.validate`: the
+        loader's rules and quarantine, exactly as for files (``sets`` is the exercises table, in
+        either layout, with exercise ids or aliases; ``source_file`` is ``"patients
+        (DataFrame)"`` etc. and ``source_row`` the frame's row position + 2). ``options`` are
+        passed on (``dayfirst``, ``pain_scale``, ``measures``, ``today``); ``catalogue`` is then
+        a clinic's catalogue merged over the shipped one, as in :func:`hipdata.load`.
+
+        With ``validate=False`` the frames are trusted as they are (the loader uses this for
+        its own, already validated tables): defaults and catalogue columns are filled in and
+        nothing is checked or quarantined. ``sets`` then needs at least ``patient_id, date,
+        exercise, set`` (catalogue ids) and whichever of reps, hold_s, load_kg, pain_during,
+        pain_24h apply; ``catalogue`` is the whole catalogue.
 
         Examples
         --------
@@ -144,9 +172,25 @@ class Dataset:
         ...     pd.DataFrame({"patient_id": ["P1"], "date": ["2026-01-05"],
         ...                   "exercise": ["bridge"], "set": [1], "reps": [10]}))
         >>> row = ds.sets.iloc[0]
-        >>> (row["family"], int(row["level"]), float(row["load_kg"]))
-        ('extensors', 1, 0.0)
+        >>> (row["family"], int(row["level"]), float(row["load_kg"]), row["source_file"])
+        ('extensors', 1, 0.0, 'exercises (DataFrame)')
         """
+        if validate:
+            from hipdata.io.frames import validate as validate_frames
+
+            return validate_frames(
+                {
+                    "patients": patients,
+                    "exercises": sets,
+                    "activity": activity,
+                    "outcomes": outcomes,
+                    "treatments": treatments,
+                },
+                catalogue=catalogue,
+                **options,
+            )
+        if options:
+            raise TypeError(f"options {sorted(options)} apply only with validate=True")
         catalogue = load_catalogue() if catalogue is None else catalogue
         patients = _with_columns(patients, PATIENT_COLUMNS)
         patients["start_date"] = _as_dates(patients["start_date"])
@@ -179,6 +223,7 @@ class Dataset:
         for column in _FLOAT_SET_COLUMNS:
             sets[column] = pd.to_numeric(sets[column]).astype("float64")
         sets["load_kg"] = sets["load_kg"].fillna(0.0)
+        sets["set_type"] = sets["set_type"].fillna("working").astype(str)
         sets["source_file"] = sets["source_file"].fillna("")
         sets["source_row"] = pd.to_numeric(sets["source_row"]).fillna(0).astype("int64")
         sets = sets[SET_COLUMNS]

@@ -1,12 +1,19 @@
 """Registry of patient-reported outcome measures: range, direction and MCID.
 
 Defaults follow CONTRACT §1 (outcomes). A clinic or study can register its own measure with
-:func:`register_measure`, or pass a modified copy of :data:`MEASURES` to the functions that use it.
+:func:`register_measure`, read its measures from a CSV or TOML file with :func:`read_measures`
+(``--measures FILE`` on the command line), or pass a modified copy of :data:`MEASURES` (see
+:func:`with_measures`) to the functions that use it.
 """
 
 from __future__ import annotations
 
+import re
+import tomllib
 from dataclasses import dataclass, field
+from pathlib import Path
+
+from hipdata.errors import DataError
 
 
 @dataclass(frozen=True)
@@ -143,91 +150,188 @@ def measure_aliases(measures: dict[str, Measure] | None = None) -> dict[str, str
     return table
 
 
-#: Columns of a measures file (:func:`read_measures`); the last four are optional.
-MEASURE_FILE_COLUMNS = (
-    "name",
-    "low",
-    "high",
-    "higher_is_better",
-    "mcid_points",
-    "mcid_pct",
-    "label",
-    "source",
-    "aliases",
-)
+#: Column names accepted in a measures file (keys: lower-case names as written), mapped to fields.
+_MEASURE_FILE_FIELDS = {
+    "measure": "name",
+    "name": "name",
+    "min": "low",
+    "range_min": "low",
+    "low": "low",
+    "max": "high",
+    "range_max": "high",
+    "high": "high",
+    "better": "better",
+    "direction": "better",
+    "higher_is_better": "higher_is_better",
+    "mcid": "mcid_points",
+    "mcid_points": "mcid_points",
+    "mcid_pct": "mcid_pct",
+    "mcid_percent": "mcid_pct",
+    "label": "label",
+    "source": "source",
+    "aliases": "aliases",
+}
+_MEASURE_NAME = re.compile(r"^[a-z][a-z0-9_]*$")
 
 
-def read_measures(path, base: dict[str, Measure] | None = None) -> dict[str, Measure]:
-    """The shipped registry with a study's own measures from a CSV file merged over it.
+def _measure_from_fields(fields: dict, where: str, file: str) -> Measure:
+    """Build one :class:`Measure` from a measures-file entry, or raise a DataError naming it."""
 
-    The file has one row per measure with the columns ``name, low, high, higher_is_better,
-    mcid_points`` and optionally ``mcid_pct, label, source, aliases`` (aliases separated by
-    ``|``). ``higher_is_better`` is ``true`` or ``false``. A row whose name is already known
-    replaces that measure. ``path=None`` returns ``base`` (default :data:`MEASURES`) unchanged.
+    def fail(problem: str, fix: str) -> DataError:
+        return DataError(f"{where}: {problem}", file=file, fix=fix)
+
+    unknown = sorted(k for k in fields if str(k).strip().lower() not in _MEASURE_FILE_FIELDS)
+    if unknown:
+        raise fail(
+            f"unknown field(s) {', '.join(map(str, unknown))}",
+            "use measure, min, max, better (higher/lower), mcid, mcid_pct, label, aliases",
+        )
+    values = {_MEASURE_FILE_FIELDS[str(k).strip().lower()]: v for k, v in fields.items()}
+    values = {k: (v.strip() if isinstance(v, str) else v) for k, v in values.items()}
+    values = {k: v for k, v in values.items() if v not in ("", None)}
+    name = str(values.get("name", ""))
+    if not _MEASURE_NAME.match(name):
+        raise fail(
+            f"measure name {name!r} is empty or not lower-case letters, digits and _",
+            "name the measure like koos_jr or odi",
+        )
+    for key, label in (("low", "min"), ("high", "max"), ("mcid_points", "mcid")):
+        if key not in values:
+            raise fail(f"measure {name}: {label} is missing", f"give the {label} of {name}")
+    numbers = {}
+    for key in ("low", "high", "mcid_points", "mcid_pct"):
+        if key in values:
+            try:
+                numbers[key] = float(str(values[key]).replace(",", "."))
+            except ValueError:
+                raise fail(
+                    f"measure {name}: {values[key]!r} is not a number", "write it like 10 or 0.5"
+                ) from None
+    if not numbers["low"] < numbers["high"]:
+        raise fail(f"measure {name}: min must be below max", "check the range")
+    if numbers["mcid_points"] <= 0 or numbers.get("mcid_pct", 1.0) <= 0:
+        raise fail(f"measure {name}: the MCID must be above 0", "give the MCID in points (> 0)")
+    better = str(values.get("better", "")).lower()
+    flag = str(values.get("higher_is_better", "")).lower()
+    if not better and flag in ("true", "false"):  # the column form higher_is_better = true/false
+        better = "higher" if flag == "true" else "lower"
+    if better not in ("higher", "lower"):
+        raise fail(
+            f"measure {name}: better/direction {better!r} must be 'higher' or 'lower'",
+            "say which direction is better",
+        )
+    aliases = values.get("aliases", ())
+    if isinstance(aliases, str):
+        aliases = [a for a in aliases.split("|") if a.strip()]
+    return Measure(
+        name,
+        numbers["low"],
+        numbers["high"],
+        better == "higher",
+        numbers["mcid_points"],
+        numbers.get("mcid_pct"),
+        str(values.get("label", name)),
+        str(values.get("source", f"registered from {file}")),
+        tuple(str(a).strip() for a in aliases),
+    )
+
+
+def read_measures(
+    path: str | Path | None, base: dict[str, Measure] | None = None
+) -> dict[str, Measure]:
+    """The registry ``base`` (default :data:`MEASURES`) with a study's measures from a file.
+
+    CSV: one row per measure with the columns ``measure, min, max, better, mcid`` and optionally
+    ``mcid_pct``, ``label``, ``source`` and ``aliases`` (``|``-separated); the names ``name, low,
+    high, higher_is_better (true/false), mcid_points`` are accepted too. TOML: one table per
+    measure, ``[measures.<name>]`` with the same keys (``aliases`` a list). ``better`` is
+    ``higher`` or ``lower`` (``direction`` is accepted too); a patient is a responder when the
+    improvement reaches ``mcid`` points or, when given, ``mcid_pct`` percent of the baseline. A
+    measure with a known name replaces it. ``path=None`` returns ``base`` unchanged; the
+    package-wide registry is never modified.
+
+    Returns
+    -------
+    dict of str to Measure
+        ``base`` plus the file's measures.
 
     Raises
     ------
     DataError
-        When the file lacks a column, or a value is not a number / not true or false, or
-        ``low >= high``.
+        Naming the file, the entry and the problem (unknown field, missing range, bad direction).
+
+    Examples
+    --------
+    >>> import tempfile, pathlib
+    >>> folder = pathlib.Path(tempfile.mkdtemp())
+    >>> _ = (folder / "m.csv").write_text("measure,min,max,better,mcid\\nodi,0,100,lower,10\\n")
+    >>> m = read_measures(folder / "m.csv")["odi"]  # the shipped measures are there too
+    >>> (m.low, m.high, m.higher_is_better, m.mcid_points)
+    (0.0, 100.0, False, 10.0)
     """
-    import pandas as pd
-
-    from hipdata.errors import DataError
-
-    base = MEASURES if base is None else base
+    registry = dict(MEASURES if base is None else base)
     if path is None:
-        return base
-    try:
-        frame = pd.read_csv(path, dtype=str, keep_default_na=False)
-    except (OSError, ValueError) as exc:
-        raise DataError(f"cannot read the measures file: {exc}", file=str(path)) from None
-    frame.columns = [str(c).strip().lower() for c in frame.columns]
-    missing = [c for c in MEASURE_FILE_COLUMNS[:5] if c not in frame.columns]
-    if missing:
-        raise DataError(
-            f"the measures file lacks {', '.join(missing)}",
-            file=str(path),
-            fix="give the columns " + ", ".join(MEASURE_FILE_COLUMNS),
-        )
-    measures = dict(base)
-    for row_number, row in enumerate(frame.to_dict(orient="records"), start=2):
-
-        def number(column: str, *, optional: bool = False, _row=row, _n=row_number):
-            text = str(_row.get(column, "")).strip()
-            if optional and not text:
-                return None
-            try:
-                return float(text)
-            except ValueError:
-                raise DataError(
-                    f"row {_n}, column {column}: {text!r} is not a number", file=str(path)
-                ) from None
-
-        flag = str(row["higher_is_better"]).strip().lower()
-        if flag not in ("true", "false"):
+        return registry
+    path = Path(path)
+    if not path.is_file():
+        raise DataError("no such measures file", file=str(path), fix="give a .csv or .toml file")
+    if path.suffix.lower() == ".toml":
+        try:
+            data = tomllib.loads(path.read_text(encoding="utf-8-sig"))
+        except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
             raise DataError(
-                f"row {row_number}, column higher_is_better: {flag!r} is not true or false",
-                file=str(path),
-            )
-        low, high = number("low"), number("high")
-        if not low < high:
+                f"not a valid TOML file ({exc})", file=path.name, fix="check the TOML syntax"
+            ) from None
+        tables = data.get("measures")
+        if not isinstance(tables, dict) or not tables:
             raise DataError(
-                f"row {row_number}: low {low:g} is not below high {high:g}", file=str(path)
+                "no [measures.<name>] tables",
+                file=path.name,
+                fix="write each measure as [measures.<name>] with min, max, better and mcid",
             )
-        name = str(row["name"]).strip().lower()
-        if not name:
-            raise DataError(f"row {row_number}, column name: empty measure name", file=str(path))
-        aliases = tuple(a.strip() for a in str(row.get("aliases", "")).split("|") if a.strip())
-        measures[name] = Measure(
-            name,
-            low,
-            high,
-            flag == "true",
-            number("mcid_points"),
-            number("mcid_pct", optional=True),
-            str(row.get("label", "")).strip(),
-            str(row.get("source", "")).strip(),
-            aliases,
-        )
-    return measures
+        entries = [
+            ({"measure": name, **fields}, f"[measures.{name}]")
+            for name, fields in tables.items()
+            if isinstance(fields, dict)
+        ]
+    else:
+        import pandas as pd
+
+        try:
+            table = pd.read_csv(path, dtype=str, keep_default_na=False, encoding="utf-8-sig")
+        except (pd.errors.ParserError, UnicodeDecodeError, pd.errors.EmptyDataError) as exc:
+            raise DataError(
+                f"not a readable CSV file ({exc})", file=path.name, fix="save it as UTF-8 CSV"
+            ) from None
+        table.columns = [str(c).strip().lower().replace(" ", "_") for c in table.columns]
+        entries = [
+            (row, f"row {number}")
+            for number, row in enumerate(table.to_dict("records"), start=2)
+            if any(str(v).strip() for v in row.values())
+        ]
+    measures: dict[str, Measure] = {}
+    for fields, where in entries:
+        measure = _measure_from_fields(fields, where, path.name)
+        if measure.name in measures:
+            raise DataError(
+                f"{where}: measure {measure.name} is defined twice",
+                file=path.name,
+                fix="keep one entry per measure",
+            )
+        measures[measure.name] = measure
+    registry.update(measures)
+    return registry
+
+
+def with_measures(
+    extra: str | Path | dict[str, Measure] | None,
+    base: dict[str, Measure] | None = None,
+) -> dict[str, Measure]:
+    """A registry: ``base`` (default :data:`MEASURES`) plus the measures of ``extra``.
+
+    ``extra`` is a measures file (see :func:`read_measures`) or a dict of measures; an entry with
+    a known name replaces the shipped definition. The package-wide registry is left unchanged.
+    """
+    if extra is None or isinstance(extra, (str, Path)):
+        return read_measures(extra, base)
+    return {**(MEASURES if base is None else base), **extra}

@@ -192,10 +192,12 @@ class SynthCohort:
 
     def write(self, folder: str | Path) -> Path:
         """Write ``<table>.csv`` (UTF-8, comma separated) and ``ground_truth.json`` to ``folder``."""
+        from hipdata.io.writers import neutralise_text  # formula-safe text, as every CSV written
+
         folder = Path(folder)
         folder.mkdir(parents=True, exist_ok=True)
         for name, table in self.tables.items():
-            table.to_csv(
+            table.apply(neutralise_text).to_csv(
                 folder / f"{name}.csv",
                 index=False,
                 date_format="%Y-%m-%d",

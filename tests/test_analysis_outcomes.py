@@ -20,6 +20,7 @@ from hipdata.analysis.outcomes import (  # noqa: E402
     mean_change,
     outcome_mixed_model,
     responder_rates,
+    responder_sensitivity,
 )
 from hipdata.plots.pain import plot_outcome_change  # noqa: E402
 
@@ -86,6 +87,42 @@ def test_responder_rates_counts_and_wilson_interval(outcome_change):
     # half 1.959964 / 7.841459 x sqrt(2 x 2 / 4 + 0.960365) = 0.349961 -> (0.150039, 0.849961)
     assert (nprs["ci_low"], nprs["ci_high"]) == pytest.approx((0.150039, 0.849961), abs=1e-6)
     assert table.loc["hoos_pain", "responders"] == 1
+
+
+def test_responder_sensitivity_complete_case_and_bounds(outcome_change, patients):
+    table = responder_sensitivity(outcome_change, patients=patients)
+    nprs = table.loc[table["measure"] == "nprs"].set_index("scenario")
+    # eligible: NPRS baseline and discharged = P1-P5 (P6 in care is not due a follow-up);
+    # followed up P1-P4 with 2 responders; P5 missing
+    assert nprs[["n_eligible", "n_followup", "n_missing", "responders"]].iloc[0].tolist() == [
+        5,
+        4,
+        1,
+        2,
+    ]
+    assert nprs["numerator"].tolist() == [2, 2, 3]
+    assert nprs["denominator"].tolist() == [4, 5, 5]
+    assert nprs["rate"].tolist() == pytest.approx([0.5, 0.4, 0.6])
+    # complete case = responder_rates' Wilson 2/4 (0.150039, 0.849961); bounds: Wilson 2/5,
+    # z = 1.959964: centre (2 + 1.920729) / 8.841459 = 0.443448, half 1.959964 / 8.841459 x
+    # sqrt(2 x 3 / 5 + 0.960365) = 0.221679 x 1.469818 = 0.325827 -> (0.117621, 0.769275);
+    # 3/5 mirrors it
+    assert nprs.loc["complete_case", ["ci_low", "ci_high"]].tolist() == pytest.approx(
+        [0.150039, 0.849961], abs=1e-6
+    )
+    assert nprs.loc["missing_non_responder", ["ci_low", "ci_high"]].tolist() == pytest.approx(
+        [0.117621, 0.769275], abs=1e-5
+    )
+    assert nprs.loc["missing_responder", ["ci_low", "ci_high"]].tolist() == pytest.approx(
+        [1 - 0.769275, 1 - 0.117621], abs=1e-5
+    )
+    # without patients (discharge unknown) P6 counts as eligible and missing
+    assert responder_sensitivity(outcome_change).query("measure == 'nprs'")[
+        "denominator"
+    ].tolist() == [4, 6, 6]
+    by_clinic = responder_sensitivity(outcome_change, by="clinic_id", patients=patients)
+    c1 = by_clinic.query("measure == 'nprs' and clinic_id == 'C1'")
+    assert c1["numerator"].tolist() == [2, 2, 2] and c1["denominator"].tolist() == [3, 3, 3]
 
 
 def test_responder_rates_8_of_10_matches_wilson_formula():
@@ -278,3 +315,65 @@ def test_plot_outcome_change_paired(outcome_change):
     assert len(segments[0].get_segments()) == 4
     mean_line = [line for line in ax.lines if line.get_label() == "Mean"][0]
     assert list(mean_line.get_ydata()) == [5.75, 3.5]
+
+
+# --- HC3 at leverage 1, sex "unknown" --------------------------------------------------------
+
+# twelve patients; the last is the only one with sex X, so its leverage is exactly 1
+HC3_FIXTURE = {
+    "improvement": [1.2, 2.5, 0.3, 3.1, 2.2, 1.8, 0.9, 2.7, 1.5, 3.4, 2.0, 0.6],
+    "attendance": [0.5, 0.9, 0.3, 1.0, 0.8, 0.7, 0.4, 0.95, 0.6, 1.1, 0.75, 0.35],
+    "sex": list("FMFMFMFMFMFX"),
+}
+
+
+def _hc3_tables(sex: list[str]):
+    ids = [f"P{i:02d}" for i in range(12)]
+    change = pd.DataFrame(
+        {"patient_id": ids, "measure": "nprs", "improvement": HC3_FIXTURE["improvement"]}
+    )
+    summary = pd.DataFrame({"patient_id": ids, "attendance": HC3_FIXTURE["attendance"]})
+    patients = pd.DataFrame({"patient_id": ids, "sex": sex})
+    return change, summary, patients
+
+
+def test_hc3_with_a_level_held_by_one_patient_is_nan_with_a_warning():
+    # R 4.2.2 sandwich 3.0: d <- data.frame(y, att, sex); f <- lm(y ~ att + sex, d)
+    # hatvalues(f)[12] == 1; sqrt(diag(vcovHC(f, type = "HC3"))) is NaN for every term, with
+    # "HC3 covariances become numerically unstable if hat values are close to 1"; coef(f):
+    # (Intercept) -0.73814340970, att 3.73995834573, sexM -0.04001785183, sexX 0.02915798869.
+    # statsmodels' HC3 gave sex[T.X] an SE of 4.25 here (0/0 evaluated in floating point).
+    change, summary, patients = _hc3_tables(HC3_FIXTURE["sex"])
+    with pytest.warns(RuntimeWarning, match="leverage 1"):
+        table = adherence_outcome_association(
+            change, summary, patients, covariates=("sex",)
+        ).set_index("term")
+    assert table["estimate"].to_dict() == pytest.approx(
+        {
+            "Intercept": -0.73814340970,
+            "attendance": 3.73995834573,
+            "sex[T.M]": -0.04001785183,
+            "sex[T.X]": 0.02915798869,
+        },
+        abs=1e-9,
+    )
+    assert table[["std_error", "ci_low", "ci_high", "p_value"]].isna().all().all()
+    assert any("leverage 1" in note for note in table.attrs["notes"])
+
+
+def test_sex_unknown_is_missing_in_the_association_model():
+    # The X patient recorded as "unknown" instead: missing (as in Table 1), so 11 patients and
+    # a clean HC3 fit. R 4.2.2: lm(y ~ att + sex, d[1:11, ]); sqrt(diag(vcovHC(f, "HC3"))):
+    # (Intercept) 0.14819481676, att 0.21621748849, sexM 0.08073925132 (coef att 3.73995834573)
+    sex = [*HC3_FIXTURE["sex"][:11], "unknown"]
+    change, summary, patients = _hc3_tables(sex)
+    table = adherence_outcome_association(change, summary, patients, covariates=("sex",))
+    table = table.set_index("term")
+    assert list(table.index) == ["Intercept", "sex[T.M]", "attendance"]
+    assert (table["n"] == 11).all()
+    assert table.loc["attendance", "estimate"] == pytest.approx(3.73995834573, abs=1e-9)
+    assert table["std_error"].to_dict() == pytest.approx(
+        {"Intercept": 0.14819481676, "attendance": 0.21621748849, "sex[T.M]": 0.08073925132},
+        abs=1e-9,
+    )
+    assert "1 of 12 patients" in table.attrs["notes"][0]

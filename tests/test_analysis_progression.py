@@ -12,12 +12,16 @@ import pandas as pd  # noqa: E402
 import pytest  # noqa: E402
 
 from hipdata.analysis.progression import (  # noqa: E402
+    aalen_johansen,
+    km_interval,
     ladder_funnel,
+    progression_incidence,
     progression_rates,
     progression_spells,
     time_to_next_level,
 )
 from hipdata.plots.progress import (  # noqa: E402
+    plot_cumulative_incidence,
     plot_ladder_funnel,
     plot_level_progression,
     plot_time_to_progression,
@@ -203,6 +207,56 @@ def test_progression_spells_skip_and_top_level():
     assert spells["progressed"].tolist() == [True, False]
 
 
+# R 4.2.2 survival: survfit(Surv(c(3,5,5,7,8,10), c(1,0,1,0,1,0)) ~ 1, conf.type = ...)
+# rows at t = 3, 5, 8 (lower, upper)
+R_KM_BOUNDS = {
+    "log-log": [(0.27312284993, 0.9747124267), (0.19461663681, 0.9044341643),
+                (0.01368487751, 0.7548440446)],
+    "log": [(0.58265479548, 1.0), (0.37860646089, 1.0), (0.07460412276, 1.0)],
+    "plain": [(0.5351343094, 1.0), (0.2894714220, 1.0), (0.0, 0.8323157399)],
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("conf_type", ["log-log", "log", "plain"])
+def test_km_interval_types_match_r_survfit(km_data, conf_type):
+    sessions, patients = km_data
+    result = time_to_next_level(sessions, patients, families=["trunk"], conf_type=conf_type)
+    table = result.table.iloc[1:]  # the day-0 row is added by hipdata
+    bounds = np.array(R_KM_BOUNDS[conf_type])
+    assert table["ci_low"].to_numpy() == pytest.approx(bounds[:, 0], abs=1e-9)
+    assert table["ci_high"].to_numpy() == pytest.approx(bounds[:, 1], abs=1e-9)
+    assert result.table.attrs["conf_type"] == conf_type
+
+
+def test_km_interval_default_is_log_log_and_rejects_unknown_types():
+    low, high = km_interval(np.array([5 / 6]), np.array([5 / 6 * np.sqrt(1 / 30)]), alpha=0.05)
+    assert (low[0], high[0]) == pytest.approx(R_KM_BOUNDS["log-log"][0], abs=1e-9)
+    with pytest.raises(ValueError, match="conf_type"):
+        km_interval(np.array([0.5]), np.array([0.1]), alpha=0.05, conf_type="logit")
+
+
+def test_time_to_next_level_table_is_in_time_order_within_each_family():
+    # Regression (issue 7, item 3): the table was sorted on family alone with an unstable sort,
+    # which scrambled the rows of a curve once a family had more than a handful of times.
+    rng = np.random.default_rng(7)
+    rows = []
+    for i in range(80):
+        for family in ("hop", "trunk"):
+            rows.append((f"P{i}", 0, family, 1))
+            rows.append((f"P{i}", int(rng.integers(1, 60)), family, 2))
+    sessions = family_sessions_frame(rows)
+    patients = pd.DataFrame({"patient_id": [f"P{i}" for i in range(80)], "discharge_date": pd.NaT})
+    for by_level in (False, True):
+        table = time_to_next_level(
+            sessions, patients, families=["trunk", "hop"], by_level=by_level
+        ).table
+        keys = ["family", "level"] if by_level else ["family"]
+        assert table["family"].drop_duplicates().tolist() == ["trunk", "hop"]
+        assert table.groupby(keys)["time_days"].apply(lambda t: t.is_monotonic_increasing).all()
+        assert (table.groupby(keys)["time_days"].diff().dropna() > 0).all()
+        assert table.groupby(keys)["survival"].apply(lambda s: s.is_monotonic_decreasing).all()
+
+
 def test_time_to_next_level_by_level(km_data):
     sessions, patients = km_data
     result = time_to_next_level(sessions, patients, families=["trunk"], by_level=True)
@@ -292,3 +346,80 @@ def test_plot_ladder_funnel_and_time_to_progression_draw(funnel_sessions, km_dat
     _, given_ax = plt.subplots()
     ax = plot_time_to_progression(data=time_to_next_level(sessions, patients), ax=given_ax)
     assert ax is given_ax and len(ax.lines) > 0 and len(ax.collections) > 0
+
+
+# --------------------------------------------------------------------------------------------
+# competing risks: Aalen-Johansen cumulative incidence
+# --------------------------------------------------------------------------------------------
+def test_aalen_johansen_hand_worked_and_r_survfit():
+    # times 3 P, 5 C, 5 P, 7 censored, 8 P, 10 C (P progression, C competing), by hand:
+    # t=3: n=6, F1 = 1/6, S = 5/6; t=5: n=5, F1 += 5/6 x 1/5 -> 1/3, F2 = 1/6, S = 1/2
+    # t=8: n=2, F1 += 1/2 x 1/2 -> 7/12; t=10: n=1, F2 += 1/4 -> 5/12, S = 0
+    # R 4.2.2 survival: survfit(Surv(t, factor(s, 0:2)) ~ 1)$pstate gives the same
+    table = aalen_johansen([3, 5, 5, 7, 8, 10], [1, 2, 1, 0, 1, 2])
+    assert table["time"].tolist() == [3, 5, 7, 8, 10]
+    assert table["at_risk"].tolist() == [6, 5, 3, 2, 1]
+    assert table["cif"].tolist() == pytest.approx([1 / 6, 1 / 3, 1 / 3, 7 / 12, 7 / 12])
+    assert table["cif_competing"].tolist() == pytest.approx([0, 1 / 6, 1 / 6, 1 / 6, 5 / 12])
+    assert table["event_free"].tolist() == pytest.approx([5 / 6, 1 / 2, 1 / 2, 1 / 4, 0])
+
+
+def test_aalen_johansen_with_ties_matches_r_survfit():
+    time = [2, 2, 3, 4, 4, 4, 6, 7, 7, 9, 10, 12, 12, 12, 15, 18, 20, 21, 25, 30]
+    cause = [1, 2, 0, 1, 1, 2, 0, 1, 2, 1, 0, 2, 1, 1, 0, 1, 2, 0, 1, 0]
+    # R 4.2.2 survival: survfit(Surv(time, factor(cause, 0:2)) ~ 1): n.risk, pstate[, 2:3]
+    r_at_risk = [20, 18, 17, 14, 13, 11, 10, 9, 6, 5, 4, 3, 2, 1]
+    r_cif = [0.05, 0.05, 0.1558823529, 0.1558823529, 0.2128959276, 0.2699095023,
+             0.2699095023, 0.3966063348, 0.3966063348, 0.4726244344, 0.4726244344,
+             0.4726244344, 0.5866515837, 0.5866515837]  # fmt: skip
+    r_competing = [0.05, 0.05, 0.1029411765, 0.1029411765, 0.1599547511, 0.1599547511,
+                   0.1599547511, 0.2233031674, 0.2233031674, 0.2233031674, 0.2993212670,
+                   0.2993212670, 0.2993212670, 0.2993212670]  # fmt: skip
+    table = aalen_johansen(time, cause)
+    assert table["at_risk"].tolist() == r_at_risk
+    assert table["cif"].to_numpy() == pytest.approx(r_cif, abs=1e-9)
+    assert table["cif_competing"].to_numpy() == pytest.approx(r_competing, abs=1e-9)
+    with pytest.raises(ValueError, match="cause"):
+        aalen_johansen([1, 2], [1, 3])
+
+
+def test_progression_incidence_counts_surgery_and_drop_out_as_competing(km_data):
+    sessions, patients = km_data
+    # P2 (no event, discharged day 5) dropped out; P6 (discharged day 10) referred for surgery;
+    # P4 in care stays censored at 7: the hand-worked example above.
+    patients = patients.assign(
+        discharge_reason=["completed", "dropped_out", None, None, None, "referred_surgery"]
+    )
+    spells = progression_spells(sessions, patients, families=["trunk"]).set_index("patient_id")
+    assert spells["outcome"].to_dict() == {
+        "P1": "progressed",
+        "P2": "competing",
+        "P3": "progressed",
+        "P4": "censored",
+        "P5": "progressed",
+        "P6": "competing",
+    }
+    table = progression_incidence(sessions, patients, families=["trunk"])
+    assert table["time_days"].tolist() == [0, 3, 5, 7, 8, 10]
+    assert table["cif_progression"].tolist() == pytest.approx(
+        [0, 1 / 6, 1 / 3, 1 / 3, 7 / 12, 7 / 12]
+    )
+    # 1 - KM with competing discharges censored (the earlier hand-worked KM): 1 - 1/3 at day 8
+    assert table["km_progression"].iloc[4] == pytest.approx(2 / 3)
+    assert (table["km_progression"] >= table["cif_progression"] - 1e-12).all()
+    # without discharge reasons nothing competes and the two agree
+    plain = progression_incidence(sessions, patients.drop(columns="discharge_reason"))
+    assert plain["cif_progression"].to_numpy() == pytest.approx(plain["km_progression"].to_numpy())
+
+
+def test_plot_cumulative_incidence_draws_both_curves(km_data):
+    sessions, patients = km_data
+    patients = patients.assign(discharge_reason=[None, "dropped_out", None, None, None, None])
+    table = progression_incidence(sessions, patients, families=["trunk"])
+    ax = plot_cumulative_incidence(data=table)
+    solid, dashed = ax.lines[0], ax.lines[1]
+    assert solid.get_linestyle() == "-" and dashed.get_linestyle() == "--"
+    # the last step of each curve is its final value in %: AJ below 1 - KM
+    assert solid.get_ydata()[-1] == pytest.approx(100 * table["cif_progression"].iloc[-1])
+    assert dashed.get_ydata()[-1] >= solid.get_ydata()[-1]
+    assert "Days" in ax.get_xlabel()

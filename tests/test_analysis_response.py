@@ -14,6 +14,7 @@ import pytest  # noqa: E402
 from hipdata.analysis.intervals import t_interval, wilson_ci  # noqa: E402
 from hipdata.analysis.response import (  # noqa: E402
     dose_response_slope,
+    dose_response_within_between,
     pain_response_curve,
     relative_load_curve,
 )
@@ -302,6 +303,120 @@ def test_dose_response_slope_recovers_planted_slope():
     assert result["n_sessions"] == int(per_session["volume_change_pct"].notna().sum())
 
 
+# --- within- and between-patient parts --------------------------------------------------------
+
+# 8 patients x 5 sessions (one family per session): volume change (%) and pain_24h
+DR_CHANGES = [
+    24,
+    1,
+    14,
+    16,
+    29,
+    21,
+    39,
+    24,
+    13,
+    32,
+    7,
+    -8,
+    28,
+    3,
+    25,
+    24,
+    32,
+    43,
+    17,
+    1,
+    27,
+    16,
+    21,
+    16,
+    -20,
+    -6,
+    6,
+    10,
+    8,
+    17,
+    20,
+    -23,
+    8,
+    -14,
+    -18,
+    8,
+    16,
+    43,
+    4,
+    36,
+]
+DR_PAINS = [4.1, 3.4, 4.1, 2.9, 4.5, 2.0, 2.1, 2.2, 0.4, 1.5, 0.7, 1.1, 2.0, 1.7, 1.9, 2.1, 3.1,
+            2.3, 1.9, 2.1, 3.3, 2.7, 1.7, 2.9, 1.6, 3.4, 3.1, 3.8, 3.4, 4.5, 5.3, 3.4, 3.6, 3.9,
+            3.3, 0.2, 2.4, 0.9, 1.5, 2.2]  # fmt: skip
+
+
+def test_dose_response_within_between_matches_lme4():
+    rows = [
+        (f"P{i // 5}", 3 * (i % 5) + 1, "extensors", 1.0, pain, float(change))
+        for i, (change, pain) in enumerate(zip(DR_CHANGES, DR_PAINS, strict=True))
+    ]
+    table = dose_response_within_between(family_sessions_frame(rows)).set_index("part")
+    # R 4.2.2 lme4 1.1: x = change / 10; m = ave(x, patient); w = x - m
+    # lmer(pain ~ w + m + (1 | patient), REML = TRUE): w 0.2554798832 (SE 0.0707788256),
+    # m -0.6614691995 (SE 0.3264257070); m - w = -0.9169491 (SE 0.3340111); not singular
+    assert table.loc["within", "estimate"] == pytest.approx(0.2554798832, rel=1e-3)
+    assert table.loc["within", "std_error"] == pytest.approx(0.0707788256, rel=1e-3)
+    assert table.loc["between", "estimate"] == pytest.approx(-0.6614691995, rel=1e-3)
+    assert table.loc["between", "std_error"] == pytest.approx(0.3264257070, rel=1e-3)
+    assert table.loc["between_minus_within", "estimate"] == pytest.approx(-0.9169491, rel=1e-3)
+    assert table.loc["between_minus_within", "std_error"] == pytest.approx(0.3340111, rel=1e-3)
+    assert table.attrs["random_effects"] == "intercept"
+    assert (table.attrs["n_sessions"], table.attrs["n_patients"]) == (40, 8)
+    assert (
+        table.loc["pooled", "estimate"]
+        == dose_response_slope(family_sessions_frame(rows))["estimate"]
+    )
+
+
+def test_dose_response_within_between_recovers_planted_slopes():
+    # Planted: within a patient, pain rises 0.5 per 10 % bigger step than their own usual step;
+    # between patients, a usual step 10 % bigger goes with pain 0.3 LOWER (e.g. less irritable
+    # hips are progressed faster). The pooled slope mixes the two and matches neither.
+    within, between = 0.5, -0.3
+    rng = np.random.default_rng(2026)
+    n_patients, n_sessions = 150, 12
+    usual = rng.uniform(0, 60, n_patients)
+    patient = np.repeat(np.arange(n_patients), n_sessions)
+    change = usual[patient] + rng.normal(0, 15, patient.size)
+    frame = pd.DataFrame({"patient": patient, "change": change})
+    mean = frame.groupby("patient")["change"].transform("mean")
+    pain = (
+        3.0
+        + within * (change - mean) / 10
+        + between * mean / 10
+        + rng.normal(0, 0.8, n_patients)[patient]
+        + rng.normal(0, 0.7, patient.size)
+    )
+    rows = [
+        (f"P{p:03d}", 3 * (i % n_sessions) + 1, "squat", 1.0, y, x)
+        for i, (p, x, y) in enumerate(zip(patient, change, pain, strict=True))
+    ]
+    table = dose_response_within_between(family_sessions_frame(rows)).set_index("part")
+    # SEs here are about 0.011 (within) and 0.036 (between): recovered to within about 3 SE
+    assert table.loc["within", "estimate"] == pytest.approx(within, abs=0.04)
+    assert table.loc["between", "estimate"] == pytest.approx(between, abs=0.1)
+    assert table.loc["within", "std_error"] < 0.02
+    difference = table.loc["between_minus_within"]
+    assert difference["ci_high"] < 0  # the two parts differ, and the data say so
+    pooled = table.loc["pooled", "estimate"]
+    assert between + 0.05 < pooled < within - 0.05
+
+
+def test_dose_response_within_between_too_little_data():
+    rows = [("P1", 2, "extensors", 1.0, 2.0, 40.0), ("P1", 4, "extensors", 1.0, 2.0, 10.0)]
+    table = dose_response_within_between(family_sessions_frame(rows))
+    assert table["estimate"].isna().all()
+    assert "too few" in table.attrs["warnings"][0]
+
+
 # --------------------------------------------------------------------------------------------
 # plot
 # --------------------------------------------------------------------------------------------
@@ -317,3 +432,17 @@ def test_plot_pain_response_draws_and_labels_do_not_overlap(response_sessions):
     boxes = [t.get_window_extent(renderer) for t in ax.get_xticklabels() if t.get_text()]
     assert len(boxes) == 5
     assert all(a.x1 <= b.x0 for a, b in zip(boxes, boxes[1:], strict=False))
+
+
+def test_wilson_bounds_at_the_edges_are_exact():
+    # Regression (issue 7, item 4): statsmodels' Wilson lower bound for 0/n can be a residue
+    # such as 3.5e-18; the formula gives exactly 0 (and an upper bound of exactly 1 for n/n).
+    n = np.arange(1, 401)
+    low, high = wilson_ci(np.zeros_like(n), n)
+    assert (low == 0.0).all() and (high > 0).all()
+    low, high = wilson_ci(n, n)
+    assert (high == 1.0).all() and (low < 1).all()
+    # inside the range nothing changes: 3/10, z = 1.959964: centre 0.492071 / 1.384146 =
+    # 0.355505, half-width 1.416011 x sqrt(0.021 + 0.0096036) = 0.247716
+    low, high = wilson_ci([3], [10])
+    assert (low[0], high[0]) == pytest.approx((0.107789, 0.603221), abs=1e-5)

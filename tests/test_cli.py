@@ -28,6 +28,11 @@ def test_metrics_writes_every_table_with_the_contract_columns(tmp_path, fmt):
         assert list(frame.columns[: len(columns)]) == list(columns), table
     model = read(tmp_path / f"pain_trajectory_model.{fmt}")
     assert {"Intercept", "week", "sd(Residual)"} <= set(model["term"])
+    # which model was finally fitted and why (issue 7): one value, repeated on every row
+    assert model["model"].nunique() == 1
+    assert (
+        model["model"].iloc[0].startswith(("random intercept and slope", "random intercept only"))
+    )
     assert (tmp_path / f"quarantine.{fmt}").is_file()
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]  # no temp files left
     assert "progressions on criteria" in result.output

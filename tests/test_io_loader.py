@@ -235,7 +235,8 @@ def test_optional_tables_are_validated(tmp_path):
 @pytest.mark.parametrize(
     ("mutate", "fragment"),
     [
-        (lambda f: (f / "exercises.csv").unlink(), "no exercises file"),
+        # exercises became optional (issue 9: outcome-only data); patients is the required table
+        (lambda f: (f / "patients.csv").unlink(), "no patients file"),
         (lambda f: (f / "patients.csv").write_text("patient_id,clinic\nP1,C1\n"), "start_date"),
         (lambda f: (f / "exercises.csv").write_bytes(b"\x00\x01\x02binary"), "binary"),
         (lambda f: (f / "exercises.csv").write_text(""), "empty"),

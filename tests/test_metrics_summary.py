@@ -111,6 +111,36 @@ def test_pain_threshold_adherence():
     assert table.loc["P4", "flare_sessions"] == 0
 
 
+def test_pain_threshold_adherence_is_complete_case():
+    # CONTRACT §4 (issue 7 item 5): among sessions with BOTH pains recorded, the share with both
+    # <= 3; pain_missing_sessions counts sessions missing either pain.
+    patients = pd.DataFrame({"patient_id": ["P7", "P8"], "clinic_id": "C1", "start_date": START})
+    p7 = [(1, 1), (2, 2), (5, 2), (4, NaN), (NaN, 1), (1, NaN), (3, 3)]
+    p8 = [(2, NaN), (NaN, NaN)]
+    rows = [
+        row
+        for patient, pains in (("P7", p7), ("P8", p8))
+        for day, (during, after) in enumerate(pains)
+        for row in bridge(patient, f"2026-01-{5 + day:02d}", during, after)
+    ]
+    table = patient_summary(
+        Dataset.from_frames(patients, pd.DataFrame(rows, columns=SET_COLUMNS))
+    ).set_index("patient_id")
+    # P7: both recorded in sessions 1, 2, 3, 7 (4 sessions); both <= 3 in 1, 2, 7 (3 = 3 counts
+    # as within) -> 3 / 4 = 0.75. The old "flare known" rule kept session 4 (4/10 during, 24 h
+    # missing) because it flares: 3 / 5 = 0.6, biased low.
+    assert table.loc["P7", "pain_threshold_adherence"] == 0.75
+    assert table.loc["P7", "pain_recorded_sessions"] == 4
+    # missing either pain: sessions 4, 5, 6 -> 3
+    assert table.loc["P7", "pain_missing_sessions"] == 3
+    # flare True (a recorded pain > 3): sessions 3 (5 during) and 4 (4 during) -> 2
+    assert table.loc["P7", "flare_sessions"] == 2
+    # P8: no session has both pains -> adherence empty; both sessions miss a pain
+    assert np.isnan(table.loc["P8", "pain_threshold_adherence"])
+    assert table.loc["P8", "pain_missing_sessions"] == 2
+    assert table.loc["P8", "flare_sessions"] == 0
+
+
 # --- dose adherence ------------------------------------------------------------------------------
 
 

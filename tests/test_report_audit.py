@@ -52,6 +52,9 @@ def sessions_frame(rows: list[tuple]) -> pd.DataFrame:
     frame["date"] = pd.to_datetime(frame["date"])
     frame["flare"] = frame["flare"].astype("boolean")
     frame["pain_24h"] = pd.to_numeric(frame["pain_24h"]).astype("float64")
+    # both pains recorded exactly where the flare is known (1/10 during; the complete-case rule
+    # of CONTRACT §4 then counts the same sessions as "flare known" did)
+    frame["max_pain_during"] = np.where(frame["flare"].notna(), 1.0, np.nan)
     return frame
 
 
@@ -174,6 +177,20 @@ def assert_figure(audit, level, unit, quarter, indicator, numerator, denominator
         np.array(got[:3], dtype=float), np.array(expected[:3], dtype=float), equal_nan=True
     )
     assert got[3] is False
+
+
+def test_session_pain_shares_are_complete_case(tiny):
+    # CONTRACT §4 (issue 7 item 5): P1's 2026-02-02 session now flares during exercise (5/10)
+    # with pain_24h missing. "Flare known" would count it (T1 Q1 adherence 2/4, flare 2/4); the
+    # complete-case rule leaves it out of both shares: still 2/3 and 1/3.
+    ds, tables = tiny
+    sessions = tables["sessions"]
+    row = (sessions["patient_id"] == "P1") & (sessions["date"] == "2026-02-02")
+    sessions.loc[row, "flare"] = True
+    sessions.loc[row, "max_pain_during"] = 5.0
+    a = audit_indicators(ds, tables, k=NO_SUPPRESSION)
+    assert_figure(a, "clinician", "T1", "2026Q1", "pain_threshold_adherence", 2, 3, 2 / 3)
+    assert_figure(a, "clinician", "T1", "2026Q1", "flare_rate", 1, 3, 1 / 3)
 
 
 def test_shape_columns_and_units(tiny):

@@ -15,6 +15,7 @@ import pytest
 from pypdf import PdfReader
 
 import hipdata
+from hipdata.analysis.outcomes import responder_sensitivity
 from hipdata.metrics import compute_all
 from hipdata.report import cohort
 from hipdata.report.document import Table
@@ -202,3 +203,110 @@ def test_notebook_is_committed_without_outputs():
     assert all(cell.outputs == [] and cell.execution_count is None for cell in code)
     assert "parameters" in code[0].metadata.get("tags", [])
     assert notebook.metadata["kernelspec"]["name"] == "python3"
+
+
+# --- issue 7: responder sensitivity, within/between dose response, competing risks, one sex rule
+
+
+def _percent(cell: str) -> float:
+    return float(cell.split("%")[0])
+
+
+def test_responder_sensitivity_table_brackets_the_complete_case_rate(demo):
+    ds, tables = demo
+    ctx = cohort.make_context(ds, tables)
+    table = cohort.responder_sensitivity_table(ctx).set_index("Measure")
+    nprs = table.loc["NPRS pain (0-10)"]
+    rates = responder_sensitivity(tables["outcome_change"], patients=ds.patients)
+    expected = rates.query("measure == 'nprs'").set_index("scenario")["rate"]
+    assert _percent(nprs["Complete case"]) == round(100 * expected["complete_case"])
+    assert _percent(nprs["Lower bound"]) == round(100 * expected["missing_non_responder"])
+    assert _percent(nprs["Upper bound"]) == round(100 * expected["missing_responder"])
+    assert (
+        _percent(nprs["Lower bound"])
+        <= _percent(nprs["Complete case"])
+        <= _percent(nprs["Upper bound"])
+    )
+    # the primary estimate sits beside the rates
+    assert nprs["Mixed model: change per month (primary)"].startswith("-")
+
+
+def test_responder_sensitivity_rows_are_hidden_with_a_small_cell(demo):
+    ds, tables = demo
+    ctx = cohort.make_context(ds, tables, clinics=["C03"], start="2026-05-01")
+    table = cohort.responder_sensitivity_table(ctx)
+    counts = responder_sensitivity(ctx.tables["outcome_change"], patients=ctx.ds.patients)
+    first = counts.drop_duplicates("measure").set_index("measure")
+    cells = first[["n_followup", "n_missing", "responders"]].assign(
+        non_responders=first["n_followup"] - first["responders"]
+    )
+    small = ((cells >= 1) & (cells <= K - 1)).any(axis=1)
+    assert small.any(), "the small cohort has a measure with a small cell"
+    hidden = table.set_index("Measure")["Complete case"].eq("*")
+    labels = {name: ctx.measures[name].label or name for name in first.index}
+    assert all(hidden[labels[name]] for name in first.index[small])
+
+
+def test_responder_rule_and_is_passed_to_the_metrics_and_stated(demo):
+    ds, _ = demo
+    either = cohort.make_context(ds)
+    both = cohort.make_context(ds, responder_rule="and")
+    n_either = int(either.tables["outcome_change"]["responder"].sum())
+    n_both = int(both.tables["outcome_change"]["responder"].sum())
+    assert n_both < n_either  # "and" needs both MCIDs: never more responders
+    assert "both MCIDs needed" in cohort.parameters_text(both)
+    assert "either MCID suffices" in cohort.parameters_text(either)
+
+
+def test_km_interval_type_is_a_report_parameter_and_is_stated(demo):
+    ds, tables = demo
+    ctx = cohort.make_context(ds, tables, km_conf_type="log")
+    doc = cohort.new_document(ctx, generated=GENERATED, show=False)
+    cohort.section_progression(ctx, doc)
+    ttp = ctx.results["time_to_progression"]
+    assert ttp.table.attrs["conf_type"] == "log"
+    captions = " ".join(getattr(block, "caption", "") or "" for block in doc.blocks)
+    assert "R survfit's default conf.type 'log'" in captions
+    definitions = cohort.definitions_table(ctx).set_index("Term")["Definition"]
+    assert "log transformed" in definitions["Time to next level"]
+
+
+def test_progression_section_reports_cumulative_incidence_beside_km(doc, demo):
+    ds, tables = demo
+    ctx = cohort.make_context(ds, tables)
+    incidence = cohort.progression_incidence_fit(ctx)
+    # competing discharges exist in the demo, and AJ never exceeds 1 - KM
+    assert incidence["competing_events"].sum() > 0
+    assert (incidence["cif_progression"] <= incidence["km_progression"] + 1e-12).all()
+    table = cohort.cumulative_incidence_table(ctx, incidence)
+    assert "Day 28: AJ (1 - KM)" in table.columns
+    assert "Aalen-Johansen" in doc.text()
+    captions = [getattr(block, "caption", "") for block in doc.blocks]
+    assert any("Cumulative incidence of moving up a level" in c for c in captions)
+
+
+def test_pain_response_section_reports_within_and_between_slopes(doc):
+    text = doc.text()
+    assert "Within patients" in text and "Between patients" in text
+    table = next(t for t in _tables(doc) if "Slope per step" in t.columns)
+    assert table["Slope per step"].str.startswith("Within").any()
+
+
+def test_sex_unknown_is_missing_in_table_one_and_the_association(demo):
+    ds, tables = demo
+    ctx = cohort.make_context(ds, tables)
+    unknown = set(ds.patients.loc[ds.patients["sex"] == "unknown", "patient_id"])
+    assert unknown, "the demo has patients whose sex is 'unknown'"
+    frame, _, _ = cohort._table_one_variables(ctx)
+    assert frame.loc[list(unknown), "sex"].isna().all()  # Table 1: "Not recorded"
+    raw, _ = cohort.association_table(ctx)
+    change = tables["outcome_change"]
+    nprs = change.loc[(change["measure"] == "nprs") & change["improvement"].notna()]
+    data = nprs.merge(ds.patients, on="patient_id").merge(
+        tables["patient_summary"][["patient_id", "attendance"]], on="patient_id"
+    )
+    complete = data.dropna(subset=["baseline", "age_years", "sex", "attendance"])
+    complete = complete.loc[complete["sex"] != "unknown"]
+    sizes = complete["sex"].value_counts()
+    complete = complete.loc[complete["sex"].isin(sizes.index[sizes >= K])]
+    assert int(raw["n"].iloc[0]) == len(complete)

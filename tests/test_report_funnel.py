@@ -150,11 +150,14 @@ def test_funnel_table_flags_planted_units():
         planted_units(), numerator="met", denominator="sessions", unit="clinic_id", target=0.5
     )
     flags = dict(zip(table["clinic_id"], table["flag"], strict=True))
+    # Flag names follow funnel.csv (issue 7): "above_95" instead of "above 95%". Exact tails at
+    # n = 100, p0 = 0.5 (scipy.stats.binom): P(Y >= 62) = 0.0105, P(Y >= 70) = 3.9e-5,
+    # P(Y <= 39) = 0.0176, P(Y <= 30) = 3.9e-5, so the planted flags stand.
     assert flags["A"] == "within"
-    assert flags["B"] == "above 95%"
-    assert flags["C"] == "above 99.8%"
-    assert flags["D"] == "below 95%"
-    assert flags["E"] == "below 99.8%"
+    assert flags["B"] == "above_95"
+    assert flags["C"] == "above_99.8"
+    assert flags["D"] == "below_95"
+    assert flags["E"] == "below_99.8"
     assert pd.isna(flags["F"])  # no denominator, no value
     row_b = table.set_index("clinic_id").loc["B"]
     assert row_b["value"] == pytest.approx(0.62)
@@ -197,10 +200,14 @@ def test_funnel_table_multiplicative_adjustment_widens_limits_by_sqrt_phi():
         target=0.5,
         adjust="multiplicative",
     )
-    inflation = math.sqrt(20 / 11)
-    expected = 0.5 + inflation * (plain["upper_95"] - 0.5)
-    assert adjusted["upper_95"].tolist() == pytest.approx(expected.tolist())
+    # Issue 7 changed the multiplicative limits to Spiegelhalter's normal form
+    # target +/- z sqrt(phi t (1 - t) / n) (they used to inflate the exact limits by sqrt(phi)).
+    # k phi = 20 > chi2(10) 95 % point 18.307 (p = 0.029), so the adjustment applies:
+    # 0.5 + 1.959964 * sqrt(20 / 11 * 0.25 / 100) = 0.5 + 1.959964 * 0.0674200 = 0.632141.
+    assert adjusted["upper_95"].tolist() == pytest.approx([0.632141] * 11, abs=1e-6)
+    assert plain["upper_95"].iloc[0] < adjusted["upper_95"].iloc[0]
     assert adjusted.attrs["overdispersion"].phi == pytest.approx(20 / 11)
+    assert adjusted.attrs["overdispersion"].present
     additive = funnel_table(
         units,
         numerator="met",
@@ -209,8 +216,19 @@ def test_funnel_table_multiplicative_adjustment_widens_limits_by_sqrt_phi():
         target=0.5,
         adjust="additive",
     )
-    # 0.5 + 1.959964 * sqrt(0.0025 + tau2 0.0025) = 0.5 + 1.959964 * 0.070711 = 0.638590
-    assert additive["upper_95"].iloc[0] == pytest.approx(0.638590, abs=1e-6)
+    # Issue 7: the additive model works on the arcsine scale, as FunnelPlotR does:
+    # z_i = (asin(sqrt(p_i)) - pi/4) / (1 / (2 sqrt(100))) =
+    # [-4.115168, -2.013579, -1.001674 x2, 0 x3, 1.001674 x2, 2.013579, 5.235988];
+    # winsorised at +/-2.013579 (sorted positions 1 and 9): sum z^2 = 4 * 2.013579^2 +
+    # 4 * 1.001674^2 = 20.231410 -> phi = 1.839219; w = 400 each -> sum w - sum w^2 / sum w =
+    # 4000 -> tau2 = (20.231410 - 10) / 4000 = 0.00255785; chi2(10) p = 0.0271 -> applied.
+    # upper_95 = sin^2(pi/4 + 1.959964 sqrt(0.0025 + 0.00255785)) = 0.637591.
+    dispersion = additive.attrs["overdispersion"]
+    assert dispersion.scale == "arcsine"
+    assert dispersion.phi == pytest.approx(1.839219, abs=1e-6)
+    assert dispersion.tau2 == pytest.approx(0.00255785, abs=1e-8)
+    assert dispersion.p_value == pytest.approx(0.027138, abs=1e-5)
+    assert additive["upper_95"].iloc[0] == pytest.approx(0.637591, abs=1e-6)
 
 
 def test_funnel_table_rejects_numerator_above_denominator():
@@ -265,3 +283,135 @@ def test_plot_funnel_refuses_patient_labels_and_draws_on_given_axes():
     returned = plot_funnel(data=counts, numerator="met", denominator="sessions", ax=ax)
     assert returned is ax
     assert len(ax.texts) == 0  # no unit column -> nothing labelled
+
+
+# --- issue 7: exact flags, overdispersion gating, means ---------------------------------------
+
+
+def test_reproducer_eight_of_eight_against_080_is_within():
+    # Issue 7 item 2: the demo drew C02 red "beyond 99.8 %" for 8/8 NPRS responders against a
+    # target of 0.80, though P(Y = 8) = 0.8^8 = 0.16777 is far above both one-sided tails.
+    counts = pd.DataFrame({"clinic_id": ["C02"], "met": [8], "pairs": [8]})
+    table = funnel_table(counts, numerator="met", denominator="pairs", unit="clinic_id", target=0.8)
+    row = table.iloc[0]
+    assert row["flag"] == "within"
+    assert row["p_value"] == pytest.approx(0.8**8, rel=1e-12)
+    # the interpolated line sits below 100 % (r = 8, alpha = (1 - 0.999) / 0.8^8): drawing only
+    assert row["upper_99.8"] < 1.0
+
+
+@pytest.mark.parametrize(
+    ("y", "n", "p0", "upper", "lower"),
+    [
+        # P(Y >= 9 | 10, 0.5) = (10 + 1) / 1024 = 0.0107421875; P(Y <= 9) = 1 - 1/1024
+        (9, 10, 0.5, 11 / 1024, 1023 / 1024),
+        # P(Y <= 1 | 20, 0.3) = 0.7^20 + 20 * 0.3 * 0.7^19 = 0.000797923 + 0.006839337
+        (1, 20, 0.3, 1 - 0.7**20, 0.7**20 + 20 * 0.3 * 0.7**19),
+        # P(Y >= 5 | 5, 0.8) = 0.8^5 = 0.32768; P(Y <= 5) = 1
+        (5, 5, 0.8, 0.8**5, 1.0),
+        # P(Y >= 0) = 1; P(Y <= 0 | 4, 0.9) = 0.1^4
+        (0, 4, 0.9, 1.0, 0.1**4),
+    ],
+)
+def test_binomial_tails_by_hand(y, n, p0, upper, lower):
+    from hipdata.report.funnel import binomial_tails
+
+    got_upper, got_lower = binomial_tails(y, n, p0)
+    assert got_upper[0] == pytest.approx(upper, rel=1e-10)
+    assert got_lower[0] == pytest.approx(lower, rel=1e-10)
+
+
+def test_exact_flags_at_the_boundary():
+    # n = 10, p0 = 0.5: P(Y >= 9) = 0.01074 <= 0.025 -> above_95; P(Y >= 8) = 56/1024 = 0.0547 ->
+    # within; P(Y >= 10) = 1/1024 = 0.000977 <= 0.001 -> above_99.8.
+    counts = pd.DataFrame({"u": ["a", "b", "c"], "y": [8, 9, 10], "n": [10, 10, 10]})
+    table = funnel_table(counts, numerator="y", denominator="n", unit="u", target=0.5)
+    assert list(table["flag"]) == ["within", "above_95", "above_99.8"]
+    assert table["p_value"].tolist() == pytest.approx([56 / 1024, 11 / 1024, 1 / 1024])
+
+
+def test_no_unit_is_flagged_whose_exact_tail_is_above_the_level():
+    # Property over every possible outcome of small and large units, several targets: the flag
+    # agrees with the tail probability computed independently by scipy.stats.binom.
+    rng = np.random.default_rng(7)
+    for p0 in (0.05, 0.3, 0.5, 0.8, 0.97):
+        n = rng.integers(1, 120, size=300)
+        y = (rng.random(300) * (n + 1)).astype(int).clip(0, n)
+        counts = pd.DataFrame({"u": np.arange(300), "y": y, "n": n})
+        table = funnel_table(counts, numerator="y", denominator="n", unit="u", target=p0)
+        upper = binom.sf(y - 1, n, p0)  # P(Y >= y)
+        lower = binom.cdf(y, n, p0)  # P(Y <= y)
+        flag = table["flag"].to_numpy()
+        assert not np.any(np.char.startswith(flag.astype(str), "above_95") & (upper > 0.025))
+        assert not np.any(np.char.startswith(flag.astype(str), "below_95") & (lower > 0.025))
+        assert not np.any((flag == "above_99.8") & (upper > 0.001))
+        assert not np.any((flag == "below_99.8") & (lower > 0.001))
+        # and every unit whose tail reaches a level is flagged at least there
+        assert np.all(flag[(upper <= 0.001)] == "above_99.8")
+        assert np.all(np.isin(flag[(upper <= 0.025)], ["above_95", "above_99.8"]))
+
+
+def test_design_effect_widens_and_reaches_the_exact_test_at_one():
+    counts = pd.DataFrame({"u": ["a"], "y": [62], "n": [100]})
+    plain = funnel_table(counts, numerator="y", denominator="n", unit="u", target=0.5)
+    clustered = funnel_table(
+        counts, numerator="y", denominator="n", unit="u", target=0.5, design_effect=2.0
+    )
+    # deff 2: effective 31 of 50 -> P(Y >= 31 | 50, 0.5) = 0.0595 (binom.sf(30, 50, 0.5))
+    assert plain["flag"].iloc[0] == "above_95"
+    assert clustered["flag"].iloc[0] == "within"
+    assert clustered["p_value"].iloc[0] == pytest.approx(binom.sf(30, 50, 0.5), rel=1e-9)
+    assert clustered["upper_95"].iloc[0] == pytest.approx(spiegelhalter_limit(0.5, 50, 0.975))
+
+
+def test_overdispersion_is_not_applied_without_evidence_or_with_few_units():
+    # 11 units near the target: k phi below the chi2 point -> exact limits stand.
+    units = pd.DataFrame(
+        {"u": list("ABCDEFGHIJK"), "y": [49, 50, 51, 52, 48, 50, 50, 47, 53, 50, 50], "n": 100}
+    )
+    plain = funnel_table(units, numerator="y", denominator="n", unit="u", target=0.5)
+    adjusted = funnel_table(
+        units, numerator="y", denominator="n", unit="u", target=0.5, adjust="additive"
+    )
+    assert not adjusted.attrs["overdispersion"].present
+    assert adjusted["upper_95"].tolist() == plain["upper_95"].tolist()
+    assert "No overdispersion" in adjusted.attrs["overdispersion_note"]
+    # 4 wildly spread units: a warning, and the estimate is not applied
+    few = pd.DataFrame({"u": list("ABCD"), "y": [20, 80, 35, 65], "n": 100})
+    with pytest.warns(UserWarning, match="too few"):
+        table = funnel_table(
+            few, numerator="y", denominator="n", unit="u", target=0.5, adjust="multiplicative"
+        )
+    assert not table.attrs["overdispersion"].present
+    # exact flags: P(Y <= 20) ~ 5.6e-10, P(Y <= 35) = 0.00176 (binom.cdf(35, 100, 0.5))
+    assert list(table["flag"]) == ["below_99.8", "above_99.8", "below_95", "above_95"]
+
+
+def test_funnel_table_of_means_by_hand():
+    # sd 2, target 10, n = 16 -> se 0.5. Unit a: mean 11.2 -> z = 2.4, P(Z >= 2.4) = 0.0082 ->
+    # above_95. Unit b: mean 8.4 -> z = -3.2, P(Z <= -3.2) = 0.000687 -> below_99.8.
+    sums = pd.DataFrame({"u": ["a", "b", "c"], "total": [16 * 11.2, 16 * 8.4, 160.0], "n": 16})
+    table = funnel_table(
+        sums, numerator="total", denominator="n", unit="u", target=10.0, kind="mean", sd=2.0
+    )
+    assert list(table["flag"]) == ["above_95", "below_99.8", "within"]
+    assert table["p_value"].iloc[0] == pytest.approx(0.0081975, abs=1e-6)
+    assert table["upper_95"].iloc[0] == pytest.approx(10 + 1.959964 * 0.5, abs=1e-6)
+
+
+def test_funnel_table_of_means_with_a_design_effect():
+    # sd 2, n 16, deff 4 -> se = 2 sqrt(4 / 16) = 1: mean 12 -> z = 2, P(Z >= 2) = 0.02275
+    sums = pd.DataFrame({"u": ["a"], "total": [16 * 12.0], "n": [16]})
+    table = funnel_table(
+        sums,
+        numerator="total",
+        denominator="n",
+        unit="u",
+        target=10.0,
+        kind="mean",
+        sd=2.0,
+        design_effect=4.0,
+    )
+    assert table["p_value"].iloc[0] == pytest.approx(0.0227501, abs=1e-6)
+    assert table["flag"].iloc[0] == "above_95"
+    assert table["upper_95"].iloc[0] == pytest.approx(10 + 1.959964, abs=1e-6)

@@ -24,6 +24,7 @@ SECTION_TITLES = [
     "Indicators by clinician",
     "Trends across quarters",
     "Funnel plots",
+    "Case-mix adjusted outcomes",
     "Data quality",
     "Definitions",
 ]
@@ -63,11 +64,20 @@ def test_latest_complete_quarter_is_the_default(ctx):
 
 def test_no_table_shows_a_small_count(doc):
     tables = [block.data for block in doc.blocks if isinstance(block, Table)]
-    assert len(tables) >= 6
-    for table in tables:
+    # indicator tables; the case-mix tables (issue 7) are checked on their count columns, since
+    # model tables hold deciles 1-10 and coefficients, which are not counts of patients
+    indicator_tables = [table for table in tables if "Indicator" in table.columns]
+    assert len(indicator_tables) >= 6
+    for table in indicator_tables:
         for cell in table.drop(columns="Indicator").to_numpy().ravel():
             counts = shown_counts(str(cell))
             assert not any(1 <= c <= 4 for c in counts), cell
+    casemix_tables = [table for table in tables if "Episodes" in table.columns]
+    assert casemix_tables
+    for table in casemix_tables:
+        assert not table["Episodes"].astype(int).between(1, 4).any()
+        if "O / E" in table.columns:
+            assert not table["Observed"].astype(int).between(1, 4).any()
 
 
 def test_no_patient_identifier_in_the_document(doc, demo):
@@ -149,11 +159,16 @@ def test_cli_report_audit_end_to_end(tmp_path):
     html = (tmp_path / "audit_2026Q3_all.html").read_text(encoding="utf-8")
     assert "P00001" not in html and "Indicators by clinic" in html
     # nothing half-written or temporary is left beside the outputs
+    # (issue 7 adds the funnel and case-mix tables to the outputs)
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted(
         [
             "audit_2026Q3_all.pdf",
             "audit_2026Q3_all.html",
             "audit_indicators_2026Q3_all.csv",
+            "funnel_2026Q3_all.csv",
+            "casemix_2026Q3_all.csv",
+            "casemix_model_2026Q3_all.csv",
+            "casemix_calibration_2026Q3_all.csv",
         ]
     )
     # a second run with the same inputs and date gives the same PDF bytes
@@ -169,3 +184,83 @@ def test_overdispersion_option_is_stated_in_the_report(demo):
     doc = quarterly.new_document(ctx)
     quarterly.section_funnels(ctx, doc)
     assert "widened for overdispersion" in doc.text()
+
+
+# --- issue 7: funnel.csv and casemix.csv --------------------------------------------------------
+
+FLAGS = {"within", "above_95", "below_95", "above_99.8", "below_99.8"}
+
+
+def test_demo_reproducer_c02_eight_of_eight_responders_is_within(ctx):
+    # Issue 7 item 2: C02 had 8/8 NPRS responders against the network's 80 % and was drawn red
+    # "beyond 99.8 %"; P(Y = 8 | 8, 0.8) = 0.8^8 = 0.1678, so it is within.
+    funnel = quarterly.funnels(ctx)
+    row = funnel[funnel["indicator"].eq("nprs_responder") & funnel["level"].eq("clinic")].set_index(
+        "unit"
+    )
+    assert row.loc["C02", ["numerator", "denominator"]].tolist() == [8, 8]
+    assert row.loc["C02", "target"] == pytest.approx(0.8)
+    assert row.loc["C02", "p_value"] == pytest.approx(0.8**8)
+    assert row.loc["C02", "flag"] == "within"
+
+
+def test_funnel_csv_repeats_only_published_figures(ctx, doc, tmp_path):
+    paths = quarterly.export(ctx, doc, tmp_path)
+    funnel = pd.read_csv(paths["funnel"])
+    assert list(funnel.columns[:9]) == [
+        "level", "unit", "quarter", "indicator", "numerator", "denominator", "value", "target",
+        "p_value",
+    ]  # fmt: skip
+    assert {"lower_95", "upper_95", "lower_99.8", "upper_99.8", "flag"} <= set(funnel.columns)
+    assert set(funnel["flag"]) <= FLAGS
+    audit = pd.read_csv(paths["audit_indicators"])
+    merged = funnel.merge(
+        audit, on=["level", "unit", "quarter", "indicator"], suffixes=("", "_audit")
+    )
+    assert len(merged) == len(funnel)  # every funnel row is an audit row
+    assert not merged["suppressed"].any()  # ... that is published
+    assert (merged["numerator"] == merged["numerator_audit"]).all()
+    assert (merged["denominator"] == merged["denominator_audit"]).all()
+    # flags agree with the one-sided p-value (no unit flagged above its level)
+    flagged_95 = funnel["flag"].ne("within")
+    assert (funnel.loc[flagged_95, "p_value"] <= 0.025).all()
+    assert (funnel.loc[funnel["flag"].str.endswith("99.8"), "p_value"] <= 0.001).all()
+    assert (funnel.loc[~flagged_95, "p_value"] > 0.025).all()
+    # session shares carry a design effect for sessions clustered within patients
+    sessions = funnel[funnel["indicator"].eq("on_criteria_share")]
+    assert (sessions["design_effect"] > 1).all()
+    assert (funnel.loc[funnel["indicator"].eq("nprs_responder"), "design_effect"] == 1).all()
+
+
+def test_casemix_csv_repeats_only_published_figures(ctx, doc, tmp_path):
+    paths = quarterly.export(ctx, doc, tmp_path)
+    casemix = pd.read_csv(paths["casemix"])
+    audit = pd.read_csv(paths["audit_indicators"])
+    assert set(casemix["indicator"]) <= {"nprs_responder", "nprs_improvement"}
+    assert set(casemix["flag"]) <= FLAGS
+    merged = casemix.merge(
+        audit, on=["level", "unit", "quarter", "indicator"], suffixes=("", "_audit")
+    )
+    assert len(merged) == len(casemix)
+    assert not merged["suppressed"].any()
+    assert (merged["episodes"] == merged["denominator"]).all()
+    responders = merged[merged["indicator"].eq("nprs_responder")]
+    assert (responders["observed"] == responders["numerator"]).all()
+    means = merged[merged["indicator"].eq("nprs_improvement")]
+    assert means["observed"].to_numpy() == pytest.approx(means["value"].to_numpy())
+    model = pd.read_csv(paths["casemix_model"])
+    assert list(model.columns) == ["indicator", "term", "estimate", "std_error"]
+    c = model.loc[model["term"].eq("c_statistic"), "estimate"]
+    assert len(c) == 1 and 0.5 < c.iloc[0] <= 1
+    calibration = pd.read_csv(paths["casemix_calibration"])
+    assert "episodes" not in calibration.columns
+
+
+def test_funnel_pages_give_units_and_chance_flags(doc):
+    from hipdata.report.document import FigureBlock
+
+    captions = [b.caption for b in doc.blocks if isinstance(b, FigureBlock) and b.caption]
+    adherence = next(c for c in captions if c.startswith("Pain-threshold adherence: funnel"))
+    # demo 2026Q3: 4 clinics and 12 clinicians published -> 0.05 x 4 = 0.2, 0.05 x 12 = 0.6
+    assert "4 clinics plotted, 0 flagged at 95 % (about 0.2 expected by chance alone)" in adherence
+    assert "12 clinicians plotted" in adherence and "about 0.6 expected" in adherence

@@ -13,13 +13,19 @@ from statsmodels.stats.proportion import proportion_confint
 def wilson_ci(count, nobs, *, ci: float = 0.95) -> tuple[np.ndarray, np.ndarray]:
     """Wilson score interval for ``count`` successes out of ``nobs``, element-wise.
 
-    Empty groups (``nobs == 0``) get NaN bounds instead of a division warning.
+    Empty groups (``nobs == 0``) get NaN bounds instead of a division warning. The bound at
+    the edge of the range is exact: 0 successes give a lower bound of exactly 0 and ``nobs``
+    successes an upper bound of exactly 1 (the formula gives these values; floating point
+    leaves residues such as 3.5e-18 that would print as a positive bound).
 
     Examples
     --------
     >>> low, high = wilson_ci([3, 0], [10, 0])
     >>> round(float(low[0]), 4), round(float(high[0]), 4), bool(np.isnan(low[1]))
     (0.1078, 0.6032, True)
+    >>> low, high = wilson_ci([0, 7], [7, 7])
+    >>> float(low[0]), float(high[1])
+    (0.0, 1.0)
     """
     count = np.asarray(count, dtype="float64")
     nobs = np.asarray(nobs, dtype="float64")
@@ -30,6 +36,8 @@ def wilson_ci(count, nobs, *, ci: float = 0.95) -> tuple[np.ndarray, np.ndarray]
         low[known], high[known] = proportion_confint(
             count[known], nobs[known], alpha=1 - ci, method="wilson"
         )
+    low = np.where(known & (count == 0), 0.0, low)
+    high = np.where(known & (count == nobs), 1.0, high)
     return low, high
 
 

@@ -1,17 +1,33 @@
-"""Linear mixed models fitted once, checked for convergence, and summarised as tidy tables.
+"""Linear mixed models fitted at their REML optimum, checked as lme4 checks them, and summarised.
 
-:func:`fit_mixed` wraps statsmodels' ``MixedLM`` (REML). A fit is accepted only when the optimiser
-reports convergence, statsmodels raises no ``ConvergenceWarning`` about the Hessian (not positive
-definite), the estimates are finite, and the fit is not singular in lme4's sense (``isSingular``: a
-diagonal of the Cholesky factor of the random-effects covariance relative to the residual variance
-below 1e-4). Otherwise the next optimiser is tried; when none gives a clean random intercept and
-slope fit, the model is refitted with a random intercept only. Every such step is recorded, in
-plain language, in :attr:`MixedModelFit.warnings` so that a report can show it.
+:func:`fit_mixed` fits ``formula`` (fixed part) with the random effects of ``re_formula`` per level
+of one grouping factor by **exact profiled REML in lme4's formulation** (:mod:`._reml`: Bates et
+al. 2015, J Stat Softw 67(1)), computed from per-group sufficient statistics, so a registry of
+10^5 patients fits in seconds. The criterion is minimised over the relative covariance factor
+``theta`` by every optimiser of ``optimisers`` (scipy's ``L-BFGS-B``, ``Nelder-Mead``, ``Powell``,
+with lme4's bounds) from several starts; the **lowest criterion wins**, not the first run that says
+it converged.
+
+Model selection (the rule documented in ``docs/decisions.md``):
+
+1. With a random slope asked for, the nested random-intercept model is fitted first and its
+   optimum is one of the starts of the larger model, so the larger model's criterion can never be
+   worse than the nested one's (a larger model that is worse was not optimised).
+2. The best slope fit is tested with lme4's ``isSingular``: an element of ``theta`` on the
+   diagonal of the relative Cholesky factor below ``1e-4`` (a slope SD of zero, or intercept and
+   slope correlated at +-1). A singular optimum is not reported; the model is refitted with a
+   random intercept per group only, and :attr:`MixedModelFit.warnings` says so in plain language.
+3. A random-intercept model whose between-group variance is estimated at zero is reported with a
+   warning (its fixed effects are those of ordinary least squares).
+
+Fixed-effect standard errors are lme4's ``vcov``: ``sigma^2 (R_X' R_X)^-1`` at the optimum; the
+intervals are Wald (normal). statsmodels' ``MixedLM`` maximises the same REML likelihood (its
+``-2 llf`` equals the criterion here at the same parameters; the tests check it) but can stop short
+of the optimum and loops over groups in Python; it is no longer used to fit.
 """
 
 from __future__ import annotations
 
-import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from itertools import combinations
@@ -19,14 +35,19 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-import statsmodels.formula.api as smf
+import patsy
 from scipy import stats
-from statsmodels.tools.sm_exceptions import ConvergenceWarning
 
-#: Optimisers tried in turn (names as ``MixedLM.fit(method=...)`` takes them).
-DEFAULT_OPTIMISERS = ("lbfgs", "bfgs", "powell", "nm", "cg")
+from hipdata.analysis import _reml
+
+#: Optimisers tried (scipy.optimize.minimize methods, each honouring lme4's bounds on theta).
+DEFAULT_OPTIMISERS = ("L-BFGS-B", "Nelder-Mead", "Powell")
+#: statsmodels' names for the same optimisers (accepted for backward compatibility).
+OPTIMISER_ALIASES = {"lbfgs": "L-BFGS-B", "nm": "Nelder-Mead", "powell": "Powell"}
 #: Boundary (singular fit) tolerance on the relative Cholesky factor, as lme4's ``isSingular``.
 SINGULAR_TOLERANCE = 1e-4
+#: Criterion differences below this are ties (the optimisers' own precision).
+CRITERION_TOLERANCE = 1e-6
 
 SUMMARY_COLUMNS = ["term", "estimate", "std_error", "ci_low", "ci_high", "effect", "p_value"]
 
@@ -39,13 +60,13 @@ class MixedModelFit:
     ----------
     summary : DataFrame
         One row per term: ``term, estimate, std_error, ci_low, ci_high, effect, p_value``. Fixed
-        effects carry statsmodels' names (``Intercept``, ``week``, ...) with Wald (normal) intervals;
+        effects carry patsy's names (``Intercept``, ``week``, ...) with Wald (normal) intervals;
         the random part follows as ``sd(Intercept)``, ``sd(<slope>)``, ``cor(Intercept,<slope>)``
         and ``sd(Residual)``, whose standard error, interval and p-value are empty.
     converged : bool
-        Whether the accepted fit's optimiser converged.
+        Whether an optimiser reported convergence at the accepted (lowest-criterion) point.
     method : str
-        The optimiser that produced the accepted fit.
+        The optimiser whose run reached the accepted optimum first.
     random_effects : str
         ``"intercept+slope"`` or ``"intercept"`` (after a fallback, or when asked for).
     warnings : list of str
@@ -54,6 +75,20 @@ class MixedModelFit:
         Observations and groups used.
     n_dropped : int
         Rows left out for a missing value in the model's variables.
+    formula, re_formula, group : str
+        The model fitted (``re_formula`` is ``"1"`` after a fallback).
+    result : REMLResult
+        The fitted model (``fe_params``, ``bse_fe``, ``cov_re``, ``scale``, ``llf``,
+        ``random_effects``, ``predict``, ``summary()``).
+    selection : str
+        Which model was finally fitted and why, in words (e.g. ``"random intercept only; slope
+        model singular (lme4 isSingular), fell back"``); written as the ``model`` column of
+        ``pain_trajectory_model.csv``.
+    reml_criterion : float
+        ``-2`` REML log-likelihood of the accepted model (lme4's ``REMLcrit``).
+    candidates : DataFrame
+        The models compared: ``model, reml_criterion, singular, chosen, result`` (each
+        model's :class:`REMLResult` at its own optimum).
     """
 
     summary: pd.DataFrame
@@ -68,6 +103,9 @@ class MixedModelFit:
     re_formula: str
     group: str
     result: Any = field(repr=False)
+    selection: str = ""
+    reml_criterion: float = float("nan")
+    candidates: pd.DataFrame | None = field(default=None, repr=False)
 
     @property
     def fixed_effects(self) -> pd.Series:
@@ -79,87 +117,193 @@ class MixedModelFit:
         """Population-level (fixed-effect) prediction for the rows of ``data``."""
         return pd.Series(np.asarray(self.result.predict(data)), index=data.index)
 
+    def table(self) -> pd.DataFrame:
+        """:attr:`summary` with a ``model`` column holding :attr:`selection` (the CSV output)."""
+        return self.summary.assign(model=self.selection)
+
 
 @dataclass
-class _Attempt:
+class REMLResult:
+    """The fitted model at the REML optimum (names follow statsmodels' ``MixedLMResults``)."""
+
+    fe_params: pd.Series
+    bse_fe: pd.Series
+    cov_params_fe: pd.DataFrame = field(repr=False)
+    cov_re: pd.DataFrame
+    scale: float
+    deviance: float
+    theta: np.ndarray
+    converged: bool
     method: str
-    result: Any = None
-    problems: list[str] = field(default_factory=list)
+    nobs: int
+    n_groups: int
+    random_effects: pd.DataFrame = field(repr=False)
+    design_info: Any = field(repr=False, default=None)
 
     @property
-    def clean(self) -> bool:
-        return self.result is not None and not self.problems
+    def llf(self) -> float:
+        """REML log-likelihood."""
+        return -self.deviance / 2
+
+    @property
+    def singular(self) -> bool:
+        """lme4's ``isSingular`` at this fit."""
+        return _is_singular(self.theta, self.cov_re.shape[0])
+
+    def cov_params(self) -> pd.DataFrame:
+        """Covariance of the fixed effects, ``sigma^2 (R_X' R_X)^-1`` (lme4's ``vcov``)."""
+        return self.cov_params_fe
+
+    def predict(self, data: pd.DataFrame) -> np.ndarray:
+        """Fixed-effect prediction for ``data`` (needs the fixed part's variables only)."""
+        (x,) = patsy.build_design_matrices([self.design_info], data, return_type="matrix")
+        return np.asarray(x) @ self.fe_params.to_numpy()
+
+    def summary(self) -> str:
+        """A printable summary: criterion, variance components and fixed effects."""
+        sd = np.sqrt(np.clip(np.diag(self.cov_re.to_numpy()), 0, None))
+        lines = [
+            f"Linear mixed model fit by REML ({self.method}); REML criterion {self.deviance:.4f}",
+            f"Observations {self.nobs}, groups {self.n_groups}; singular: {self.singular}",
+            "Random effects (SD):",
+            *[
+                f"  {name:<20}{value:12.6g}"
+                for name, value in zip(self.cov_re.index, sd, strict=True)
+            ],
+            f"  {'Residual':<20}{np.sqrt(self.scale):12.6g}",
+            "Fixed effects:           estimate   std.error",
+            *[
+                f"  {name:<20}{est:12.6g}{se:12.6g}"
+                for name, est, se in zip(
+                    self.fe_params.index, self.fe_params, self.bse_fe, strict=True
+                )
+            ],
+        ]
+        return "\n".join(lines)
 
 
-def _random_names(result, group: str) -> list[str]:
-    # statsmodels names a random intercept after the grouping variable.
-    return ["Intercept" if name == group else str(name) for name in result.cov_re.index]
+def _is_singular(theta: np.ndarray, q: int, tolerance: float = SINGULAR_TOLERANCE) -> bool:
+    """lme4's ``isSingular``: a bounded (diagonal) element of ``theta`` below ``tolerance``.
 
-
-def _fit_once(model, method: str) -> _Attempt:
-    attempt = _Attempt(method)
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        try:
-            result = model.fit(reml=True, method=method)
-        except (np.linalg.LinAlgError, ValueError, ZeroDivisionError) as error:
-            attempt.problems.append(f"failed ({error})")
-            return attempt
-    attempt.result = result
-    messages = {str(w.message) for w in caught if issubclass(w.category, ConvergenceWarning)}
-    if not result.converged:
-        attempt.problems.append("did not converge")
-    # statsmodels' own "boundary" warning compares variances with 0.01 in the data's units, which
-    # flags a real slope SD of 0.1 pain points per week; the scale-free check below replaces it.
-    if _is_singular(result):
-        attempt.problems.append("fit on the boundary (a variance near zero)")
-    if any("Hessian" in m for m in messages):
-        attempt.problems.append("standard errors unreliable (Hessian not positive definite)")
-    if not (np.all(np.isfinite(result.fe_params)) and np.all(np.isfinite(result.bse_fe))):
-        attempt.problems.append("non-finite estimates or standard errors")
-    return attempt
-
-
-def _is_singular(result, tolerance: float = SINGULAR_TOLERANCE) -> bool:
-    """lme4's ``isSingular``: a diagonal element of the relative Cholesky factor near zero.
-
-    The random-effects covariance relative to the residual variance is factored as ``L L'``; a
-    diagonal of ``L`` below ``tolerance`` means a variance of (or a correlation of +-1 between)
-    random effects at the boundary.
+    ``theta`` holds the lower-triangular relative Cholesky factor of the random-effects covariance
+    (relative to the residual variance); a diagonal element near zero means a variance of zero, or
+    a correlation of +-1 between random effects.
     """
-    relative = np.asarray(result.cov_re, dtype=float) / float(result.scale)
-    try:
-        factor = np.linalg.cholesky(relative)
-    except np.linalg.LinAlgError:
-        return True
-    return bool(np.any(np.abs(np.diag(factor)) < tolerance))
+    bounded = np.isfinite(_reml.theta_lower_bounds(q))
+    return bool(np.any(np.asarray(theta)[bounded] < tolerance))
 
 
-def _try_optimisers(model, optimisers: Sequence[str]) -> tuple[_Attempt | None, list[_Attempt]]:
-    attempts = []
-    for method in optimisers:
-        attempt = _fit_once(model, method)
-        attempts.append(attempt)
-        if attempt.clean:
-            return attempt, attempts
-    return None, attempts
+@dataclass
+class _Design:
+    y: np.ndarray
+    x: np.ndarray
+    z: np.ndarray
+    codes: np.ndarray
+    levels: pd.Index
+    fe_names: list[str]
+    re_names: list[str]
+    design_info: Any
+    n_dropped: int
 
 
-def _describe(attempts: list[_Attempt]) -> str:
-    problems = dict.fromkeys(p for a in attempts for p in a.problems)
-    methods = ", ".join(a.method for a in attempts)
-    return f"tried {methods}: {'; '.join(problems)}"
+def _design(data: pd.DataFrame, formula: str, re_formula: str, group: str) -> _Design:
+    right = re_formula.split("~", 1)[-1].strip() or "1"
+    with np.errstate(all="ignore"):
+        y, x = patsy.dmatrices(formula, data, NA_action="drop", return_type="dataframe")
+        z = patsy.dmatrix(right, data, NA_action="drop", return_type="dataframe")
+    keep = x.index.intersection(z.index)
+    keep = keep[data.loc[keep, group].notna().to_numpy()]
+    codes, levels = pd.factorize(data.loc[keep, group], sort=True)
+    return _Design(
+        y=y.loc[keep].to_numpy(dtype=float)[:, 0],
+        x=x.loc[keep].to_numpy(dtype=float),
+        z=z.loc[keep].to_numpy(dtype=float),
+        codes=np.asarray(codes, dtype=np.int64),
+        levels=pd.Index(levels),
+        fe_names=[str(c) for c in x.columns],
+        re_names=[str(c) for c in z.columns],
+        design_info=x.design_info,
+        n_dropped=len(data) - len(keep),
+    )
 
 
-def _summary(result, group: str, ci: float) -> pd.DataFrame:
+@dataclass
+class _Optimum:
+    stats: _reml.SufficientStats
+    run: _reml.Run
+    converged: bool
+    singular: bool
+
+
+def _optimise(
+    stats: _reml.SufficientStats,
+    optimisers: Sequence[str],
+    extra_starts: Sequence[np.ndarray] = (),
+) -> _Optimum:
+    """The first optimiser from several starts, every other one from the best point found.
+
+    The starts are lme4's (``Lambda = I``), ``0.1 I`` and ``extra_starts`` (the nested model's
+    optimum). Each further optimiser then restarts from the best point so far (a run that stopped
+    short is caught by the others), and the first optimiser once more if one of them improved
+    on it. The lowest criterion of all runs is kept.
+    """
+    q = stats.q
+    rows, cols = _reml.theta_index(q)
+    diagonal = (rows == cols).astype(float)
+    methods = tuple(optimisers)
+    runs = _reml.minimise(stats, [diagonal, 0.1 * diagonal, *extra_starts], methods[:1])
+    best = min(runs, key=lambda r: r.deviance)
+    runs += _reml.minimise(stats, [best.theta], methods[1:])
+    improved = min(runs, key=lambda r: r.deviance)
+    if improved.deviance < best.deviance - CRITERION_TOLERANCE:
+        runs += _reml.minimise(stats, [improved.theta], methods[:1])
+    # a point that every run missed but a start reached (e.g. the nested model's optimum)
+    for start in extra_starts:
+        runs.append(
+            _reml.Run("start", start, start, _reml.deviance(stats, start), True, 1),
+        )
+    finite = [r for r in runs if np.isfinite(r.deviance)]
+    if not finite:
+        raise ValueError("the REML criterion could not be evaluated at any start")
+    best = min(finite, key=lambda r: r.deviance)
+    at_best = [r for r in finite if r.deviance <= best.deviance + CRITERION_TOLERANCE]
+    converged = any(r.success for r in at_best)
+    first = next((r for r in at_best if r.method != "start"), best)
+    return _Optimum(stats, first, converged, _is_singular(best.theta, q))
+
+
+def _result(optimum: _Optimum, design: _Design, columns: list[int], converged: bool) -> REMLResult:
+    sol = _reml.solution(optimum.stats, optimum.run.theta)
+    names = [design.re_names[c] for c in columns]
+    fe = design.fe_names
+    cov_fe = sol.sigma2 * sol.beta_cov_unscaled
+    cov_re = sol.sigma2 * sol.lam @ sol.lam.T
+    return REMLResult(
+        fe_params=pd.Series(sol.beta, index=fe),
+        bse_fe=pd.Series(np.sqrt(np.diag(cov_fe)), index=fe),
+        cov_params_fe=pd.DataFrame(cov_fe, index=fe, columns=fe),
+        cov_re=pd.DataFrame(cov_re, index=names, columns=names),
+        scale=float(sol.sigma2),
+        deviance=float(sol.deviance),
+        theta=sol.theta,
+        converged=converged,
+        method=optimum.run.method,
+        nobs=int(optimum.stats.n_obs),
+        n_groups=int(optimum.stats.n_groups),
+        random_effects=pd.DataFrame(sol.u @ sol.lam.T, index=design.levels, columns=names),
+        design_info=design.design_info,
+    )
+
+
+def _summary(result: REMLResult, ci: float) -> pd.DataFrame:
     z = stats.norm.ppf(0.5 + ci / 2)
-    estimate = np.asarray(result.fe_params, dtype=float)
-    std_error = np.asarray(result.bse_fe, dtype=float)
+    estimate = result.fe_params.to_numpy()
+    std_error = result.bse_fe.to_numpy()
     with np.errstate(divide="ignore", invalid="ignore"):
         p_value = 2 * stats.norm.sf(np.abs(estimate / std_error))
     fixed = pd.DataFrame(
         {
-            "term": [str(t) for t in result.fe_params.index],
+            "term": list(result.fe_params.index),
             "estimate": estimate,
             "std_error": std_error,
             "ci_low": estimate - z * std_error,
@@ -168,15 +312,17 @@ def _summary(result, group: str, ci: float) -> pd.DataFrame:
             "p_value": p_value,
         }
     )
-    names = _random_names(result, group)
-    cov_re = np.asarray(result.cov_re, dtype=float)
+    names = list(result.cov_re.index)
+    cov_re = result.cov_re.to_numpy()
     sd = np.sqrt(np.clip(np.diag(cov_re), 0, None))
     terms = [f"sd({name})" for name in names]
     values = list(sd)
     for i, j in combinations(range(len(names)), 2):
         terms.append(f"cor({names[i]},{names[j]})")
         denominator = sd[i] * sd[j]
-        values.append(cov_re[i, j] / denominator if denominator > 0 else np.nan)
+        values.append(
+            float(np.clip(cov_re[i, j] / denominator, -1, 1)) if denominator > 0 else np.nan
+        )
     terms.append("sd(Residual)")
     values.append(float(np.sqrt(result.scale)))
     random = pd.DataFrame(
@@ -208,14 +354,15 @@ def fit_mixed(
     group_label: str | None = None,
     row_label: str = "rows",
 ) -> MixedModelFit:
-    """Fit a linear mixed model by REML, checking convergence and falling back when needed.
+    """Fit a linear mixed model at its REML optimum, falling back as lme4 users do when singular.
 
     The model is ``formula`` for the fixed part and ``re_formula`` for the random part, with one
     set of random effects per level of ``group`` (``"~week"``: random intercept and slope;
-    ``"1"``: random intercept only). Optimisers are tried in the order given; the first fit that
-    converges cleanly (see the module docstring) is kept. If the random-slope model has no clean
-    fit, the random-intercept model is fitted the same way. If that is on the boundary too
-    (between-group variance estimated as zero), the best converged fit is returned with a warning.
+    ``"1"``: random intercept only). The exact profiled REML criterion (lme4's ``REMLcrit``) is
+    minimised by every optimiser from several starts and the lowest value is kept. A random-slope
+    model is checked against the nested random-intercept model (it can never be worse) and, when
+    its optimum is singular in lme4's sense (``isSingular``), replaced by the random-intercept
+    model with a warning; see the module docstring for the whole rule.
 
     Rows with a missing value in a model variable or in ``group`` are left out and counted.
 
@@ -224,13 +371,15 @@ def fit_mixed(
     data : DataFrame
         Long-format data, one row per observation.
     formula : str
-        Fixed-effects formula, e.g. ``"pain_24h ~ week"``.
+        Fixed-effects formula (patsy), e.g. ``"pain_24h ~ week"``.
     group : str
         Column identifying the groups (patients).
     re_formula : str
-        Random-effects formula.
+        Random-effects formula (``"~week"``, ``"1"``); its first column must be the intercept.
     optimisers : sequence of str
-        ``MixedLM.fit`` methods to try, in order.
+        ``scipy.optimize.minimize`` methods that take bounds (``L-BFGS-B``, ``Nelder-Mead``,
+        ``Powell``, ``TNC``; statsmodels' ``lbfgs``, ``nm``, ``powell`` are accepted), all of
+        which are tried.
     ci : float
         Confidence level of the fixed-effect (Wald) intervals.
     group_label : str, optional
@@ -245,7 +394,7 @@ def fit_mixed(
     Raises
     ------
     ValueError
-        When fewer than two groups remain, or when no optimiser can fit either model at all.
+        When fewer than two groups remain, or when the criterion cannot be evaluated at all.
 
     Examples
     --------
@@ -254,78 +403,122 @@ def fit_mixed(
     ...                      "week": np.tile(range(6), 8)})
     >>> data["pain"] = (5 - 0.4 * data["week"] + rng.normal(0, 1, 8).repeat(6)
     ...                 + rng.normal(0, 0.5, 48))
-    >>> fit = fit_mixed(data, "pain ~ week", group="patient_id")
-    >>> fit.converged, fit.random_effects, fit.warnings
-    (True, 'intercept+slope', [])
+    >>> fit = fit_mixed(data, "pain ~ week", group="patient_id", group_label="patient")
+    >>> fit.converged, fit.random_effects
+    (True, 'intercept')
+    >>> fit.selection
+    'random intercept only; slope model singular (lme4 isSingular), fell back'
     >>> fit.summary["term"].tolist()
-    ['Intercept', 'week', 'sd(Intercept)', 'sd(week)', 'cor(Intercept,week)', 'sd(Residual)']
+    ['Intercept', 'week', 'sd(Intercept)', 'sd(Residual)']
     """
+    methods = [OPTIMISER_ALIASES.get(name, name) for name in optimisers]
+    unknown = [name for name in methods if name not in _reml.BOUNDED_METHODS]
+    if unknown or not methods:
+        raise ValueError(
+            f"optimisers must be scipy methods that take bounds, from {_reml.BOUNDED_METHODS}; "
+            f"got {list(optimisers)}"
+        )
+    optimisers = methods
     notes: list[str] = []
     label = group if group_label is None else group_label
     usable = data.loc[data[group].notna()]
-    n_groups = usable[group].nunique()
+    n_present = usable[group].nunique()
+    if n_present < 2:
+        raise ValueError(
+            f"a mixed model needs at least two groups in column {group!r}; found {n_present}"
+        )
+    design = _design(usable, formula, re_formula, group)
+    n_dropped = len(data) - len(design.y)
+    n_groups = len(design.levels)
     if n_groups < 2:
         raise ValueError(
-            f"a mixed model needs at least two groups in column {group!r}; found {n_groups}"
+            f"a mixed model needs at least two groups with complete {row_label}; found {n_groups}"
         )
+    if design.re_names[0] != "Intercept":
+        raise ValueError(f"the random part {re_formula!r} must include an intercept")
 
-    def model_for(random_formula: str):
-        return smf.mixedlm(formula, usable, groups=group, re_formula=random_formula, missing="drop")
+    def stats_for(columns: list[int]) -> _reml.SufficientStats:
+        z = design.z[:, columns]
+        return _reml.sufficient_stats(design.y, design.x, z, design.codes, n_groups)
 
-    random_effects = "intercept+slope" if _has_slope(re_formula) else "intercept"
-    used_formula = re_formula
-    accepted, attempts = _try_optimisers(model_for(re_formula), optimisers)
-    if accepted is None and random_effects == "intercept+slope":
-        notes.append(
-            f"The random intercept and slope model ({re_formula}) could not be fitted cleanly "
-            f"({_describe(attempts)}); it was refitted with a random intercept per {label} only."
-        )
-        random_effects, used_formula = "intercept", "1"
-        accepted, fallback_attempts = _try_optimisers(model_for("1"), optimisers)
-        attempts = fallback_attempts
-    if accepted is None:
-        fitted = [a for a in attempts if a.result is not None]
-        if not fitted:
-            raise ValueError(f"the mixed model could not be fitted: {_describe(attempts)}")
-        converged = [a for a in fitted if a.result.converged] or fitted
-        accepted = max(converged, key=lambda a: a.result.llf)
-        if not accepted.result.converged:
+    slope_asked = design.z.shape[1] > 1
+    columns_full = list(range(design.z.shape[1]))
+    nested = _optimise(stats_for([0]), optimisers)
+    candidates = [("random intercept only", nested)]
+    chosen, columns = nested, [0]
+    used_formula = "1"
+    if slope_asked:
+        q = design.z.shape[1]
+        embedded = np.zeros(q * (q + 1) // 2)
+        embedded[0] = nested.run.theta[0]
+        full = _optimise(stats_for(list(range(q))), optimisers, extra_starts=[embedded])
+        candidates.insert(0, ("random intercept and slope", full))
+        if full.run.deviance > nested.run.deviance + CRITERION_TOLERANCE:  # pragma: no cover
+            # cannot happen: the nested optimum is a start of the larger model
+            raise RuntimeError("the larger model's optimum is worse than the nested model's")
+        if full.singular:
             notes.append(
-                f"No optimiser converged ({_describe(attempts)}); the estimates shown come from "
-                f"the best attempt ({accepted.method}) and are not reliable."
+                f"The model with a random intercept and slope per {label} ({re_formula}) is "
+                f"singular at its best fit (REML criterion {full.run.deviance:.2f}; lme4's "
+                f"isSingular: the {label}s' slopes do not vary, or vary in perfect correlation "
+                "with their intercepts, so the random-effects covariance is on its boundary). As "
+                f"documented, it was refitted with a random intercept per {label} only (REML "
+                f"criterion {nested.run.deviance:.2f})."
             )
-        elif any("boundary" in p for p in accepted.problems):
-            notes.append(
-                f"The variance between {label}s was estimated at (or near) zero "
-                f"({', '.join(accepted.problems)}): the fixed effects are those of an ordinary "
-                f"regression ignoring the {label}s, and the random-effect SDs are not informative."
-            )
+            selection = "random intercept only; slope model singular (lme4 isSingular), fell back"
         else:
-            notes.append(
-                f"The fit converged with problems ({', '.join(accepted.problems)}); interpret "
-                "its standard errors and intervals with care."
-            )
-    result = accepted.result
-    n_obs = int(result.nobs)
-    n_dropped = len(data) - n_obs
+            chosen, columns, used_formula = full, list(range(q)), re_formula
+            selection = "random intercept and slope; best fit not singular"
+    else:
+        selection = "random intercept only; as requested"
+    random_effects = "intercept+slope" if len(columns) > 1 else "intercept"
+    if chosen is nested and nested.singular:
+        notes.append(
+            f"The variance between {label}s was estimated at (or near) zero (a singular fit): "
+            f"the fixed effects are those of an ordinary regression ignoring the {label}s, and "
+            "the random-effect SDs are not informative."
+        )
+        selection += "; variance between groups estimated at zero (singular)"
+    if not chosen.converged:
+        notes.append(
+            f"No optimiser reported convergence at the best point found ({chosen.run.method}); "
+            "the estimates are the lowest REML criterion reached but may not be reliable."
+        )
+    column_sets = {"random intercept only": [0], "random intercept and slope": columns_full}
+    results = {
+        name: _result(opt, design, column_sets[name], opt.converged) for name, opt in candidates
+    }
+    result = results[next(name for name, opt in candidates if opt is chosen)]
     if n_dropped:
         notes.append(
             f"{n_dropped} of {len(data)} {row_label} were left out for a missing value in the "
             "model's variables."
         )
+    table = pd.DataFrame(
+        {
+            "model": [name for name, _ in candidates],
+            "reml_criterion": [opt.run.deviance for _, opt in candidates],
+            "singular": [opt.singular for _, opt in candidates],
+            "chosen": [opt is chosen for _, opt in candidates],
+            "result": [results[name] for name, _ in candidates],
+        }
+    )
     return MixedModelFit(
-        summary=_summary(result, group, ci),
-        converged=bool(result.converged),
-        method=accepted.method,
+        summary=_summary(result, ci),
+        converged=bool(chosen.converged),
+        method=chosen.run.method,
         random_effects=random_effects,
         warnings=notes,
-        n_obs=n_obs,
-        n_groups=int(result.model.n_groups),
+        n_obs=int(result.nobs),
+        n_groups=n_groups,
         n_dropped=n_dropped,
         formula=formula,
         re_formula=used_formula,
         group=group,
         result=result,
+        selection=selection,
+        reml_criterion=float(result.deviance),
+        candidates=table,
     )
 
 

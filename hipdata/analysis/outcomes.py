@@ -10,6 +10,7 @@ follow-up pair, and how many did not.
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Sequence
 
 import numpy as np
@@ -21,6 +22,10 @@ from hipdata.analysis.models import MixedModelFit, fit_mixed
 
 #: Patient-level covariates of :func:`adherence_outcome_association` besides adherence.
 ASSOCIATION_COVARIATES = ("baseline", "age_years", "sex")
+#: Values of ``sex`` that mean "not recorded": missing in the models, as in Table 1.
+SEX_NOT_RECORDED = ("unknown",)
+#: Hat values above ``1 - HC_LEVERAGE_TOLERANCE`` make HC3 undefined (as R sandwich::meatHC).
+HC_LEVERAGE_TOLERANCE = float(np.sqrt(np.finfo("float64").eps))
 
 
 def _keys(by: str | Sequence[str] | None) -> list[str]:
@@ -108,6 +113,113 @@ def responder_rates(
     counts["ci_low"], counts["ci_high"] = wilson_ci(counts["responders"], n_followup, ci=ci)
     columns = ["n_patients", "n_followup", "missing_followup", "responders", "responder_rate"]
     return counts[[*keys, *columns, "ci_low", "ci_high"]]
+
+
+#: Scenarios of :func:`responder_sensitivity`, in order.
+RESPONDER_SCENARIOS = ("complete_case", "missing_non_responder", "missing_responder")
+
+
+def responder_sensitivity(
+    outcome_change: pd.DataFrame,
+    *,
+    by: str | Sequence[str] | None = None,
+    patients: pd.DataFrame | None = None,
+    ci: float = 0.95,
+) -> pd.DataFrame:
+    """Responder rates under three assumptions about missing follow-up: complete case and bounds.
+
+    The *eligible* patients of a measure are those with a baseline score who have been
+    discharged (every patient with a baseline when ``patients`` is not given; patients still in
+    care are not due a follow-up and are left out, as in :func:`followup_completeness`). Of them,
+    ``n_followup`` have a follow-up (``responder`` known) and ``n_missing`` do not. Per measure:
+
+    - ``complete_case``: responders / n_followup (:func:`responder_rates`' rate; valid when
+      follow-up is missing completely at random);
+    - ``missing_non_responder``: responders / n_eligible, the lower bound (every missing
+      patient failed);
+    - ``missing_responder``: (responders + n_missing) / n_eligible, the upper bound.
+
+    Each with a Wilson interval. The bounds hold whatever the reason for missingness; a wide gap
+    between them says how much the missing follow-up could matter. The all-scores mixed model
+    (:func:`outcome_mixed_model`) remains the primary estimate of change.
+
+    Parameters
+    ----------
+    outcome_change : DataFrame
+        The ``outcome_change`` table (``baseline`` and ``responder`` used).
+    by : str or list of str, optional
+        Grouping column(s) besides ``measure``.
+    patients : DataFrame, optional
+        The ``patients`` table: ``discharge_date`` (and ``by`` columns missing from
+        ``outcome_change``).
+    ci : float
+        Confidence level.
+
+    Returns
+    -------
+    DataFrame
+        ``measure, [by...], scenario, n_eligible, n_followup, n_missing, responders, numerator,
+        denominator, rate, ci_low, ci_high`` (three rows per group, in
+        :data:`RESPONDER_SCENARIOS` order).
+
+    Examples
+    --------
+    >>> change = pd.DataFrame({"patient_id": list("abcde"), "measure": "nprs",
+    ...     "baseline": [6.0, 5.0, 7.0, 4.0, 8.0],
+    ...     "responder": pd.array([True, False, True, None, None], dtype="boolean")})
+    >>> table = responder_sensitivity(change)
+    >>> table[["scenario", "numerator", "denominator"]].values.tolist()
+    [['complete_case', 2, 3], ['missing_non_responder', 2, 5], ['missing_responder', 4, 5]]
+    """
+    keys = ["measure", *_keys(by)]
+    data = _with_columns(outcome_change, keys, patients)
+    eligible = data["baseline"].notna()
+    if patients is not None and "discharge_date" in patients.columns:
+        discharged = data["patient_id"].map(
+            patients.drop_duplicates("patient_id").set_index("patient_id")["discharge_date"].notna()
+        )
+        eligible &= discharged.fillna(False).astype(bool)
+    responder = data["responder"].astype("boolean")
+    counts = (
+        data.loc[eligible, keys]
+        .assign(
+            n_eligible=1,
+            n_followup=responder[eligible].notna().astype("int64"),
+            responders=responder[eligible].fillna(False).astype("int64"),
+        )
+        .groupby(keys, sort=True, observed=True, dropna=False)
+        .sum()
+        .reset_index()
+    )
+    counts["n_missing"] = counts["n_eligible"] - counts["n_followup"]
+    numerators = {
+        "complete_case": counts["responders"],
+        "missing_non_responder": counts["responders"],
+        "missing_responder": counts["responders"] + counts["n_missing"],
+    }
+    denominators = {
+        "complete_case": counts["n_followup"],
+        "missing_non_responder": counts["n_eligible"],
+        "missing_responder": counts["n_eligible"],
+    }
+    table = pd.concat(
+        [
+            counts.assign(
+                scenario=scenario,
+                numerator=numerators[scenario],
+                denominator=denominators[scenario],
+                _order=i,
+            )
+            for i, scenario in enumerate(RESPONDER_SCENARIOS)
+        ],
+        ignore_index=True,
+    ).sort_values([*keys, "_order"], kind="stable")
+    denominator = table["denominator"].to_numpy()
+    table["rate"] = table["numerator"] / table["denominator"].where(table["denominator"] > 0)
+    table["ci_low"], table["ci_high"] = wilson_ci(table["numerator"], denominator, ci=ci)
+    columns = ["scenario", "n_eligible", "n_followup", "n_missing", "responders"]
+    columns += ["numerator", "denominator", "rate", "ci_low", "ci_high"]
+    return table[[*keys, *columns]].reset_index(drop=True)
 
 
 def mean_change(
@@ -235,7 +347,15 @@ def adherence_outcome_association(
     the adherence measure (e.g. attendance 0 -> 1), adjusted for the covariates. Intervals and
     p-values use the t distribution with HC3 (heteroscedasticity-consistent) standard errors. A
     covariate with a single value among the patients used is left out (recorded in
-    ``attrs["notes"]``); ``sex`` enters as a categorical (terms such as ``sex[T.M]``).
+    ``attrs["notes"]``); ``sex`` enters as a categorical (terms such as ``sex[T.M]``), and a sex
+    of ``"unknown"`` counts as missing (:data:`SEX_NOT_RECORDED`; the same rule as Table 1), so
+    those patients leave the complete cases.
+
+    HC3 divides each squared residual by ``(1 - h)^2``, with ``h`` the observation's leverage. When
+    a patient's leverage is 1 (e.g. the only patient with a level of ``sex``) the estimate is
+    undefined: as R's ``sandwich::vcovHC(type = "HC3")``, every standard error, interval and
+    p-value is then NaN and a ``RuntimeWarning`` (and a note) names the problem. Leverage counts
+    as 1 above ``1 - sqrt(machine epsilon)`` (:data:`HC_LEVERAGE_TOLERANCE`), sandwich's limit.
 
     Parameters
     ----------
@@ -269,14 +389,15 @@ def adherence_outcome_association(
     for column in numeric:
         data[column] = pd.to_numeric(data[column]).astype("float64")
     if "sex" in covariates:
-        data["sex"] = data["sex"].astype("object").where(data["sex"].notna())
+        sex = data["sex"].astype("object")
+        data["sex"] = sex.where(sex.notna() & ~sex.isin(SEX_NOT_RECORDED))
     complete = data.dropna(subset=["improvement", adherence, *covariates])
     notes = []
     n_left_out = len(data) - len(complete)
     if n_left_out:
         notes.append(
             f"{n_left_out} of {len(data)} patients with a {measure} record were left out "
-            "(no improvement, or a missing covariate)."
+            "(no improvement, or a missing covariate; sex 'unknown' counts as missing)."
         )
     used = [c for c in covariates if complete[c].nunique() > 1]
     dropped = [c for c in covariates if c not in used]
@@ -302,6 +423,17 @@ def adherence_outcome_association(
             "n": int(result.nobs),
         }
     )
+    leverage = result.get_influence().hat_matrix_diag
+    n_at_one = int((leverage > 1 - HC_LEVERAGE_TOLERANCE).sum())
+    if n_at_one:
+        message = (
+            f"HC3 standard errors are undefined: {n_at_one} patient(s) have leverage 1 (a "
+            "covariate level held by a single patient); standard errors, intervals and p-values "
+            "are left empty. Merge or drop that level."
+        )
+        warnings.warn(message, RuntimeWarning, stacklevel=2)
+        notes.append(message)
+        table[["std_error", "ci_low", "ci_high", "p_value"]] = np.nan
     table.attrs["notes"] = notes
     return table
 

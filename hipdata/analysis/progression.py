@@ -3,6 +3,8 @@
 - :func:`ladder_funnel` — per family, the share of patients who reached each level;
 - :func:`time_to_next_level` — Kaplan-Meier time from the first session at a level to the first
   session at a higher level (statsmodels ``SurvfuncRight``);
+- :func:`progression_incidence` — the cumulative incidence of progression when discharge for
+  surgery or drop-out is a competing event (Aalen-Johansen, :func:`aalen_johansen`);
 - :func:`progression_rates` — per clinician or clinic, progression events made on criteria,
   early progressions and held-back episodes (CONTRACT §4).
 """
@@ -27,6 +29,10 @@ MISSING_GROUP = "not recorded"
 FORWARD_KINDS = ("up", "load_up")
 
 _TOP_LEVEL_PREFIX = "top_level_"
+#: Discharge reasons that end a spell with a competing event rather than censoring it.
+COMPETING_DISCHARGE_REASONS = ("referred_surgery", "dropped_out")
+#: ``outcome`` values of a progression spell.
+SPELL_OUTCOMES = ("progressed", "competing", "censored")
 
 
 def _family_max_levels(
@@ -143,19 +149,26 @@ def progression_spells(
     *,
     families: Sequence[str] = FAMILIES,
     catalogue: pd.DataFrame | None = None,
+    competing_reasons: Sequence[str] = COMPETING_DISCHARGE_REASONS,
 ) -> pd.DataFrame:
     """One row per patient x family x level below the top of the ladder, for survival analysis.
 
     ``start`` is the first session at the level; the spell ends with an event (``progressed``)
-    at the first later session of the family at a higher level, else it is censored at the
-    patient's ``discharge_date`` or, while in care, at their last session (any family).
+    at the first later session of the family at a higher level, else it ends at the patient's
+    ``discharge_date`` or, while in care, at their last session (any family).
     ``time_days`` = end - start in days (never negative). Top-of-ladder levels and ladders with a
     single level (trunk_variations) have nowhere to go and are left out.
+
+    ``outcome`` says how the spell ended: ``"progressed"``; ``"competing"`` when the patient was
+    discharged before progressing with a ``discharge_reason`` in ``competing_reasons`` (default
+    referral for surgery and drop-out: events that end the chance of progressing, not
+    independent censoring); otherwise ``"censored"`` (still in care, completed, other reasons or
+    no reason recorded).
 
     Returns
     -------
     DataFrame
-        ``patient_id, family, level, start, end, time_days, progressed``.
+        ``patient_id, family, level, start, end, time_days, progressed, outcome``.
     """
     sessions = family_sessions.loc[
         family_sessions["family"].isin(list(families)), ["patient_id", "family", "level", "date"]
@@ -179,25 +192,85 @@ def progression_spells(
     spells = spells.merge(first_higher, on=["patient_id", "family", "level"], how="left")
 
     last_session = family_sessions.groupby("patient_id")["date"].max().rename("last_session")
-    censor = (
-        patients[["patient_id", "discharge_date"]]
-        .drop_duplicates("patient_id")
-        .set_index("patient_id")["discharge_date"]
-        .reindex(last_session.index)
-        .fillna(last_session)
-        .rename("censor_date")
+    discharge = (
+        patients.drop_duplicates("patient_id").set_index("patient_id").reindex(last_session.index)
+    )
+    censor = discharge["discharge_date"].fillna(last_session).rename("censor_date")
+    reason = (
+        discharge["discharge_reason"]
+        if "discharge_reason" in discharge.columns
+        else pd.Series(pd.NA, index=discharge.index, dtype="object")
+    )
+    competing = (discharge["discharge_date"].notna() & reason.isin(list(competing_reasons))).rename(
+        "competing_end"
     )
     spells = spells.merge(censor, left_on="patient_id", right_index=True, how="left")
+    spells = spells.merge(competing, left_on="patient_id", right_index=True, how="left")
     spells["progressed"] = spells["event_date"].notna()
     spells["end"] = spells["event_date"].fillna(spells["censor_date"])
     spells["time_days"] = (spells["end"] - spells["start"]).dt.days.clip(lower=0).astype("int64")
+    spells["outcome"] = np.select(
+        [spells["progressed"], spells["competing_end"].fillna(False).astype(bool)],
+        ["progressed", "competing"],
+        default="censored",
+    )
     return spells[
-        ["patient_id", "family", "level", "start", "end", "time_days", "progressed"]
+        ["patient_id", "family", "level", "start", "end", "time_days", "progressed", "outcome"]
     ].reset_index(drop=True)
 
 
-def _km_table(time: np.ndarray, status: np.ndarray, *, alpha: float) -> pd.DataFrame:
-    """Product-limit table with pointwise log-log (cloglog) bounds, starting at day 0.
+#: Kaplan-Meier pointwise interval types (R ``survfit(conf.type=...)`` names).
+KM_CONF_TYPES = ("log-log", "log", "plain")
+#: statsmodels ``quantile_ci`` transform matching each interval type, for the median's interval.
+_QUANTILE_CI_METHOD = {"log-log": "cloglog", "log": "log", "plain": "linear"}
+
+
+def km_interval(
+    survival: np.ndarray, se: np.ndarray, *, alpha: float, conf_type: str = "log-log"
+) -> tuple[np.ndarray, np.ndarray]:
+    """Pointwise Kaplan-Meier interval from the survival and its Greenwood standard error.
+
+    With ``z`` the normal quantile at ``1 - alpha / 2`` and ``s = se / S`` (the Greenwood
+    standard error of ``log S``), as R's ``survfit(conf.type=...)``:
+
+    - ``"log-log"`` (hipdata's default): ``exp(-exp(log(-log S) -/+ z s / log S))``, kept
+      within (0, 1) without clipping;
+    - ``"log"`` (R's default): ``S exp(-/+ z s)``, the upper bound capped at 1;
+    - ``"plain"``: ``S -/+ z se``, clipped to [0, 1].
+
+    Where the bound is undefined (``S`` = 0, or a log-log bound at ``S`` = 1) it is NaN.
+
+    Examples
+    --------
+    >>> low, high = km_interval(np.array([5 / 6]), np.array([0.152145]), alpha=0.05,
+    ...                         conf_type="log")
+    >>> round(float(low[0]), 4), float(high[0])  # R survfit(conf.type = "log"): 0.5827, 1
+    (0.5827, 1.0)
+    """
+    if conf_type not in KM_CONF_TYPES:
+        raise ValueError(f"conf_type must be one of {KM_CONF_TYPES}, not {conf_type!r}")
+    z = stats.norm.ppf(1 - alpha / 2)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        se_log = se / survival
+        if conf_type == "log-log":
+            log_survival = np.log(survival)
+            theta_se = se_log / np.abs(log_survival)
+            low = np.exp(-np.exp(np.log(-log_survival) + z * theta_se))
+            high = np.exp(-np.exp(np.log(-log_survival) - z * theta_se))
+        elif conf_type == "log":
+            low = survival * np.exp(-z * se_log)
+            high = np.minimum(survival * np.exp(z * se_log), 1.0)
+        else:
+            low = np.clip(survival - z * se, 0.0, 1.0)
+            high = np.clip(survival + z * se, 0.0, 1.0)
+    undefined = ~np.isfinite(se_log) | (survival <= 0)
+    return np.where(undefined, np.nan, low), np.where(undefined, np.nan, high)
+
+
+def _km_table(
+    time: np.ndarray, status: np.ndarray, *, alpha: float, conf_type: str = "log-log"
+) -> pd.DataFrame:
+    """Product-limit table with pointwise bounds (:func:`km_interval`), starting at day 0.
 
     A first row (day 0, survival 1) is added unless events happen on day 0, in which case
     statsmodels' own first row already says how far the curve drops there.
@@ -205,12 +278,7 @@ def _km_table(time: np.ndarray, status: np.ndarray, *, alpha: float) -> pd.DataF
     fit = SurvfuncRight(time, status)
     survival = np.asarray(fit.surv_prob, dtype="float64")
     se = np.asarray(fit.surv_prob_se, dtype="float64")
-    z = stats.norm.ppf(1 - alpha / 2)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        log_survival = np.log(survival)
-        theta_se = se / (survival * np.abs(log_survival))
-        ci_low = np.exp(-np.exp(np.log(-log_survival) + z * theta_se))
-        ci_high = np.exp(-np.exp(np.log(-log_survival) - z * theta_se))
+    ci_low, ci_high = km_interval(survival, se, alpha=alpha, conf_type=conf_type)
     table = pd.DataFrame(
         {
             "time_days": np.asarray(fit.surv_times, dtype="float64"),
@@ -236,11 +304,18 @@ def _km_table(time: np.ndarray, status: np.ndarray, *, alpha: float) -> pd.DataF
     return pd.concat([start, table], ignore_index=True) if len(table) else start
 
 
-def _km_median(time: np.ndarray, status: np.ndarray, *, alpha: float) -> dict[str, float]:
+def _km_median(
+    time: np.ndarray, status: np.ndarray, *, alpha: float, conf_type: str = "log-log"
+) -> dict[str, float]:
     fit = SurvfuncRight(time, status)
+    method = _QUANTILE_CI_METHOD[conf_type]
     with np.errstate(divide="ignore", invalid="ignore"):
         median = float(fit.quantile(0.5)) if len(fit.surv_prob) else np.nan
-        low, high = fit.quantile_ci(0.5, alpha=alpha) if len(fit.surv_prob) else (np.nan, np.nan)
+        low, high = (
+            fit.quantile_ci(0.5, alpha=alpha, method=method)
+            if len(fit.surv_prob)
+            else (np.nan, np.nan)
+        )
     as_float = [np.nan if v is None or not np.isfinite(v) else float(v) for v in (low, high)]
     return {"median_days": median, "ci_low": as_float[0], "ci_high": as_float[1]}
 
@@ -253,6 +328,7 @@ def time_to_next_level(
     families: Sequence[str] = FAMILIES,
     catalogue: pd.DataFrame | None = None,
     alpha: float = 0.05,
+    conf_type: str = "log-log",
 ) -> TimeToProgression:
     """Kaplan-Meier estimate of the days from reaching a level to first working above it.
 
@@ -276,15 +352,21 @@ def time_to_next_level(
     catalogue : DataFrame, optional
         The exercise catalogue giving each ladder's top level.
     alpha : float
-        1 - confidence level: pointwise log-log intervals for the curve, statsmodels'
-        ``quantile_ci`` for the median (upper bound empty when not reached).
+        1 - confidence level: pointwise intervals for the curve, statsmodels' ``quantile_ci`` for
+        the median (upper bound empty when not reached).
+    conf_type : {"log-log", "log", "plain"}
+        The pointwise interval (:func:`km_interval`; R ``survfit(conf.type=...)``). hipdata's
+        default is log-log (bounds always inside 0-1 and better coverage in small samples); R's
+        default is ``"log"``. The median's interval uses the matching transform (cloglog, log,
+        linear).
 
     Returns
     -------
     TimeToProgression
         ``table`` (family[, level], time_days, survival, ci_low, ci_high, at_risk, events; a
-        first row at day 0 with survival 1 unless events happen on day 0), ``medians``
-        (family[, level], n_spells, n_events, median_days, ci_low, ci_high) and ``spells``.
+        first row at day 0 with survival 1 unless events happen on day 0; in time order within
+        each group), ``medians`` (family[, level], n_spells, n_events, median_days, ci_low,
+        ci_high) and ``spells``. ``table.attrs["conf_type"]`` records the interval type.
     """
     spells = progression_spells(family_sessions, patients, families=families, catalogue=catalogue)
     keys = ["family", "level"] if by_level else ["family"]
@@ -294,13 +376,13 @@ def time_to_next_level(
         time = group["time_days"].to_numpy(dtype="float64")
         status = group["progressed"].to_numpy(dtype="int64")
         labels = dict(zip(keys, group_key, strict=True))
-        curves.append(_km_table(time, status, alpha=alpha).assign(**labels))
+        curves.append(_km_table(time, status, alpha=alpha, conf_type=conf_type).assign(**labels))
         medians.append(
             {
                 **labels,
                 "n_spells": len(group),
                 "n_events": int(status.sum()),
-                **_km_median(time, status, alpha=alpha),
+                **_km_median(time, status, alpha=alpha, conf_type=conf_type),
             }
         )
     curve_columns = [*keys, "time_days", "survival", "ci_low", "ci_high", "at_risk", "events"]
@@ -308,17 +390,151 @@ def time_to_next_level(
     table = pd.concat(curves, ignore_index=True)[curve_columns] if curves else None
     if table is None:
         table = pd.DataFrame(columns=curve_columns)
-    order = {family: i for i, family in enumerate(families)}
     medians_frame = pd.DataFrame(medians, columns=median_columns)
-    table = table.sort_values(keys, key=lambda s: s.map(order) if s.name == "family" else s)
-    medians_frame = medians_frame.sort_values(
-        keys, key=lambda s: s.map(order) if s.name == "family" else s
+    # a stable sort on family (catalogue order)[, level] and time keeps each curve in time order
+    table = _in_family_order(table, [*keys, "time_days"], families)
+    table.attrs["conf_type"] = conf_type
+    medians_frame = _in_family_order(medians_frame, keys, families)
+    return TimeToProgression(table=table, medians=medians_frame, spells=spells)
+
+
+def _in_family_order(frame: pd.DataFrame, keys: list[str], families: Sequence[str]) -> pd.DataFrame:
+    """``frame`` sorted (stably) on ``keys``, the family column in the order of ``families``."""
+    order = {family: i for i, family in enumerate(families)}
+    return frame.sort_values(
+        keys, key=lambda s: s.map(order) if s.name == "family" else s, kind="stable"
+    ).reset_index(drop=True)
+
+
+# --------------------------------------------------------------------------------------------
+# competing risks: cumulative incidence of progression
+# --------------------------------------------------------------------------------------------
+def aalen_johansen(time, cause) -> pd.DataFrame:
+    """Aalen-Johansen cumulative incidence of two competing events (right-censored data).
+
+    With the distinct times ``t_j`` at which anything happens, ``n_j`` at risk (time >= t_j),
+    ``d1_j`` events of interest (``cause == 1``), ``d2_j`` competing events (``cause == 2``) and
+    ``S(t) = prod_{t_j <= t} (1 - (d1_j + d2_j) / n_j)`` the Kaplan-Meier probability of neither
+    event so far::
+
+        F1(t) = sum_{t_j <= t} S(t_j-) d1_j / n_j,   F2(t) likewise with d2_j
+
+    so ``F1 + F2 + S = 1``. ``cause == 0`` is censoring (still at risk at its own time, as for
+    Kaplan-Meier). This is what R's ``survival::survfit(Surv(time, factor(cause)) ~ 1)`` and
+    ``cmprsk::cuminc`` estimate; ``1 - KM`` with competing events censored overstates ``F1``.
+
+    Parameters
+    ----------
+    time : array-like of float
+        Follow-up times (>= 0).
+    cause : array-like of int
+        0 censored, 1 event of interest, 2 competing event.
+
+    Returns
+    -------
+    DataFrame
+        One row per distinct time (in order): ``time, at_risk, events, competing_events,
+        censored, cif, cif_competing, event_free``.
+
+    Examples
+    --------
+    >>> table = aalen_johansen([3, 5, 5, 7, 8, 10], [1, 2, 1, 0, 1, 2])
+    >>> [round(v, 4) for v in table["cif"]]  # 1/6, + 5/6 x 1/5, ..., + 1/2 x 1/2 = 7/12
+    [0.1667, 0.3333, 0.3333, 0.5833, 0.5833]
+    """
+    time = np.asarray(time, dtype="float64")
+    cause = np.asarray(cause, dtype="int64")
+    if time.shape != cause.shape:
+        raise ValueError("time and cause must have the same length")
+    if not np.isin(cause, [0, 1, 2]).all():
+        raise ValueError("cause must be 0 (censored), 1 (event) or 2 (competing event)")
+    times, position = np.unique(time, return_inverse=True)
+    counts = np.zeros((len(times), 3), dtype="int64")
+    np.add.at(counts, (position, cause), 1)
+    leaving = counts.sum(axis=1)
+    at_risk = leaving[::-1].cumsum()[::-1]
+    d1, d2 = counts[:, 1], counts[:, 2]
+    event_free = np.cumprod(1 - (d1 + d2) / at_risk)
+    before = np.concatenate([[1.0], event_free[:-1]])
+    return pd.DataFrame(
+        {
+            "time": times,
+            "at_risk": at_risk,
+            "events": d1,
+            "competing_events": d2,
+            "censored": counts[:, 0],
+            "cif": np.cumsum(before * d1 / at_risk),
+            "cif_competing": np.cumsum(before * d2 / at_risk),
+            "event_free": event_free,
+        }
     )
-    return TimeToProgression(
-        table=table.reset_index(drop=True),
-        medians=medians_frame.reset_index(drop=True),
-        spells=spells,
+
+
+def progression_incidence(
+    family_sessions: pd.DataFrame,
+    patients: pd.DataFrame,
+    *,
+    families: Sequence[str] = FAMILIES,
+    catalogue: pd.DataFrame | None = None,
+    competing_reasons: Sequence[str] = COMPETING_DISCHARGE_REASONS,
+) -> pd.DataFrame:
+    """Cumulative incidence of moving up a level, with competing discharge, beside Kaplan-Meier.
+
+    The spells of :func:`progression_spells` (levels of a family pooled): progression is the
+    event, discharge for one of ``competing_reasons`` before progressing (default surgery
+    referral and drop-out) the competing event, other ends are censored. Per family,
+    ``cif_progression`` is the Aalen-Johansen cumulative incidence (:func:`aalen_johansen`): the
+    share of spells that have moved up by day t, with patients who left for surgery or dropped out
+    counted as never moving up. ``km_progression`` = 1 - Kaplan-Meier with those discharges
+    censored, the quantity :func:`time_to_next_level` reports; it answers "how fast would
+    patients move up if nobody left", and is never below ``cif_progression``.
+
+    Returns
+    -------
+    DataFrame
+        ``family, time_days, at_risk, events, competing_events, censored, cif_progression,
+        cif_competing, km_progression``; a first row at day 0 (0 unless events on day 0), in
+        time order within each family (families in the order of ``families``). Point estimates.
+    """
+    spells = progression_spells(
+        family_sessions,
+        patients,
+        families=families,
+        catalogue=catalogue,
+        competing_reasons=competing_reasons,
     )
+    cause_codes = {"censored": 0, "progressed": 1, "competing": 2}
+    columns = [
+        "family",
+        "time_days",
+        "at_risk",
+        "events",
+        "competing_events",
+        "censored",
+        "cif_progression",
+        "cif_competing",
+        "km_progression",
+    ]
+    curves = []
+    # one estimate per family: a handful of groups, not a loop over rows
+    for family, group in spells.groupby("family", sort=False):
+        time = group["time_days"].to_numpy(dtype="float64")
+        cause = group["outcome"].map(cause_codes).to_numpy(dtype="int64")
+        table = aalen_johansen(time, cause)
+        hazard = table["events"] / table["at_risk"]
+        table["km_progression"] = 1 - np.cumprod(1 - hazard)
+        table = table.rename(columns={"time": "time_days", "cif": "cif_progression"}).drop(
+            columns="event_free"
+        )
+        if not len(table) or table["time_days"].iloc[0] > 0:
+            start = dict.fromkeys(columns[2:], 0)
+            start.update(time_days=0.0, at_risk=len(group))
+            table = pd.concat([pd.DataFrame([start]), table], ignore_index=True)
+        curves.append(table.assign(family=family))
+    if not curves:
+        return pd.DataFrame(columns=columns)
+    result = pd.concat(curves, ignore_index=True)[columns]
+    return _in_family_order(result, ["family", "time_days"], families)
 
 
 # --------------------------------------------------------------------------------------------

@@ -8,7 +8,10 @@ These functions ask the data how pain answered to the steps patients actually to
 - :func:`relative_load_curve` — pain during exercise against the load relative to the patient's
   heaviest load so far;
 - :func:`dose_response_slope` — the change in pain_24h per 10 % more volume (the planted
-  ``dose_response_per_10pct`` of :mod:`hipdata.synth`), with patient-clustered standard errors.
+  ``dose_response_per_10pct`` of :mod:`hipdata.synth`), with patient-clustered standard errors;
+- :func:`dose_response_within_between` — the same slope split into its within-patient part (a
+  patient's bigger steps than their own usual) and its between-patient part (patients who
+  usually take bigger steps), from a mixed model with a patient random intercept.
 
 Intervals come from :mod:`hipdata.analysis.intervals`.
 """
@@ -20,8 +23,10 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 import statsmodels.api as sm
+from scipy import stats
 
 from hipdata.analysis.intervals import t_interval, wilson_ci
+from hipdata.analysis.models import fit_mixed
 from hipdata.protocol import PAIN_THRESHOLD, TOLERANCE
 
 #: Volume-change bins (per cent, right-closed): <= 0, 0-10, 10-25, 25-50, > 50.
@@ -324,6 +329,18 @@ def relative_load_curve(
 # --------------------------------------------------------------------------------------------
 # dose-response slope
 # --------------------------------------------------------------------------------------------
+def _session_dose(family_sessions: pd.DataFrame) -> pd.DataFrame:
+    """Per session: the largest family volume change (%) and pain_24h, both recorded."""
+    return (
+        family_sessions.groupby(SESSION_KEYS, as_index=False)
+        .agg(
+            largest_change_pct=("volume_change_pct", "max"),
+            pain_24h=("pain_24h", "max"),
+        )
+        .dropna(subset=["largest_change_pct", "pain_24h"])
+    )
+
+
 def dose_response_slope(
     family_sessions: pd.DataFrame,
     *,
@@ -365,14 +382,7 @@ def dose_response_slope(
     >>> round(dose_response_slope(fs)["estimate"], 6)  # pain = 1 + 0.5 x change / 10
     0.5
     """
-    per_session = (
-        family_sessions.groupby(SESSION_KEYS, as_index=False)
-        .agg(
-            largest_change_pct=("volume_change_pct", "max"),
-            pain_24h=("pain_24h", "max"),
-        )
-        .dropna(subset=["largest_change_pct", "pain_24h"])
-    )
+    per_session = _session_dose(family_sessions)
     n_sessions = len(per_session)
     n_patients = int(per_session["patient_id"].nunique())
     result: dict[str, float | int] = {
@@ -404,3 +414,105 @@ def dose_response_slope(
         intercept=float(fit.params[0]),
     )
     return result
+
+
+#: Rows of :func:`dose_response_within_between`, in order.
+DOSE_RESPONSE_PARTS = ("pooled", "within", "between", "between_minus_within")
+
+
+def dose_response_within_between(
+    family_sessions: pd.DataFrame,
+    *,
+    step_pct: float = DOSE_RESPONSE_STEP_PCT,
+    alpha: float = 0.05,
+) -> pd.DataFrame:
+    """The dose-response slope split into its within-patient and between-patient parts.
+
+    With each session's dose ``x = largest family volume change (%) / step_pct`` (as
+    :func:`dose_response_slope`) and ``m`` the mean of ``x`` over the patient's sessions used,
+    the model (patient-mean centring, a random intercept ``u`` per patient, REML via
+    :func:`hipdata.analysis.models.fit_mixed`) is::
+
+        pain_24h = b0 + b_within (x - m) + b_between m + u_patient + error
+
+    ``within``: how much higher pain is after a session whose step was ``step_pct`` % bigger than
+    that patient's usual step (the patient is their own control, so stable differences between
+    patients cannot confound it); ``between``: how much higher a patient's average pain is per
+    ``step_pct`` % more in their usual step. ``between_minus_within`` (the contextual effect,
+    Mundlak's test of their equality) comes with its Wald interval. ``pooled`` is
+    :func:`dose_response_slope` (OLS, patient-clustered errors), a weighted mix of the two that
+    describes neither when they differ.
+
+    Parameters
+    ----------
+    family_sessions : DataFrame
+        The ``family_sessions`` table (patient_id, date, volume_change_pct, pain_24h).
+    step_pct : float
+        The volume step the slopes are expressed per (default 10 %).
+    alpha : float
+        1 - confidence level (Wald intervals).
+
+    Returns
+    -------
+    DataFrame
+        One row per part of :data:`DOSE_RESPONSE_PARTS`: ``part, estimate, std_error, ci_low,
+        ci_high, p_value``. ``attrs``: ``n_sessions``, ``n_patients``, ``step_pct``,
+        ``random_effects`` and ``warnings`` (the mixed model's notes). With fewer than 3 sessions
+        or 2 patients (or a model that cannot be fitted) the mixed-model rows are NaN and
+        ``warnings`` says why.
+    """
+    per_session = _session_dose(family_sessions)
+    per_session["dose"] = per_session["largest_change_pct"].astype("float64") / step_pct
+    per_session["dose_between"] = per_session.groupby("patient_id")["dose"].transform("mean")
+    per_session["dose_within"] = per_session["dose"] - per_session["dose_between"]
+    pooled = dose_response_slope(family_sessions, step_pct=step_pct, alpha=alpha)
+    columns = ["estimate", "std_error", "ci_low", "ci_high", "p_value"]
+    table = pd.DataFrame(np.nan, index=list(DOSE_RESPONSE_PARTS), columns=columns)
+    table.loc["pooled"] = [pooled[c] for c in columns]
+    notes: list[str] = []
+    random_effects = ""
+    if pooled["n_sessions"] < 3 or pooled["n_patients"] < 2:
+        notes.append("too few sessions or patients for the within/between model")
+    else:
+        try:
+            fit = fit_mixed(
+                per_session[["patient_id", "pain_24h", "dose_within", "dose_between"]],
+                "pain_24h ~ dose_within + dose_between",
+                group="patient_id",
+                re_formula="1",
+                ci=1 - alpha,
+                group_label="patient",
+                row_label="sessions",
+            )
+        except ValueError as error:
+            notes.append(f"the within/between model could not be fitted: {error}")
+        else:
+            notes += fit.warnings
+            random_effects = fit.random_effects
+            summary = fit.summary.set_index("term")
+            for part in ("within", "between"):
+                table.loc[part] = summary.loc[f"dose_{part}", columns].to_numpy(dtype="float64")
+            names = list(fit.result.fe_params.index)
+            contrast = np.zeros(len(names))
+            contrast[names.index("dose_between")] = 1.0
+            contrast[names.index("dose_within")] = -1.0
+            covariance = np.asarray(fit.result.cov_params())[: len(names), : len(names)]
+            difference = float(contrast @ fit.result.fe_params.to_numpy())
+            se = float(np.sqrt(contrast @ covariance @ contrast))
+            z = stats.norm.ppf(1 - alpha / 2)
+            table.loc["between_minus_within"] = [
+                difference,
+                se,
+                difference - z * se,
+                difference + z * se,
+                2 * stats.norm.sf(abs(difference) / se),
+            ]
+    table = table.rename_axis("part").reset_index()
+    table.attrs = {
+        "n_sessions": int(pooled["n_sessions"]),
+        "n_patients": int(pooled["n_patients"]),
+        "step_pct": step_pct,
+        "random_effects": random_effects,
+        "warnings": notes,
+    }
+    return table

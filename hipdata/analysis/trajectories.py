@@ -10,7 +10,7 @@ from collections.abc import Sequence
 
 import pandas as pd
 
-from hipdata.analysis.intervals import t_mean_ci
+from hipdata.analysis.clustered import clustered_mean
 from hipdata.analysis.models import MixedModelFit, fit_mixed
 
 #: The session pain measures summarised by :func:`weekly_pain`, in report order.
@@ -23,14 +23,18 @@ def weekly_pain(
     by: str | Sequence[str] | None = None,
     ci: float = 0.95,
     measures: Sequence[str] = PAIN_MEASURES,
+    cluster: str = "patient_id",
 ) -> pd.DataFrame:
-    """Weekly mean session pain with t-based confidence intervals, in tidy long form.
+    """Weekly mean session pain with patient-clustered confidence intervals, in tidy long form.
 
     For each week (and each level of ``by``, e.g. ``"clinic_id"``; the whole cohort when ``by`` is
-    None) and each pain measure, over the sessions that recorded it:
-    ``mean +- t(1 - (1 - ci)/2, n - 1) * sd / sqrt(n)``. Sessions count individually, so a patient
-    with two sessions in a week counts twice. The interval is empty when ``n < 2``; a week in which
-    no session recorded a measure has no row for it.
+    None) and each pain measure, over the sessions that recorded it: the mean over sessions, so a
+    patient with two sessions in a week counts twice, and its interval clustered on the patient
+    (:func:`hipdata.analysis.clustered.clustered_mean`: ratio estimator, linearisation variance,
+    ``t`` on patients - 1 degrees of freedom), because a patient's sessions of one week are alike.
+    Without a ``cluster`` column every session is its own cluster and the interval is the plain
+    ``mean +- t(1 - (1 - ci)/2, n - 1) * sd / sqrt(n)``. The interval is empty with fewer than two
+    patients; a week in which no session recorded a measure has no row for it.
 
     Parameters
     ----------
@@ -42,6 +46,8 @@ def weekly_pain(
         Confidence level.
     measures : sequence of str
         Pain columns to summarise.
+    cluster : str
+        Column of the patient whose sessions are clustered.
 
     Returns
     -------
@@ -59,11 +65,18 @@ def weekly_pain(
     1     0         pain_24h  2   1.0
     """
     keys = [by] if isinstance(by, str) else list(by or [])
-    long = sessions.melt(
-        id_vars=["week", *keys], value_vars=list(measures), var_name="measure", value_name="pain"
+    if cluster in sessions.columns:
+        data = sessions.assign(_cluster=sessions[cluster])
+    else:
+        data = sessions.assign(_cluster=range(len(sessions)))
+    long = data.melt(
+        id_vars=["week", *keys, "_cluster"],
+        value_vars=list(measures),
+        var_name="measure",
+        value_name="pain",
     )
     long["pain"] = pd.to_numeric(long["pain"]).astype("float64")
-    table = t_mean_ci(long, "pain", by=["week", *keys, "measure"], ci=ci)
+    table = clustered_mean(long, "pain", cluster="_cluster", by=["week", *keys, "measure"], ci=ci)
     return table[["week", *keys, "measure", "n", "mean", "ci_low", "ci_high"]]
 
 
@@ -78,8 +91,9 @@ def fit_pain_trajectory(
     """Mixed model of session pain over time: ``outcome ~ time``, random intercept and slope.
 
     Fits ``pain_24h ~ week`` on the sessions table with a random intercept and a random slope on
-    ``week`` per patient (REML), through :func:`~hipdata.analysis.models.fit_mixed`, which checks
-    convergence and falls back to a random intercept when the slope cannot be estimated. Sessions
+    ``week`` per patient (REML), through :func:`~hipdata.analysis.models.fit_mixed`, which finds
+    lme4's optimum and falls back to a random intercept when that optimum is singular (lme4's
+    ``isSingular``), saying so in ``warnings`` and ``selection``. Sessions
     with no ``outcome`` are left out; how many is recorded in ``n_dropped`` and in ``warnings``.
     The ``week`` coefficient is the average change in pain per week of care.
 

@@ -9,7 +9,7 @@ quarantine reason and any further problems are listed beside it.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -18,6 +18,7 @@ import pandas as pd
 
 from hipdata.catalogue import (
     alias_table,
+    apply_loaded_variants,
     load_catalogue,
     resolve_exercises,
     suggest_exercises,
@@ -29,6 +30,7 @@ from hipdata.dataset import (
     PATIENT_COLUMNS,
     QUARANTINE_COLUMNS,
     SET_COLUMNS,
+    SET_TYPE_NAMES,
     TREATMENT_COLUMNS,
     Dataset,
 )
@@ -39,7 +41,7 @@ from hipdata.outcome_measures import MEASURES, Measure, measure_aliases
 from hipdata.protocol import DEFAULT_PLANNED_SESSIONS_PER_WEEK, LB_TO_KG, PRE_START_DAYS
 
 TABLES = ("patients", "exercises", "activity", "outcomes", "treatments")
-REQUIRED_TABLES = ("patients", "exercises")
+REQUIRED_TABLES = ("patients",)  # exercises, activity, outcomes, treatments are optional
 PAIN_SCALES = {"nrs": 10.0, "vas100": 100.0}
 
 REQUIRED_COLUMNS = {
@@ -427,6 +429,7 @@ def _load_exercises(raw, patients, rejected, catalogue, dayfirst, today, pain_ma
         "prescribed_sets",
         "prescribed_reps",
         "prescribed_hold_s",
+        "set_type",
     )
     checked = _Checked(raw, "exercises", _map_columns(raw, "exercises", known), [])
     if checked.has("set") == checked.has("sets"):
@@ -522,6 +525,14 @@ def _load_exercises(raw, patients, rejected, catalogue, dayfirst, today, pain_ma
     if checked.has("load_lb"):
         load_lb = _check_number(checked, "load_lb", low=0, high=500 / LB_TO_KG, label="load_lb")
         load_kg = load_kg.fillna(load_lb * LB_TO_KG)
+    # a named exercise done with external load is its ladder's loaded variant (catalogue.py)
+    exercise = apply_loaded_variants(names, exercise, load_kg, catalogue)
+    set_type = checked.cells("set_type").map(column_key).map(SET_TYPE_NAMES)
+    checked.flag(
+        set_type.isna().to_numpy(),
+        "set_type",
+        "set_type must be working, warmup, drop or failure",
+    )
     pain = {}
     for name in ("pain_during", "pain_24h"):
         values, reasons = parse_pain(checked.cells(name), scale_max=pain_max)
@@ -551,6 +562,7 @@ def _load_exercises(raw, patients, rejected, catalogue, dayfirst, today, pain_ma
             "load_kg": load_kg.fillna(0.0),
             **pain,
             **prescribed,
+            "set_type": set_type,
             "source_file": raw.name,
             "source_row": raw.source_row,
         }
@@ -648,13 +660,17 @@ def _load_optional(raw, table, patients, rejected, dayfirst, today, measures):
     return checked, _split(checked, frame)
 
 
+def _read(source: Path | RawTable) -> RawTable:
+    return source if isinstance(source, RawTable) else read_raw(source)
+
+
 def load(
-    folder: str | Path,
+    folder: str | Path | Mapping[str, RawTable],
     *,
     dayfirst: bool | None = None,
     pain_scale: str = "nrs",
     catalogue: str | Path | pd.DataFrame | None = None,
-    measures: dict[str, Measure] | None = None,
+    measures: dict[str, Measure] | str | Path | None = None,
     today: str | pd.Timestamp | None = None,
     progress: Progress | None = None,
 ) -> Dataset:
@@ -663,8 +679,10 @@ def load(
     Parameters
     ----------
     folder : path
-        Holds ``patients`` and ``exercises`` (required) and optionally ``activity``,
-        ``outcomes`` and ``treatments``, each as ``.csv``, ``.xlsx`` or ``.parquet``.
+        Holds ``patients`` (required) and optionally ``exercises``, ``activity``,
+        ``outcomes`` and ``treatments``, each as ``.csv``, ``.xlsx`` or ``.parquet``
+        (outcome-only or exercise-only data load; metrics needing a missing table are empty).
+        (:func:`hipdata.validate` passes ``{table: RawTable}`` built from DataFrames instead.)
     dayfirst : bool, optional
         Order of day and month in dates like ``03/04/2026``. ``None`` (default) accepts only
         unambiguous dates and quarantines the rest; it never guesses.
@@ -672,8 +690,10 @@ def load(
         ``vas100``: pain recorded on a 0-100 mm scale, divided by 10.
     catalogue : path or DataFrame, optional
         A clinic's exercise catalogue merged over the shipped one.
-    measures : dict, optional
-        Outcome-measure registry (default :data:`hipdata.outcome_measures.MEASURES`).
+    measures : dict or path, optional
+        Outcome-measure registry (default :data:`hipdata.outcome_measures.MEASURES`), or a
+        measures file (CSV or TOML, see :func:`hipdata.outcome_measures.read_measures`) whose
+        measures are added to the shipped ones. Kept in ``meta["measures"]`` for the metrics.
     today : date, optional
         Dates after it are "in the future" (default: today's date).
     progress : callable, optional
@@ -690,8 +710,9 @@ def load(
     DataError
         When a file cannot be used at all (missing file or column, unreadable encoding, ...).
     """
-    folder = Path(folder)
-    if not folder.is_dir():
+    in_memory = isinstance(folder, Mapping)  # {table: RawTable} from hipdata.validate(frames)
+    folder = folder if in_memory else Path(folder)
+    if not in_memory and not folder.is_dir():
         raise DataError(
             "no such folder", file=str(folder), fix="give the folder that holds patients.csv"
         )
@@ -702,12 +723,16 @@ def load(
         )
     today = pd.Timestamp.today().normalize() if today is None else pd.Timestamp(today).normalize()
     catalogue_table = load_catalogue(catalogue)
+    if isinstance(measures, (str, Path)):  # a measures file (CSV or TOML)
+        from hipdata.outcome_measures import read_measures
+
+        measures = read_measures(measures)
     measures = MEASURES if measures is None else measures
-    files, ignored = _find_files(folder)
+    files, ignored = (dict(folder), []) if in_memory else _find_files(folder)
     total = len(files)
     digest = hashlib.sha256()
     for table in TABLES:
-        if table in files:
+        if table in files and not in_memory:
             digest.update(table.encode() + b"\0" + files[table].read_bytes() + b"\0")
 
     def step(name: str, done: int) -> None:
@@ -716,7 +741,7 @@ def load(
 
     checks: list[_Checked] = []
     kept_counts: dict[str, int] = {}
-    raw = read_raw(files["patients"])
+    raw = _read(files["patients"])
     checked, patients_all = _load_patients(raw, dayfirst, today)
     patients = _split(checked, patients_all)
     rejected = _rejected_patients(checked)
@@ -724,19 +749,21 @@ def load(
     kept_counts["patients"] = len(patients)
     step("patients", 1)
 
-    raw = read_raw(files["exercises"])
-    checked, sets = _load_exercises(
-        raw, patients, rejected, catalogue_table, dayfirst, today, PAIN_SCALES[pain_scale]
-    )
-    checks.append(checked)
-    kept_counts["exercises"] = int((~checked.bad_positions()).sum())
-    step("exercises", 2)
+    sets = pd.DataFrame(columns=SET_COLUMNS)  # outcome-only data: no exercise table
+    if "exercises" in files:
+        raw = _read(files["exercises"])
+        checked, sets = _load_exercises(
+            raw, patients, rejected, catalogue_table, dayfirst, today, PAIN_SCALES[pain_scale]
+        )
+        checks.append(checked)
+        kept_counts["exercises"] = int((~checked.bad_positions()).sum())
+        step("exercises", 2)
 
     optional: dict[str, pd.DataFrame] = {}
     for number, table in enumerate(("activity", "outcomes", "treatments"), start=3):
         if table not in files:
             continue
-        raw = read_raw(files[table])
+        raw = _read(files[table])
         checked, frame = _load_optional(raw, table, patients, rejected, dayfirst, today, measures)
         checks.append(checked)
         optional[table] = frame
@@ -763,6 +790,7 @@ def load(
         outcomes=optional.get("outcomes"),
         treatments=optional.get("treatments"),
         catalogue=catalogue_table,
+        validate=False,
     )
     dataset.quarantine = quarantine
     dataset.load_report = load_report
@@ -774,5 +802,6 @@ def load(
         "pain_scale": pain_scale,
         "today": today.strftime("%Y-%m-%d"),
         "files": {t: p.name for t, p in files.items()},
+        "measures": measures,
     }
     return dataset

@@ -51,6 +51,7 @@ def compute_all(
     measures: dict[str, Measure] | None = None,
     baseline_window_days: tuple[int, int] = BASELINE_WINDOW_DAYS,
     followup_window_days: tuple[int, int] = FOLLOWUP_WINDOW_DAYS,
+    responder_rule: str = "or",
 ) -> dict[str, pd.DataFrame]:
     """Compute every table of CONTRACT §5 (plus ``family_sessions``) from one dataset.
 
@@ -64,7 +65,8 @@ def compute_all(
     ds : Dataset
         The loaded cohort.
     pain_threshold, criterion_sets, criterion_reps, criterion_hold_s, held_back_sessions,
-    who_cardio_min, who_strength_sessions, measures, baseline_window_days, followup_window_days
+    who_cardio_min, who_strength_sessions, measures, baseline_window_days, followup_window_days,
+    responder_rule
         As in the individual functions; defaults from :mod:`hipdata.protocol`.
 
     Returns
@@ -106,6 +108,7 @@ def compute_all(
             measures=measures,
             baseline_window_days=baseline_window_days,
             followup_window_days=followup_window_days,
+            responder_rule=responder_rule,
         ),
     }
 

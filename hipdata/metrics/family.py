@@ -108,6 +108,8 @@ def _family_sessions_from_sets(
     on_target = ((at_level["dose"] == "reps") & at_least(at_level["reps"], criterion_reps)) | (
         (at_level["dose"] == "hold") & at_least(at_level["hold_s"], criterion_hold_s)
     )
+    # warm-up sets never count towards the criterion's sets (their pain still counts)
+    on_target &= at_level["set_type"] != "warmup"
     level_part = (
         at_level.assign(on_target=on_target.astype("int64"))
         .groupby(FAMILY_SESSION_KEYS, sort=False)
@@ -171,7 +173,8 @@ def family_sessions(
     - ``criterion`` (CONTRACT §4), judged on *all* the sets at that level: at least
       ``criterion_sets`` sets on target (reps dose: ``reps >= criterion_reps``; hold dose:
       ``hold_s >= criterion_hold_s``; each set by its exercise's catalogue dose, so two exercises
-      of one family at one level pool their sets), ``max_pain_during <= pain_threshold`` and
+      of one family at one level pool their sets; warm-up sets are never on target),
+      ``max_pain_during <= pain_threshold`` and
       ``pain_24h <= pain_threshold``. Any condition false -> ``not_met``; else any pain not
       recorded -> ``unknown``; else ``met``. "The worst pain_during of those sets" is read as the
       worst over *all* sets at the level (not only the sets on target): a painful extra set

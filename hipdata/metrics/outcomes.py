@@ -23,6 +23,9 @@ OUTCOME_CHANGE_COLUMNS = [
 OUTCOME_CHANGE_EXTRA_COLUMNS = ["baseline_date", "followup_date"]
 
 _KEYS = ["patient_id", "measure"]
+#: How the absolute and relative MCIDs combine: either suffices ("or", the contract's default)
+#: or both are needed ("and").
+RESPONDER_RULES = ("or", "and")
 
 
 def outcome_change(
@@ -31,6 +34,7 @@ def outcome_change(
     measures: dict[str, Measure] | None = None,
     baseline_window_days: tuple[int, int] = BASELINE_WINDOW_DAYS,
     followup_window_days: tuple[int, int] = FOLLOWUP_WINDOW_DAYS,
+    responder_rule: str = "or",
 ) -> pd.DataFrame:
     """Change in each outcome measure from baseline to follow-up, per patient (CONTRACT §4).
 
@@ -42,9 +46,11 @@ def outcome_change(
     - ``improvement`` = follow-up - baseline for a measure where higher is better, baseline -
       follow-up where lower is better, so positive is always better; ``pct_improvement`` = 100 x
       improvement / |baseline| (empty when the baseline is 0);
-    - ``responder``: improvement >= the measure's ``mcid_points`` or, when it has one,
-      pct_improvement >= its ``mcid_pct`` (nprs: 2 points or 30 %); inclusive with 1e-9
-      tolerance; empty when baseline or follow-up is missing.
+    - ``responder`` (``responder_rule="or"``, the contract's): improvement >= the measure's
+      ``mcid_points`` or, when it has one, pct_improvement >= its ``mcid_pct`` (nprs: 2 points
+      or 30 %); with ``responder_rule="and"`` both are needed (a measure without ``mcid_pct``
+      needs the points only; a baseline of 0 has no percentage, so no responder). Inclusive with
+      1e-9 tolerance; empty when baseline or follow-up is missing.
 
     A measure missing from the registry keeps its baseline and follow-up; its improvement and
     responder stay empty (their direction and MCID are unknown).
@@ -54,10 +60,12 @@ def outcome_change(
     ds : Dataset
         The loaded cohort.
     measures : dict of str to Measure, optional
-        The measure registry (default: :data:`hipdata.outcome_measures.MEASURES`); pass a
-        modified copy to change an MCID.
+        The measure registry (default: the one ``ds`` was loaded with, ``ds.meta["measures"]``,
+        else :data:`hipdata.outcome_measures.MEASURES`); pass a modified copy to change an MCID.
     baseline_window_days, followup_window_days : (int, int)
         Windows in days relative to start and to discharge (protocol: (-30, 7) and (-14, 30)).
+    responder_rule : {"or", "and"}
+        Whether the absolute or the relative MCID suffices (``"or"``) or both are needed.
 
     Returns
     -------
@@ -80,7 +88,10 @@ def outcome_change(
     >>> outcome_change(ds)[["improvement", "pct_improvement", "responder"]].to_dict("records")
     [{'improvement': 1.5, 'pct_improvement': 25.0, 'responder': False}]
     """
-    measures = MEASURES if measures is None else measures
+    if responder_rule not in RESPONDER_RULES:
+        raise ValueError(f"responder_rule must be one of {RESPONDER_RULES}, not {responder_rule!r}")
+    if measures is None:  # the registry the data were loaded with (custom measures), else default
+        measures = ds.meta.get("measures") or MEASURES
     scores = attach_patients(
         ds.outcomes[["patient_id", "date", "measure", "score"]],
         ds.patients,
@@ -130,10 +141,15 @@ def outcome_change(
     )
     table["pct_improvement"] = 100 * safe_ratio(table["improvement"], table["baseline"].abs())
     by_points = at_least(table["improvement"], table["mcid_points"])
-    by_pct = table["mcid_pct"].notna() & at_least(table["pct_improvement"], table["mcid_pct"])
+    has_pct = table["mcid_pct"].notna()
+    by_pct = has_pct & at_least(table["pct_improvement"], table["mcid_pct"])
     judged = table["improvement"].notna() & table["mcid_points"].notna()
+    if responder_rule == "or":
+        responder = by_points | by_pct
+    else:
+        responder = by_points & (by_pct | ~has_pct)
     table["responder"] = pd.Series(
-        np.where(judged, by_points | by_pct, None), index=table.index, dtype="object"
+        np.where(judged, responder, None), index=table.index, dtype="object"
     ).astype("boolean")
     for column in _KEYS:
         table[column] = table[column].astype("str")

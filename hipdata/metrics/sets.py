@@ -31,6 +31,7 @@ SETS_EXTRA_COLUMNS = [
     "prescribed_sets",
     "prescribed_reps",
     "prescribed_hold_s",
+    "set_type",
     "source_file",
     "source_row",
 ]
@@ -75,7 +76,7 @@ def sets_table(ds: Dataset) -> pd.DataFrame:
     DataFrame
         The §5 columns ``patient_id, date, week, exercise, family, level, set, reps, hold_s,
         load_kg, volume_load_kg, tut_s, pain_during, pain_24h``, then ``dose``, the prescription
-        columns and ``source_file, source_row``; ordered by patient, date, family, level, exercise
+        columns, ``set_type`` and ``source_file, source_row``; ordered by patient, date, family, level, exercise
         and set.
 
     Examples

@@ -53,7 +53,7 @@ PATIENT_SUMMARY_EXTRA_COLUMNS = [
     "start_date",
     "discharge_date",
     "discharge_reason",
-    "flare_known_sessions",
+    "pain_recorded_sessions",
     "dose_units",
     "forward_progressions",
     "on_criteria_progressions",
@@ -77,14 +77,16 @@ def dose_units(sets: pd.DataFrame) -> pd.DataFrame:
     The prescription is read once per unit (a prescription repeated on the unit's set rows counts
     once: the first value recorded is used). Prescribed = ``prescribed_sets`` (default: the sets
     done) x ``prescribed_reps`` or, without prescribed reps, x ``prescribed_hold_s``; performed =
-    the unit's total reps, or (for a hold prescription) its time under tension. Units without a
-    prescription, or with a prescription of 0, are left out.
+    the unit's total reps, or (for a hold prescription) its time under tension. Warm-up sets
+    (``set_type`` ``warmup``) are left out. Units without a prescription, or with a prescription
+    of 0, are left out.
 
     Returns
     -------
     DataFrame
         ``patient_id, date, exercise, prescribed, performed, dose_adherence``.
     """
+    sets = sets[sets["set_type"] != "warmup"]  # warm-ups are neither prescribed nor dose
     units = (
         sets.groupby(["patient_id", "date", "exercise"], sort=True)
         .agg(
@@ -189,7 +191,8 @@ def _patient_summary_from(
     table = text_as_str(table).set_index("patient_id")
 
     per_patient = sessions.groupby("patient_id")
-    known = sessions[sessions["flare"].notna()]
+    # CONTRACT §4: pain-threshold adherence is complete case (both pains recorded)
+    recorded = sessions[sessions["max_pain_during"].notna() & sessions["pain_24h"].notna()]
     forward = progression_events[progression_events["kind"].isin(FORWARD_KINDS)]
     units = dose_units(sets)
     weeks = activity_weeks(
@@ -202,9 +205,10 @@ def _patient_summary_from(
     parts = [
         per_patient.size().rename("sessions"),
         per_patient["date"].max().rename("last_session"),
-        _count(known, "flare_known_sessions"),
-        _count(known[known["flare"] == False], "flare_free_sessions"),  # noqa: E712
-        _count(known[known["flare"] == True], "flare_sessions"),  # noqa: E712
+        _count(recorded, "pain_recorded_sessions"),
+        # with both pains recorded, flare False is "both <= pain_threshold"
+        _count(recorded[recorded["flare"] == False], "pain_within_sessions"),  # noqa: E712
+        _count(sessions[sessions["flare"] == True], "flare_sessions"),  # noqa: E712
         units.groupby("patient_id")["dose_adherence"].mean(),
         _count(units, "dose_units"),
         _count(forward, "forward_progressions"),
@@ -217,8 +221,8 @@ def _patient_summary_from(
     table = table.join(parts, how="left")
     counts = [
         "sessions",
-        "flare_known_sessions",
-        "flare_free_sessions",
+        "pain_recorded_sessions",
+        "pain_within_sessions",
         "flare_sessions",
         "dose_units",
         "forward_progressions",
@@ -235,10 +239,12 @@ def _patient_summary_from(
     )
     table["planned_sessions"] = table["planned_sessions_per_week"] * table["weeks_in_care"]
     table["attendance"] = safe_ratio(table["sessions"], table["planned_sessions"])
+    if sets.empty:  # no exercise data at all (outcome-only data): attendance is unknown, not 0
+        table["attendance"] = np.nan
     table["pain_threshold_adherence"] = safe_ratio(
-        table["flare_free_sessions"], table["flare_known_sessions"]
+        table["pain_within_sessions"], table["pain_recorded_sessions"]
     )
-    table["pain_missing_sessions"] = table["sessions"] - table["flare_known_sessions"]
+    table["pain_missing_sessions"] = table["sessions"] - table["pain_recorded_sessions"]
     table["on_criteria_share"] = safe_ratio(
         table["on_criteria_progressions"], table["forward_progressions"]
     )
@@ -276,8 +282,10 @@ def patient_summary(
     - ``weeks_in_care`` = ``max(1, days / 7)`` from start to discharge (or, in care, to the last
       session; empty for a patient in care without sessions); ``planned_sessions`` =
       ``planned_sessions_per_week x weeks_in_care``; ``attendance`` = sessions / planned;
-    - ``pain_threshold_adherence`` = sessions with flare False / sessions with flare known;
-      ``flare_sessions`` counts flare True, ``pain_missing_sessions`` flare missing;
+    - ``pain_threshold_adherence``: among sessions with both pains recorded (``max_pain_during``
+      and ``pain_24h``), the share with both ``<= pain_threshold`` (complete case; empty when no
+      session has both); ``pain_missing_sessions`` counts sessions missing either pain;
+      ``flare_sessions`` counts sessions with flare True (a recorded pain above the threshold);
     - ``dose_adherence``: mean over units (one exercise in one session) of performed / prescribed
       (see :func:`dose_units`); not capped; empty without prescriptions;
     - ``on_criteria_share``: among ``up`` and ``load_up`` events, the share whose
@@ -305,7 +313,7 @@ def patient_summary(
     -------
     DataFrame
         The §5 columns, then ``start_date, discharge_date, discharge_reason,
-        flare_known_sessions, dose_units, forward_progressions, on_criteria_progressions,
+        pain_recorded_sessions, dose_units, forward_progressions, on_criteria_progressions,
         activity_weeks, activity_weeks_met`` (the counts behind the shares), in the order of
         ``ds.patients``.
 

@@ -6,6 +6,7 @@ The funnel plot lives with the audit, in :func:`hipdata.report.funnel.plot_funne
 from hipdata.plots.pain import plot_outcome_change, plot_pain_trajectory
 from hipdata.plots.progress import (
     plot_adherence,
+    plot_cumulative_incidence,
     plot_ladder_funnel,
     plot_level_progression,
     plot_pain_response,
@@ -15,6 +16,7 @@ from hipdata.plots.progress import (
 
 __all__ = [
     "plot_adherence",
+    "plot_cumulative_incidence",
     "plot_ladder_funnel",
     "plot_level_progression",
     "plot_outcome_change",

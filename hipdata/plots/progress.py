@@ -14,6 +14,7 @@ plot_level_progression     ``weekly_load``
 plot_pain_response         :func:`hipdata.analysis.response.pain_response_curve`
 plot_ladder_funnel         :func:`hipdata.analysis.progression.ladder_funnel`
 plot_time_to_progression   :func:`hipdata.analysis.progression.time_to_next_level` (``.table``)
+plot_cumulative_incidence  :func:`hipdata.analysis.progression.progression_incidence`
 plot_adherence             ``patient_summary``
 ========================== ================================================================
 """
@@ -426,6 +427,68 @@ def plot_time_to_progression(
     ax.set_xlim(left=0)
     if ax.get_legend_handles_labels()[0]:
         ax.legend(title="Family (spells)", fontsize="small", frameon=False, loc="upper right")
+    sns.despine(ax=ax)
+    return ax
+
+
+def plot_cumulative_incidence(
+    *,
+    data: pd.DataFrame,
+    families: Sequence[str] | None = None,
+    km: bool = True,
+    ax: Axes | None = None,
+) -> Axes:
+    """Cumulative incidence of progression (Aalen-Johansen), with 1 - Kaplan-Meier beside it.
+
+    Solid steps: the share of spells that have moved up a level by each day, with discharge for
+    surgery or drop-out as a competing event. Dashed steps (``km=True``): 1 - Kaplan-Meier, with
+    those discharges censored; the gap between the two is what treating them as censoring adds.
+
+    Parameters
+    ----------
+    data : DataFrame
+        :func:`hipdata.analysis.progression.progression_incidence`.
+    families : sequence of str, optional
+        Families to draw.
+    km : bool
+        Also draw 1 - Kaplan-Meier (dashed).
+    ax : Axes, optional
+        Where to draw.
+
+    Returns
+    -------
+    Axes
+    """
+    ax = _axes(ax)
+    for family in _ordered_families(data["family"], families):
+        curve = data.loc[data["family"] == family].sort_values("time_days")
+        colour = _colour_of(family)
+        ax.step(
+            curve["time_days"],
+            curve["cif_progression"] * 100,
+            where="post",
+            color=colour,
+            label=f"{family_label(family)} (n={int(curve['at_risk'].iloc[0])})",
+        )
+        if km:
+            ax.step(
+                curve["time_days"],
+                curve["km_progression"] * 100,
+                where="post",
+                color=colour,
+                linestyle="--",
+                linewidth=0.9,
+            )
+    if km and len(data):
+        ax.plot([], [], color="grey", label="Aalen-Johansen (competing discharge)")
+        ax.plot([], [], color="grey", linestyle="--", label="1 - Kaplan-Meier (censored)")
+    ax.set_xlabel("Days since the first session at a level")
+    ax.set_ylabel("Progressed to a higher level (%)")
+    ax.yaxis.set_major_formatter(PercentFormatter(100))
+    ax.set_ylim(0, 102)
+    ax.set_xlim(left=0)
+    if ax.get_legend_handles_labels()[0]:
+        ax.legend(title="Family (spells)", fontsize="small", frameon=False, loc="lower right")
     sns.despine(ax=ax)
     return ax
 

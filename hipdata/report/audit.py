@@ -346,14 +346,17 @@ def _melt(wide: pd.DataFrame) -> pd.DataFrame:
 
 def _session_quantities(tables: dict[str, pd.DataFrame]) -> pd.DataFrame:
     sessions = tables["sessions"]
-    flare = sessions["flare"].astype("boolean")
+    # CONTRACT §4/§6: the session pain shares are complete case, over sessions with both pains
+    # recorded (with both recorded, flare False means both <= the threshold)
+    recorded = sessions["max_pain_during"].notna() & sessions["pain_24h"].notna()
+    flare = sessions["flare"].astype("boolean").where(recorded)
     quarter = quarter_of(sessions["date"])
     per_session = pd.DataFrame(
         {
             "patient_id": sessions["patient_id"].astype("str"),
             "quarter": quarter,
             "sessions": 1,
-            "sessions_flare_known": flare.notna(),
+            "sessions_flare_known": recorded,
             "sessions_no_flare": flare.eq(False).fillna(False),
             "sessions_flare": flare.eq(True).fillna(False),
             "sessions_pain_24h_recorded": sessions["pain_24h"].notna(),
@@ -699,6 +702,42 @@ def audit_indicators(
     cells["suppressed"] = _suppress(cells, nodes, k=k) if len(cells) else False
 
     return _indicator_rows(cells, nodes, k=k)
+
+
+def patient_contributions(
+    ds: Dataset,
+    tables: dict[str, pd.DataFrame],
+    *,
+    quarters: Iterable[str],
+    completion_attendance: float = COMPLETION_ATTENDANCE,
+) -> pd.DataFrame:
+    """Each patient's share of every audit quantity, per quarter (before any suppression).
+
+    The additive counts the audit indicators are built from, per patient instead of per unit:
+    what patient-clustered statistics (design effects, clustered intervals) need. Internal to
+    the audit: never published.
+
+    Returns
+    -------
+    DataFrame
+        ``patient_id, clinic_id, clinician_id, quarter`` and one column per quantity
+        (``sessions_no_flare``, ``sessions_flare_known``, ...), 0 where the patient has none.
+    """
+    contributions = pd.concat(
+        [
+            _session_quantities(tables),
+            _episode_quantities(ds, tables, completion_attendance=completion_attendance),
+        ],
+        ignore_index=True,
+    )
+    contributions = contributions[contributions["quarter"].isin([str(q) for q in quarters])]
+    wide = contributions.pivot_table(
+        index=["patient_id", "quarter"], columns="quantity", values="value", aggfunc="sum"
+    )
+    wide = wide.reindex(columns=_all_quantities()).fillna(0.0).reset_index()
+    wide.columns.name = None
+    units = ds.patients[["patient_id", "clinic_id", "clinician_id"]].astype({"patient_id": "str"})
+    return units.merge(wide, on="patient_id", how="inner")
 
 
 def _indicator_rows(cells: pd.DataFrame, nodes: pd.DataFrame, *, k: int) -> pd.DataFrame:

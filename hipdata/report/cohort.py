@@ -53,16 +53,25 @@ import hipdata
 from hipdata.analysis.adherence import completion
 from hipdata.analysis.models import MixedModelFit
 from hipdata.analysis.outcomes import (
+    SEX_NOT_RECORDED,
     adherence_outcome_association,
     followup_completeness,
     mean_change,
     outcome_mixed_model,
     responder_rates,
+    responder_sensitivity,
 )
-from hipdata.analysis.progression import ladder_funnel, progression_rates, time_to_next_level
+from hipdata.analysis.progression import (
+    COMPETING_DISCHARGE_REASONS,
+    ladder_funnel,
+    progression_incidence,
+    progression_rates,
+    time_to_next_level,
+)
 from hipdata.analysis.response import (
     DOSE_RESPONSE_STEP_PCT,
     dose_response_slope,
+    dose_response_within_between,
     pain_response_curve,
 )
 from hipdata.analysis.trajectories import fit_pain_trajectory, weekly_pain
@@ -73,6 +82,7 @@ from hipdata.plots.pain import plot_pain_trajectory
 from hipdata.plots.progress import (
     family_label,
     plot_adherence,
+    plot_cumulative_incidence,
     plot_ladder_funnel,
     plot_level_progression,
     plot_pain_response,
@@ -221,6 +231,8 @@ def make_context(
     measures: dict[str, Measure] | None = None,
     baseline_window_days: tuple[int, int] = BASELINE_WINDOW_DAYS,
     followup_window_days: tuple[int, int] = FOLLOWUP_WINDOW_DAYS,
+    responder_rule: str = "or",
+    km_conf_type: str = "log-log",
 ) -> CohortContext:
     """Restrict a dataset to the report's patients and compute (or filter) its metric tables.
 
@@ -243,10 +255,14 @@ def make_context(
     k : int
         Suppression threshold: counts 1..k-1 are shown as ``"<k"``.
     pain_threshold, criterion_sets, criterion_reps, criterion_hold_s, held_back_sessions,
-    who_cardio_min, who_strength_sessions, measures, baseline_window_days, followup_window_days
-        Passed to :func:`compute_all`; defaults from :mod:`hipdata.protocol`.
+    who_cardio_min, who_strength_sessions, measures, baseline_window_days, followup_window_days,
+    responder_rule
+        Passed to :func:`compute_all`; defaults from :mod:`hipdata.protocol` (``responder_rule``:
+        ``"or"``, either MCID suffices; ``"and"``, both are needed).
     completion_attendance : float
         Attendance share that counts as completing the programme.
+    km_conf_type : {"log-log", "log", "plain"}
+        Kaplan-Meier pointwise interval (R ``survfit`` ``conf.type``; R's default is ``"log"``).
 
     Returns
     -------
@@ -291,6 +307,8 @@ def make_context(
         "baseline_window_days": baseline_window_days,
         "followup_window_days": followup_window_days,
         "completion_attendance": completion_attendance,
+        "responder_rule": responder_rule,
+        "km_conf_type": km_conf_type,
     }
     if tables is None:
         tables = compute_all(filtered, **{name: params[name] for name in METRIC_PARAMETERS})
@@ -499,20 +517,25 @@ def _date_range_text(ctx: CohortContext) -> str:
 def parameters_text(ctx: CohortContext) -> str:
     """The report's parameters in one line: pain limit, criterion, MCIDs, k."""
     p = ctx.params
-    mcids = "; ".join(_mcid_text(m) for m in ctx.measures.values())
+    mcids = "; ".join(_mcid_text(m, p["responder_rule"]) for m in ctx.measures.values())
     return (
         f"pain limit {p['pain_threshold']:g}/10; progression criterion {p['criterion_sets']} x "
         f"{p['criterion_reps']:g}-{CRITERION_REPS_MAX} reps or {p['criterion_sets']} x "
         f"{p['criterion_hold_s']:g}-{CRITERION_HOLD_MAX_S:g} s; completion at "
-        f"{100 * p['completion_attendance']:g}% attendance; MCIDs: {mcids}; "
+        f"{100 * p['completion_attendance']:g}% attendance; MCIDs: {mcids} "
+        f"({_RULE_TEXT[p['responder_rule']]}); Kaplan-Meier intervals {p['km_conf_type']}; "
         f"small counts suppressed below k = {ctx.k}"
     )
 
 
-def _mcid_text(measure: Measure) -> str:
+#: How each ``responder_rule`` reads in the report.
+_RULE_TEXT = {"or": "either MCID suffices", "and": "both MCIDs needed"}
+
+
+def _mcid_text(measure: Measure, rule: str = "or") -> str:
     text = f"{measure.label or measure.name} {measure.mcid_points:g}"
     if measure.mcid_pct is not None:
-        text += f" or {measure.mcid_pct:g}%"
+        text += f" {rule} {measure.mcid_pct:g}%"
     return text
 
 
@@ -1163,6 +1186,7 @@ def section_pain_response(ctx: CohortContext, doc: Document) -> None:
             f"{100 * last['flare_rate']:.0f}% after a change of {last['volume_change_bin']}."
         )
     doc.paragraph(text)
+    _dose_response_parts(ctx, doc)
     figure, ax = _new_figure(7.0, 4.4)
     plot_pain_response(data=shown, pain_threshold=threshold, ax=ax)
     dropped = len(curve) - len(shown)
@@ -1176,6 +1200,77 @@ def section_pain_response(ctx: CohortContext, doc: Document) -> None:
             + (f" ({dropped} bin(s) left out)." if dropped else ".")
         ),
     )
+
+
+_DOSE_PART_LABELS = {
+    "pooled": "Pooled (OLS, errors clustered by patient)",
+    "within": "Within patients: a bigger step than the patient's usual",
+    "between": "Between patients: a bigger usual step",
+    "between_minus_within": "Difference (between - within)",
+}
+
+
+def dose_response_parts_table(parts: pd.DataFrame) -> pd.DataFrame:
+    """The within/between dose-response table for display."""
+    return pd.DataFrame(
+        {
+            "Slope per step": parts["part"].map(_DOSE_PART_LABELS),
+            "Change in pain (points)": parts["estimate"].map(lambda v: format_number(v, 2)),
+            "95% CI": [
+                format_interval(lo, hi, 2)
+                for lo, hi in zip(parts["ci_low"], parts["ci_high"], strict=True)
+            ],
+            "p": parts["p_value"].map(format_p),
+        }
+    )
+
+
+def _dose_response_parts(ctx: CohortContext, doc: Document) -> None:
+    """The dose-response slope split into within- and between-patient parts."""
+    k = ctx.k
+    parts = ctx.cached(
+        "dose_parts", lambda: dose_response_within_between(ctx.tables["family_sessions"])
+    )
+    by_part = parts.set_index("part")
+    if by_part[["estimate"]].loc[["within", "between"]].isna().any().any():
+        return
+    step = parts.attrs["step_pct"]
+    within, between = by_part.loc["within"], by_part.loc["between"]
+    difference = by_part.loc["between_minus_within"]
+    differ = (
+        "The two parts differ (the interval of their difference excludes zero), so the pooled "
+        "slope describes neither."
+        if difference["ci_low"] > 0 or difference["ci_high"] < 0
+        else "The data cannot tell the two parts apart (the interval of their difference "
+        "includes zero)."
+    )
+    doc.paragraph(
+        f"The pooled slope mixes two questions. Within patients, a session whose step was "
+        f"{step:g}% bigger than that patient's usual step went with pain "
+        f"{abs(within['estimate']):.2f} points {'higher' if within['estimate'] >= 0 else 'lower'}"
+        f" (95% CI {format_interval(within['ci_low'], within['ci_high'], 2)}): each patient is "
+        f"their own control, so stable differences between patients cannot explain it. Between "
+        f"patients, a usual step {step:g}% bigger went with average pain "
+        f"{abs(between['estimate']):.2f} points {'higher' if between['estimate'] >= 0 else 'lower'}"
+        f" (95% CI {format_interval(between['ci_low'], between['ci_high'], 2)}), which also "
+        f"reflects who is progressed faster. {differ}"
+    )
+    doc.table(
+        dose_response_parts_table(parts),
+        caption=(
+            f"Change in pain in the 24 h after per {step:g}% more volume: within and between "
+            "patients."
+        ),
+        note=(
+            "Mixed model pain_24h ~ (dose - patient's mean dose) + patient's mean dose with a "
+            "random intercept per patient (REML), Wald 95% CIs; dose = the session's largest "
+            f"family volume change / {step:g}%. "
+            f"{parts.attrs['n_sessions']:,} sessions of {_plain_count(parts.attrs['n_patients'], k)}"
+            " patients."
+        ),
+    )
+    if parts.attrs["warnings"]:
+        doc.bullets([scrub_small_numbers(w, k) for w in parts.attrs["warnings"]])
 
 
 # ------------------------------------------------------------------------------------------------
@@ -1254,6 +1349,77 @@ def _truncate_at_risk(table: pd.DataFrame, k: int) -> pd.DataFrame:
     return table.loc[table["at_risk"] >= k]
 
 
+#: Days at which the cumulative incidence table reads the curves (4, 8 and 12 weeks).
+INCIDENCE_DAYS = (28, 56, 84)
+
+
+def progression_incidence_fit(ctx: CohortContext) -> pd.DataFrame:
+    """:func:`progression_incidence` of the report's cohort (computed once per context)."""
+    return ctx.cached(
+        "progression_incidence",
+        lambda: progression_incidence(
+            ctx.tables["family_sessions"], ctx.ds.patients, catalogue=ctx.ds.catalogue
+        ),
+    )
+
+
+_REASON_TEXT = {"referred_surgery": "a surgery referral", "dropped_out": "drop-out"}
+
+
+def _at_risk_from(curve: pd.DataFrame, day: float) -> int:
+    """Spells still at risk at ``day`` (0 when the curve ended before it)."""
+    later = curve.loc[curve["time_days"] >= day, "at_risk"]
+    return int(later.iloc[0]) if len(later) else 0
+
+
+def _curve_at(curve: pd.DataFrame, day: float, column: str) -> float:
+    """A step curve's value at ``day`` (the last row at or before it)."""
+    before = curve.loc[curve["time_days"] <= day, column]
+    return float(before.iloc[-1]) if len(before) else np.nan
+
+
+def cumulative_incidence_table(ctx: CohortContext, incidence: pd.DataFrame) -> pd.DataFrame:
+    """Per family: spells by how they ended, and progression by 4, 8 and 12 weeks (AJ vs 1 - KM).
+
+    Counts of progressed / competing / censored spells are suppressed together (their sum is the
+    spells); a curve's value is shown only while at least ``k`` spells are still at risk.
+    """
+    k = ctx.k
+    rows = []
+    for family, curve in incidence.groupby("family", sort=False):
+        spells = int(curve["at_risk"].iloc[0])
+        if spells < k:
+            continue
+        values = pd.Series(
+            {
+                "spells": spells,
+                "progressed": curve["events"].sum(),
+                "competing": curve["competing_events"].sum(),
+                "censored": curve["censored"].sum(),
+            },
+            dtype="float64",
+        )
+        display, _ = protect_counts(
+            values, [("spells", ["progressed", "competing", "censored"])], k=k
+        )
+        row = {
+            "Family": family_label(family),
+            "Spells": display["spells"],
+            "Progressed": display["progressed"],
+            "Competing discharge": display["competing"],
+            "Censored": display["censored"],
+        }
+        for day in INCIDENCE_DAYS:
+            enough = _at_risk_from(curve, day) >= k
+            aj = _curve_at(curve, day, "cif_progression")
+            km = _curve_at(curve, day, "km_progression")
+            row[f"Day {day}: AJ (1 - KM)"] = (
+                f"{100 * aj:.0f}% ({100 * km:.0f}%)" if enough else SECONDARY_MARKER
+            )
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
 def progression_by_clinic_table(ctx: CohortContext) -> pd.DataFrame:
     """Per clinic: forward progressions, share on criteria, early progressions, held back."""
     k = ctx.k
@@ -1300,7 +1466,10 @@ def section_progression(ctx: CohortContext, doc: Document) -> None:
     ttp = ctx.cached(
         "time_to_progression",
         lambda: time_to_next_level(
-            ctx.tables["family_sessions"], ctx.ds.patients, catalogue=ctx.ds.catalogue
+            ctx.tables["family_sessions"],
+            ctx.ds.patients,
+            catalogue=ctx.ds.catalogue,
+            conf_type=ctx.params["km_conf_type"],
         ),
     )
     medians = ttp.medians.loc[ttp.medians["n_spells"] >= k]
@@ -1349,7 +1518,8 @@ def section_progression(ctx: CohortContext, doc: Document) -> None:
         figure,
         caption=(
             "Kaplan-Meier estimate of the days from a patient's first session at a level to their "
-            "first session at a higher level (levels of a family pooled; 95% pointwise CIs). "
+            "first session at a higher level (levels of a family pooled; 95% pointwise CIs, "
+            f"{_KM_CI_TEXT[ctx.params['km_conf_type']]}). "
             f"Curves stop where fewer than {k} spells remain at risk; families with fewer than "
             f"{k} spells are not drawn."
         ),
@@ -1359,6 +1529,7 @@ def section_progression(ctx: CohortContext, doc: Document) -> None:
         caption="Time to the next ladder level per family.",
         note="A spell is a patient's time at one level of a family. " + _suppression_note(k),
     )
+    _progression_competing_risks(ctx, doc)
     by_clinic = progression_by_clinic_table(ctx)
     all_row = by_clinic.iloc[-1]
     doc.paragraph(
@@ -1373,6 +1544,64 @@ def section_progression(ctx: CohortContext, doc: Document) -> None:
             "On criteria: the session before the move met the criterion (unknown counts in the "
             f"denominator); early: it did not. Held back: runs with {ctx.params['held_back_sessions']}"
             " or more sessions after the criterion was first met. " + _suppression_note(k)
+        ),
+    )
+
+
+#: How the report names each Kaplan-Meier interval type.
+_KM_CI_TEXT = {
+    "log-log": "log-log transformed (R survfit conf.type 'log-log'; R's default is 'log')",
+    "log": "log transformed (R survfit's default conf.type 'log')",
+    "plain": "plain (untransformed, clipped to 0-100%)",
+}
+
+
+def _progression_competing_risks(ctx: CohortContext, doc: Document) -> None:
+    """Cumulative incidence of progression with competing discharge, beside Kaplan-Meier."""
+    k = ctx.k
+    incidence = progression_incidence_fit(ctx)
+    table = cumulative_incidence_table(ctx, incidence)
+    if table.empty:
+        return
+    reasons = " or ".join(_REASON_TEXT.get(r, r) for r in COMPETING_DISCHARGE_REASONS)
+    spells = incidence.groupby("family", sort=False)["at_risk"].first()
+    shown = incidence.loc[incidence["family"].isin(spells.index[spells >= k])]
+    last_day = INCIDENCE_DAYS[-1]
+    gaps = [
+        100 * (_curve_at(c, last_day, "km_progression") - _curve_at(c, last_day, "cif_progression"))
+        for _, c in shown.groupby("family", sort=False)
+        if _at_risk_from(c, last_day) >= k
+    ]
+    gap_text = (
+        f" By day {last_day} the two differ by up to {max(gaps):.0f} percentage points."
+        if gaps
+        else ""
+    )
+    doc.paragraph(
+        f"Kaplan-Meier treats a patient discharged for {reasons} before moving up as if they "
+        "could still move up later, so 1 - Kaplan-Meier overstates how many spells end in "
+        "progression. The cumulative incidence (Aalen-Johansen) counts those discharges as "
+        "competing events: it is the share of spells that had actually moved up by each day."
+        + gap_text
+    )
+    figure, ax = _new_figure(7.0, 4.4)
+    plot_cumulative_incidence(data=_truncate_at_risk(shown, k), ax=ax)
+    doc.figure(
+        figure,
+        caption=(
+            "Cumulative incidence of moving up a level (solid, Aalen-Johansen; discharge for "
+            f"{reasons} is a competing event) and 1 - Kaplan-Meier with those discharges censored "
+            f"(dashed). Curves stop where fewer than {k} spells remain at risk."
+        ),
+    )
+    doc.table(
+        table,
+        caption="How spells ended, and the share progressed by 4, 8 and 12 weeks.",
+        note=(
+            f"Competing discharge: {reasons} before moving up; censored: still in care, or "
+            "discharged for another reason. AJ: Aalen-Johansen cumulative incidence; in "
+            f"brackets 1 - Kaplan-Meier. Point estimates. {SECONDARY_MARKER} where fewer than "
+            f"{k} spells remain at risk. " + _suppression_note(k)
         ),
     )
 
@@ -1598,6 +1827,67 @@ def outcome_table(ctx: CohortContext) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+_SCENARIO_COLUMNS = {
+    "complete_case": "Complete case",
+    "missing_non_responder": "Lower bound",
+    "missing_responder": "Upper bound",
+}
+
+
+def responder_sensitivity_table(ctx: CohortContext) -> pd.DataFrame:
+    """Per measure: responder rate under complete case and the two bounds, beside the model.
+
+    Eligible: discharged patients with a baseline (:func:`responder_sensitivity`). The five counts
+    behind a row (eligible, followed up, missing, responders, non-responders) are suppressed
+    together; a row's rates are shown only when none of them is hidden, since each bound with
+    the eligible count reveals the responders or the missing.
+    """
+    k = ctx.k
+    table = responder_sensitivity(ctx.tables["outcome_change"], patients=ctx.ds.patients)
+    models = outcome_model_table(ctx).set_index("Measure")
+    rows = []
+    for name in _measures_present(ctx):
+        part = table.loc[table["measure"] == name].set_index("scenario")
+        if part.empty:
+            continue
+        first = part.iloc[0]
+        values = pd.Series(
+            {
+                "eligible": first["n_eligible"],
+                "followup": first["n_followup"],
+                "missing": first["n_missing"],
+                "responders": first["responders"],
+                "non_responders": first["n_followup"] - first["responders"],
+            },
+            dtype="float64",
+        )
+        display, mask = protect_counts(
+            values,
+            [("eligible", ["followup", "missing"]), ("followup", ["responders", "non_responders"])],
+            k=k,
+        )
+        visible = not mask.any() and first["n_followup"] >= k
+        label = ctx.measures[name].label or name
+        row = {
+            "Measure": label,
+            "Eligible": display["eligible"],
+            "Missing follow-up": display["missing"],
+        }
+        for scenario, column in _SCENARIO_COLUMNS.items():
+            rate = part.loc[scenario]
+            row[column] = (
+                f"{100 * rate['rate']:.0f}% "
+                f"({format_interval(rate['ci_low'], rate['ci_high'], percent=True)})"
+                if visible
+                else SECONDARY_MARKER
+            )
+        row["Mixed model: change per month (primary)"] = (
+            models.at[label, "Change per month (95% CI)"] if label in models.index else _DASH
+        )
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
 def _decimals(measure: Measure) -> int:
     return 2 if (measure.high - measure.low) <= 2 else 1
 
@@ -1711,7 +2001,7 @@ def section_outcomes(ctx: CohortContext, doc: Document) -> None:
             f"Of the {format_count(rates['n_followup'], k)} patients with a baseline and "
             f"follow-up score, {100 * rates['responder_rate']:.0f}% (95% CI "
             f"{format_interval(rates['ci_low'], rates['ci_high'], percent=True)}) improved by at "
-            f"least the MCID ({_mcid_text(measure)}); "
+            f"least the MCID ({_mcid_text(measure, ctx.params['responder_rule'])}); "
             f"{format_count(rates['missing_followup'], k)} patients have no follow-up pair and "
             "are reported as missing, not as non-responders."
         )
@@ -1721,10 +2011,29 @@ def section_outcomes(ctx: CohortContext, doc: Document) -> None:
         caption="Change between baseline and follow-up per measure.",
         note=(
             "Change is signed so that positive is better. Responders: improvement of at least the "
-            "MCID (NPRS: the points or the percentage of baseline); Wilson 95% CI. Missing "
+            f"MCID (NPRS: the points {ctx.params['responder_rule']} the percentage of baseline); "
+            "Wilson 95% CI. Missing "
             "follow-up: patients with the measure but no baseline-follow-up pair (including "
             "those still in care); they are never counted as non-responders and nothing is "
             "carried forward. " + _suppression_note(k)
+        ),
+    )
+    doc.paragraph(
+        "Responder rates count only patients with a follow-up. The table below brackets them: "
+        "if every discharged patient without a follow-up had failed to respond, the rate would be "
+        "the lower bound; if every one had responded, the upper bound. The true rate lies "
+        "between them whatever the reason for the missing questionnaires. The mixed model, "
+        "which uses every score of every patient, remains the primary estimate of change."
+    )
+    doc.table(
+        responder_sensitivity_table(ctx),
+        caption="Responder rates and missing follow-up: complete case and bounds (Wilson 95% CI).",
+        note=(
+            "Eligible: discharged patients with a baseline score (patients still in care are not "
+            "yet due a follow-up). Complete case: responders among those with a follow-up; lower "
+            "bound: every missing follow-up counted as a non-responder; upper bound: as a "
+            "responder. Responder rule: "
+            f"{_RULE_TEXT[ctx.params['responder_rule']]}. " + _suppression_note(k)
         ),
     )
     doc.table(
@@ -1778,7 +2087,13 @@ def association_table(
     change = ctx.tables["outcome_change"]
     with_change = change.loc[(change["measure"] == measure) & change["improvement"].notna()]
     patients = ctx.ds.patients.copy()
-    sex = patients["sex"].astype("object").where(patients["sex"].isin(list(_SEX_LABELS)))
+    # "unknown" is missing here as in Table 1 (the library applies the same rule); values outside
+    # the vocabulary (free text from data frames) are never printed either
+    sex = (
+        patients["sex"]
+        .astype("object")
+        .where(~patients["sex"].isin(SEX_NOT_RECORDED) & patients["sex"].isin(list(_SEX_LABELS)))
+    )
     in_model = patients["patient_id"].isin(with_change["patient_id"])
     level_counts = sex[in_model].value_counts()
     small = level_counts.index[level_counts < k]
@@ -1842,8 +2157,8 @@ def section_association(ctx: CohortContext, doc: Document) -> None:
             "OLS with HC3 robust standard errors."
         ),
         note=(
-            "Complete cases; sex categories with fewer than "
-            f"{k} patients are set to missing. Attendance is a ratio (1.0 = every planned "
+            "Complete cases; sex not recorded or 'unknown' is missing (as in Table 1), and sex "
+            f"categories with fewer than {k} patients are set to missing. Attendance is a ratio (1.0 = every planned "
             "session)."
         ),
     )
@@ -2092,11 +2407,12 @@ def definitions_table(ctx: CohortContext) -> pd.DataFrame:
             "baseline; none while in care.",
         ),
     ]
+    joiner = "or" if p["responder_rule"] == "or" else "and"
     for measure in ctx.measures.values():
         direction = "higher" if measure.higher_is_better else "lower"
         rule = f"improvement of at least {measure.mcid_points:g} points"
         if measure.mcid_pct is not None:
-            rule += f" or {measure.mcid_pct:g}% of baseline"
+            rule += f" {joiner} {measure.mcid_pct:g}% of baseline"
         rows.append(
             (
                 f"Responder: {measure.label or measure.name}",
@@ -2112,18 +2428,34 @@ def definitions_table(ctx: CohortContext) -> pd.DataFrame:
         ),
         (
             "Pain mixed model",
-            "pain_24h ~ week with a random intercept and slope per patient (REML); refitted with a "
-            "random intercept only when the slope model does not converge cleanly.",
+            "pain_24h ~ week with a random intercept and slope per patient (REML, at lme4's "
+            "optimum); refitted with a random intercept only when that optimum is singular.",
+        ),
+        (
+            "Responder sensitivity",
+            "Among discharged patients with a baseline: complete case (responders / patients "
+            "with a follow-up); bounds counting every missing follow-up as a non-responder "
+            "(lower) or a responder (upper).",
         ),
         (
             "Dose-response slope",
             f"OLS of a session's pain_24h on its largest family volume change per "
-            f"{DOSE_RESPONSE_STEP_PCT:g}%, standard errors clustered by patient.",
+            f"{DOSE_RESPONSE_STEP_PCT:g}%, standard errors clustered by patient (pooled); split "
+            "into within- and between-patient slopes by a mixed model with the patient-centred "
+            "dose and the patient's mean dose, random intercept per patient (REML).",
         ),
         (
             "Time to next level",
             "Kaplan-Meier, from the first session at a level to the first session at a higher "
-            "level; censored at discharge (or last session while in care).",
+            "level; censored at discharge (or last session while in care); pointwise CIs "
+            f"{_KM_CI_TEXT[p['km_conf_type']]}.",
+        ),
+        (
+            "Cumulative incidence of progression",
+            "Aalen-Johansen: discharge for "
+            + " or ".join(_REASON_TEXT.get(r, r) for r in COMPETING_DISCHARGE_REASONS)
+            + " before moving up is a competing event; other discharges and patients in care "
+            "are censored.",
         ),
         (
             "SMD",

@@ -1,13 +1,19 @@
 """Funnel plots for comparing clinics or clinicians (Spiegelhalter 2005).
 
-A funnel plot shows each unit's indicator (a proportion ``numerator / denominator``) against its
-denominator, with control limits around a target that narrow as the denominator grows. A unit
-outside the 99.8 % limits is unlikely to differ from the target by chance alone; the 95 % limits
-are the "alert" lines.
+A funnel plot shows each unit's indicator (a proportion ``numerator / denominator``, or a mean)
+against its denominator, with control limits around a target that narrow as the denominator
+grows. A unit beyond the 99.8 % limits is unlikely to differ from the target by chance alone; the
+95 % limits are the "alert" lines.
 
-Reference: Spiegelhalter DJ. Funnel plots for comparing institutional performance. *Statistics in
-Medicine* 2005; 24:1185-1202 (exact binomial limits with interpolation: appendix A.1.1;
-overdispersion: section 5).
+Units are *flagged* by their exact one-sided tail probability (binomial for proportions, normal
+for means), never by their position against the interpolated limits, which are drawn for reading
+only: at small denominators a unit at 100 % can sit above the interpolated line although
+``P(Y = n)`` is far above the line's tail probability.
+
+References: Spiegelhalter DJ. Funnel plots for comparing institutional performance. *Statistics in
+Medicine* 2005; 24:1185-1202 (exact binomial limits with interpolation: appendix A.1.1).
+Spiegelhalter DJ. Handling over-dispersion of performance indicators. *Quality and Safety in
+Health Care* 2005; 14:347-351 (Winsorised z-scores, multiplicative phi, additive tau2).
 
 Examples
 --------
@@ -18,19 +24,20 @@ Examples
 ... )
 >>> table = funnel_table(counts, numerator="met", denominator="sessions", unit="clinic_id")
 >>> list(table["flag"])
-['within', 'below 99.8%', 'above 95%']
+['within', 'below_99.8', 'above_95']
 """
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import pandas as pd
 from matplotlib.axes import Axes
 from matplotlib.ticker import PercentFormatter
-from scipy import stats
+from scipy import special, stats
 
 #: Control-limit levels of a funnel plot: the 95 % "alert" and 99.8 % "alarm" limits
 #: (about 2 and 3 standard errors; Spiegelhalter 2005, section 3).
@@ -40,6 +47,11 @@ FUNNEL_LEVELS: tuple[float, ...] = (0.95, 0.998)
 WINSOR_SHARE = 0.1
 #: Overdispersion adjustments accepted by :func:`funnel_table` and :func:`plot_funnel`.
 ADJUSTMENTS = (None, "multiplicative", "additive")
+#: Fewest units with which an overdispersion estimate is applied (Spiegelhalter 2005 warns that
+#: phi and tau2 from a handful of units are unstable).
+MIN_UNITS_OVERDISPERSION = 10
+#: Level of the chi-squared test of no overdispersion (k phi against chi2 on k - 1 df).
+OVERDISPERSION_TEST_LEVEL = 0.05
 
 FLAG_WITHIN = "within"
 
@@ -170,6 +182,91 @@ def funnel_limits_mean(
     return pd.DataFrame(limits)
 
 
+# --- exact tail probabilities and flags --------------------------------------------------------
+
+
+def binomial_tails(y, n, p0) -> tuple[np.ndarray, np.ndarray]:
+    """Exact one-sided binomial tail probabilities ``P(Y >= y)`` and ``P(Y <= y)``.
+
+    ``Y ~ Binomial(n, p0)``. Through the regularised incomplete beta function,
+    ``P(Y >= y) = I_p0(y, n - y + 1)`` (1 when ``y = 0``) and ``P(Y <= y) = I_(1-p0)(n - y, y + 1)``
+    (1 when ``y = n``), which are the binomial sums for whole numbers and extend them smoothly to
+    the non-integer *effective* counts ``y / deff`` and ``n / deff`` of clustered records.
+    NaN where ``n`` is 0 or missing.
+
+    Examples
+    --------
+    >>> upper, lower = binomial_tails(8, 8, 0.8)  # P(Y = 8) = 0.8 ** 8
+    >>> round(float(upper[0]), 4), float(lower[0])
+    (0.1678, 1.0)
+    """
+    y, n, p0 = np.broadcast_arrays(
+        np.atleast_1d(np.asarray(y, dtype=float)),
+        np.atleast_1d(np.asarray(n, dtype=float)),
+        np.atleast_1d(np.asarray(p0, dtype=float)),
+    )
+    valid = np.isfinite(y) & np.isfinite(n) & (n > 0)
+    y_safe = np.where(valid, y, 0.0)
+    n_safe = np.where(valid, n, 1.0)
+    with np.errstate(invalid="ignore"):
+        upper = np.where(
+            y_safe <= 0, 1.0, special.betainc(np.maximum(y_safe, 1e-300), n_safe - y_safe + 1, p0)
+        )
+        lower = np.where(
+            y_safe >= n_safe,
+            1.0,
+            special.betainc(np.maximum(n_safe - y_safe, 1e-300), y_safe + 1, 1 - p0),
+        )
+    return np.where(valid, upper, np.nan), np.where(valid, lower, np.nan)
+
+
+def normal_tails(z) -> tuple[np.ndarray, np.ndarray]:
+    """One-sided normal tail probabilities ``P(Z >= z)`` and ``P(Z <= z)`` of a z-score."""
+    z = np.atleast_1d(np.asarray(z, dtype=float))
+    return stats.norm.sf(z), stats.norm.cdf(z)
+
+
+def flag_name(direction: str, level: float) -> str:
+    """A flag as written in ``funnel.csv``: ``above_95``, ``below_99.8``."""
+    return f"{direction}_{level_label(level)}"
+
+
+def flags_from_tails(upper, lower, *, levels: Sequence[float] = FUNNEL_LEVELS) -> np.ndarray:
+    """Flag each unit by its exact one-sided tail probabilities.
+
+    A unit is ``above_<L>`` when ``P(Y >= y) <= (1 - L) / 2`` for the widest level ``L`` that
+    holds (``below_<L>`` with ``P(Y <= y)``), else ``within``; NaN tails give no flag (None). So
+    no unit is flagged at a level whose one-sided tail probability (0.025 for 95 %, 0.001 for
+    99.8 %) is below its own.
+
+    Examples
+    --------
+    >>> list(flags_from_tails([0.02, 0.5, 0.0005], [0.99, 0.6, 1.0]))
+    ['above_95', 'within', 'above_99.8']
+    """
+    upper = np.atleast_1d(np.asarray(upper, dtype=float))
+    lower = np.atleast_1d(np.asarray(lower, dtype=float))
+    flag = np.full(upper.shape, FLAG_WITHIN, dtype=object)
+    for level in _check_levels(levels):  # narrow to wide, so the widest level reached wins
+        alpha = (1 - level) / 2
+        flag = np.where(upper <= alpha, flag_name("above", level), flag)
+        flag = np.where(lower <= alpha, flag_name("below", level), flag)
+    flag[~(np.isfinite(upper) & np.isfinite(lower))] = None
+    return flag
+
+
+def expected_chance_flags(n_units: int, level: float = FUNNEL_LEVELS[0]) -> float:
+    """Expected number of units beyond the ``level`` limits by chance alone: ``(1 - level) k``.
+
+    With exact tests at small denominators a unit is flagged a little less often than the
+    nominal ``1 - level``, so this is an upper bound when every unit is on target.
+    """
+    return float(n_units) * (1 - level)
+
+
+# --- overdispersion ------------------------------------------------------------------------------
+
+
 @dataclass(frozen=True)
 class Overdispersion:
     """Overdispersion of units around a target (Spiegelhalter 2005, section 5).
@@ -177,19 +274,29 @@ class Overdispersion:
     Attributes
     ----------
     phi : float
-        Multiplicative overdispersion factor: mean of the squared Winsorised z-scores.
+        Overdispersion factor: mean of the squared Winsorised z-scores.
     tau2 : float
-        Additive between-unit variance (random-effects), 0 when ``phi`` gives none.
+        Additive between-unit variance on the z-scores' scale (0 when ``k phi <= k - 1``).
     n_units : int
-        Number of units with a z-score.
+        Number of units with a z-score (``k``).
     winsor : float
         Share of z-scores Winsorised at each end.
+    scale : str
+        ``"normal"`` (z on the indicator's own scale) or ``"arcsine"`` (proportions on the
+        variance-stabilised ``asin(sqrt(p))`` scale).
+    p_value : float
+        Test of no overdispersion: ``P(chi2(k - 1) >= k phi)``.
+    present : bool
+        Overdispersion found: ``p_value < test_level``.
     """
 
     phi: float
     tau2: float
     n_units: int
     winsor: float
+    scale: str = "normal"
+    p_value: float = float("nan")
+    present: bool = False
 
     @property
     def inflation(self) -> float:
@@ -204,19 +311,28 @@ def overdispersion(
     *,
     sd: float | None = None,
     winsor: float = WINSOR_SHARE,
+    scale: str = "normal",
+    design_effect=1.0,
+    test_level: float = OVERDISPERSION_TEST_LEVEL,
 ) -> Overdispersion:
-    """Estimate overdispersion from Winsorised z-scores (Spiegelhalter 2005, section 5).
+    """Estimate and test overdispersion from Winsorised z-scores (Spiegelhalter 2005, section 5).
 
-    Each unit's z-score is ``z_i = (y_i - target_i) / s_i`` with ``s_i = sqrt(t (1 - t) / n_i)``
-    for proportions, or ``sd / sqrt(n_i)`` for means when ``sd`` is given. The z-scores below
-    their ``winsor`` quantile are raised to it and those above the ``1 - winsor`` quantile are
-    lowered to it (quantiles by linear interpolation, numpy's default). Then
+    Each unit's z-score is ``z_i = (y_i - t) / s_i``:
 
-    - ``phi = sum(z_w^2) / k`` over the ``k`` units: limits are widened by ``sqrt(phi)`` when
-      ``phi > 1`` (multiplicative model);
+    - ``scale="normal"``: ``s_i = sqrt(deff_i t (1 - t) / n_i)`` for proportions, or
+      ``sd sqrt(deff_i / n_i)`` for means when ``sd`` is given;
+    - ``scale="arcsine"`` (proportions): ``y_i = asin(sqrt(p_i))``, ``t = asin(sqrt(p0))``,
+      ``s_i = sqrt(deff_i / (4 n_i))`` (the variance-stabilised scale FunnelPlotR uses).
+
+    The z-scores below their ``winsor`` quantile are raised to it and those above the
+    ``1 - winsor`` quantile lowered to it (quantiles by linear interpolation, R's type 7). Then
+
+    - ``phi = sum(z_w^2) / k`` over the ``k`` units (multiplicative model);
     - ``tau2 = (k phi - (k - 1)) / (sum(w) - sum(w^2) / sum(w))`` with ``w_i = 1 / s_i^2``,
-      0 when ``k phi <= k - 1`` (additive random-effects model): limits become
-      ``target ± z sqrt(s_i^2 + tau2)``.
+      0 when ``k phi <= k - 1`` (additive random-effects model);
+    - the test of no overdispersion compares ``k phi`` with a chi-squared distribution on
+      ``k - 1`` degrees of freedom (the target is estimated from the units): ``present`` when
+      ``P(chi2(k - 1) >= k phi) < test_level``.
 
     Units with ``n`` = 0 or a missing value are ignored.
 
@@ -225,13 +341,19 @@ def overdispersion(
     observed : array-like
         Each unit's indicator (a proportion, or a mean when ``sd`` is given).
     target : float or array-like
-        Target proportion or mean (per unit when array-like).
+        Target proportion or mean.
     n : array-like
         Each unit's denominator.
     sd : float, optional
         Standard deviation of one observation, for means.
     winsor : float
         Share Winsorised at each end, in [0, 0.5).
+    scale : {"normal", "arcsine"}
+        Scale of the z-scores.
+    design_effect : float or array-like
+        Variance inflation of each unit's records for clustering (1: independent records).
+    test_level : float
+        Level of the overdispersion test.
 
     Returns
     -------
@@ -245,18 +367,29 @@ def overdispersion(
     """
     if not 0 <= winsor < 0.5:
         raise ValueError(f"winsor must be in [0, 0.5), got {winsor}")
-    observed, target, n = np.broadcast_arrays(
-        np.asarray(observed, dtype=float), np.asarray(target, dtype=float), _as_denominators(n)
+    if scale not in ("normal", "arcsine"):
+        raise ValueError(f"scale must be 'normal' or 'arcsine', got {scale!r}")
+    observed, target, n, deff = np.broadcast_arrays(
+        np.asarray(observed, dtype=float),
+        np.asarray(target, dtype=float),
+        _as_denominators(n),
+        np.asarray(design_effect, dtype=float),
     )
-    if sd is None:
-        variance = target * (1 - target) / np.where(n > 0, n, np.nan)
+    n_valid = np.where(n > 0, n, np.nan)
+    if scale == "arcsine":
+        with np.errstate(invalid="ignore"):
+            observed = np.arcsin(np.sqrt(observed))
+            target = np.arcsin(np.sqrt(target))
+        variance = deff / (4 * n_valid)
+    elif sd is None:
+        variance = deff * target * (1 - target) / n_valid
     else:
-        variance = sd**2 / np.where(n > 0, n, np.nan)
+        variance = deff * sd**2 / n_valid
     standard_error = np.sqrt(variance)
     usable = np.isfinite(observed) & np.isfinite(standard_error) & (standard_error > 0)
     k = int(usable.sum())
     if k == 0:
-        return Overdispersion(phi=np.nan, tau2=np.nan, n_units=0, winsor=winsor)
+        return Overdispersion(phi=np.nan, tau2=np.nan, n_units=0, winsor=winsor, scale=scale)
     z = (observed[usable] - target[usable]) / standard_error[usable]
     low, high = np.quantile(z, [winsor, 1 - winsor])
     z_winsorised = np.clip(z, low, high)
@@ -267,39 +400,120 @@ def overdispersion(
         tau2 = float((k * phi - (k - 1)) / tau2_denominator)
     else:
         tau2 = 0.0
-    return Overdispersion(phi=phi, tau2=tau2, n_units=k, winsor=winsor)
+    p_value = float(stats.chi2.sf(k * phi, k - 1)) if k > 1 else float("nan")
+    return Overdispersion(
+        phi=phi,
+        tau2=tau2,
+        n_units=k,
+        winsor=winsor,
+        scale=scale,
+        p_value=p_value,
+        present=bool(p_value < test_level),
+    )
 
 
-def _proportion_limits(
-    p0: float,
+# --- limits at a denominator ---------------------------------------------------------------------
+
+
+def _adjusted_limits(
+    kind: str,
+    target: float,
     n: np.ndarray,
     *,
     levels: tuple[float, ...],
     adjust: str | None,
     dispersion: Overdispersion | None,
+    design_effect,
+    sd: float | None,
 ) -> pd.DataFrame:
-    """Limits at ``n``: exact binomial, or adjusted for overdispersion."""
-    if adjust is None:
-        return funnel_limits_proportion(p0, n, levels=levels)
-    if adjust == "multiplicative":
-        limits = funnel_limits_proportion(p0, n, levels=levels)
-        inflation = dispersion.inflation if dispersion is not None else 1.0
-        for column in limits.columns.drop(["n", "target"]):
-            limits[column] = (p0 + inflation * (limits[column] - p0)).clip(0.0, 1.0)
-        return limits
-    if adjust == "additive":
-        tau2 = dispersion.tau2 if dispersion is not None and np.isfinite(dispersion.tau2) else 0.0
-        n = _as_denominators(n)
+    """Limits at denominators ``n``: exact (at the effective denominator), or adjusted.
+
+    Exact proportions: Spiegelhalter's interpolated binomial limits at ``n / deff`` (rounded to
+    a whole number, at least 1); means: normal ``target +/- z sd sqrt(deff / n)``. Multiplicative:
+    normal form ``target +/- z sqrt(phi deff t (1 - t) / n)``. Additive: proportions on the
+    arcsine scale, ``sin^2(asin(sqrt(t)) +/- z sqrt(deff / (4 n) + tau2))`` (the angle kept in
+    [0, pi/2]); means ``target +/- z sqrt(deff sd^2 / n + tau2)``.
+    """
+    n = _as_denominators(n)
+    deff = np.broadcast_to(np.asarray(design_effect, dtype=float), n.shape)
+    use = adjust if (dispersion is not None and dispersion.present) else None
+    if use is None:
+        if kind == "proportion":
+            effective = np.where(n > 0, np.maximum(np.round(n / deff), 1.0), 0.0)
+            limits = funnel_limits_proportion(target, effective, levels=levels)
+            limits["n"] = n
+            return limits
         with np.errstate(divide="ignore", invalid="ignore"):
-            spread = np.where(n > 0, np.sqrt(p0 * (1 - p0) / n + tau2), np.nan)
-        limits = {"n": n, "target": np.full(n.shape, p0)}
+            spread = np.where(n > 0, sd * np.sqrt(deff / np.where(n > 0, n, 1.0)), np.nan)
+        limits = {"n": n, "target": np.full(n.shape, float(target))}
         for level in levels:
             z = stats.norm.ppf((1 + level) / 2)
-            label = level_label(level)
-            limits[f"lower_{label}"] = np.clip(p0 - z * spread, 0.0, 1.0)
-            limits[f"upper_{label}"] = np.clip(p0 + z * spread, 0.0, 1.0)
+            limits[f"lower_{level_label(level)}"] = target - z * spread
+            limits[f"upper_{level_label(level)}"] = target + z * spread
         return pd.DataFrame(limits)
-    raise ValueError(f"adjust must be one of {ADJUSTMENTS}, got {adjust!r}")
+    with np.errstate(divide="ignore", invalid="ignore"):
+        n_valid = np.where(n > 0, n, np.nan)
+        if kind == "proportion" and use == "additive":
+            centre = np.arcsin(np.sqrt(target))
+            spread = np.sqrt(deff / (4 * n_valid) + dispersion.tau2)
+        elif kind == "proportion":
+            centre = target
+            spread = np.sqrt(dispersion.phi * deff * target * (1 - target) / n_valid)
+        elif use == "additive":
+            centre = target
+            spread = np.sqrt(deff * sd**2 / n_valid + dispersion.tau2)
+        else:
+            centre = target
+            spread = np.sqrt(dispersion.phi * deff * sd**2 / n_valid)
+    limits = {"n": n, "target": np.full(n.shape, float(target))}
+    for level in levels:
+        z = stats.norm.ppf((1 + level) / 2)
+        label = level_label(level)
+        low, high = centre - z * spread, centre + z * spread
+        if kind == "proportion" and use == "additive":
+            low = np.sin(np.clip(low, 0, np.pi / 2)) ** 2
+            high = np.sin(np.clip(high, 0, np.pi / 2)) ** 2
+        elif kind == "proportion":
+            low, high = np.clip(low, 0.0, 1.0), np.clip(high, 0.0, 1.0)
+        limits[f"lower_{label}"] = low
+        limits[f"upper_{label}"] = high
+    return pd.DataFrame(limits)
+
+
+def _tails(
+    kind: str,
+    numerators: np.ndarray,
+    denominators: np.ndarray,
+    value: np.ndarray,
+    target: float,
+    *,
+    adjust: str | None,
+    dispersion: Overdispersion | None,
+    design_effect: np.ndarray,
+    sd: float | None,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Each unit's one-sided tail probabilities under the (possibly adjusted) null."""
+    use = adjust if (dispersion is not None and dispersion.present) else None
+    deff = design_effect
+    with np.errstate(divide="ignore", invalid="ignore"):
+        n_valid = np.where(denominators > 0, denominators, np.nan)
+        if use is None and kind == "proportion":
+            return binomial_tails(numerators / deff, denominators / deff, target)
+        if use is None:
+            z = (value - target) / (sd * np.sqrt(deff / n_valid))
+        elif kind == "proportion" and use == "additive":
+            z = (np.arcsin(np.sqrt(value)) - np.arcsin(np.sqrt(target))) / np.sqrt(
+                deff / (4 * n_valid) + dispersion.tau2
+            )
+        elif kind == "proportion":
+            z = (value - target) / np.sqrt(dispersion.phi * deff * target * (1 - target) / n_valid)
+        elif use == "additive":
+            z = (value - target) / np.sqrt(deff * sd**2 / n_valid + dispersion.tau2)
+        else:
+            z = (value - target) / np.sqrt(dispersion.phi * deff * sd**2 / n_valid)
+    upper, lower = normal_tails(z)
+    bad = ~np.isfinite(z)
+    return np.where(bad, np.nan, upper), np.where(bad, np.nan, lower)
 
 
 def funnel_table(
@@ -312,47 +526,87 @@ def funnel_table(
     levels: Sequence[float] = FUNNEL_LEVELS,
     adjust: str | None = None,
     winsor: float = WINSOR_SHARE,
+    kind: str = "proportion",
+    sd: float | None = None,
+    design_effect: float | str = 1.0,
+    min_units: int = MIN_UNITS_OVERDISPERSION,
 ) -> pd.DataFrame:
-    """One row per unit: its proportion, the funnel limits at its denominator, and a flag.
+    """One row per unit: its value, exact one-sided tail probability, limits and flag.
 
     Rows of one unit are summed first (numerators and denominators), so a table with one row per
-    unit and quarter gives the unit's pooled proportion. ``value = numerator / denominator``.
-    The target defaults to the pooled proportion ``sum(numerator) / sum(denominator)``. A unit
-    is flagged ``above <L>%`` when its value is strictly beyond the upper limit of the widest
-    level ``L`` it exceeds (``below <L>%`` likewise), else ``within``; a unit with denominator 0
-    has no value and no flag.
+    unit and quarter gives the unit's pooled value ``numerator / denominator``. The target
+    defaults to the pooled value ``sum(numerator) / sum(denominator)``.
+
+    **Flags come from exact tail probabilities, not from the drawn limits.** For a proportion,
+    ``P(Y >= y)`` and ``P(Y <= y)`` under ``Binomial(n, target)`` (:func:`binomial_tails`; with
+    clustered records, at the effective counts ``y / deff`` and ``n / deff``); for a mean, normal
+    tails of ``z = (mean - target) / (sd sqrt(deff / n))``. A unit is flagged at the widest level
+    ``L`` whose one-sided tail ``(1 - L) / 2`` its probability reaches (:func:`flags_from_tails`):
+    ``within``, ``above_95``, ``below_95``, ``above_99.8``, ``below_99.8``. ``p_value`` is the
+    smaller of the two tails (one-sided, in the direction of the unit's deviation). The limit
+    columns are the interpolated limits at the unit's denominator, for drawing and reading only.
+
+    With ``adjust``, overdispersion is estimated (:func:`overdispersion`; ``"multiplicative"``:
+    phi on the normal scale; ``"additive"``: tau2 on the arcsine scale for proportions) and
+    applied, to tails and limits alike, only when the test finds it and at least ``min_units``
+    units have a value; otherwise the exact flags stand. ``attrs["overdispersion_note"]`` says
+    which happened and warns when fewer than ``min_units`` units make the estimate unstable.
 
     Parameters
     ----------
     data : DataFrame
         Counts per unit (clinic or clinician).
     numerator, denominator, unit : str
-        Column names.
+        Column names (for a mean, the numerator is the sum of the values).
     target : float, optional
-        Target proportion; default the pooled proportion.
+        Target proportion or mean; default the pooled value.
     levels : sequence of float
         Two-sided limit levels.
     adjust : {None, "multiplicative", "additive"}
-        Overdispersion adjustment (see :func:`overdispersion`).
+        Overdispersion adjustment.
     winsor : float
         Winsorising share for the overdispersion estimate.
+    kind : {"proportion", "mean"}
+        What the indicator is.
+    sd : float, optional
+        Standard deviation of one observation (required for means).
+    design_effect : float or str
+        Variance inflation for records clustered within patients: a number for every unit, or
+        the name of a column holding each unit's (one value per unit).
+    min_units : int
+        Fewest units with which an overdispersion estimate is applied.
 
     Returns
     -------
     DataFrame
-        Columns: ``unit``'s name, numerator, denominator, ``value``, ``target``,
-        ``lower_<L>``/``upper_<L>`` per level, ``flag``. ``attrs["overdispersion"]`` holds the
-        :class:`Overdispersion` estimate.
+        Columns: ``unit``'s name, numerator, denominator, ``value``, ``target``, ``p_value``,
+        ``design_effect``, ``lower_<L>``/``upper_<L>`` per level, ``flag``.
+        ``attrs["overdispersion"]`` holds the :class:`Overdispersion` estimate.
     """
-    missing = [c for c in (numerator, denominator, unit) if c not in data.columns]
+    if adjust not in ADJUSTMENTS:
+        raise ValueError(f"adjust must be one of {ADJUSTMENTS}, got {adjust!r}")
+    if kind not in ("proportion", "mean"):
+        raise ValueError(f"kind must be 'proportion' or 'mean', got {kind!r}")
+    if kind == "mean" and not (sd is not None and sd > 0):
+        raise ValueError(f"a funnel of means needs a positive sd, got {sd}")
+    deff_column = design_effect if isinstance(design_effect, str) else None
+    columns = [numerator, denominator, unit] + ([deff_column] if deff_column else [])
+    missing = [c for c in columns if c not in data.columns]
     if missing:
         raise KeyError(f"funnel_table: column(s) {missing} not in data ({list(data.columns)})")
     levels = _check_levels(levels)
-    counts = data.groupby(unit, sort=True, observed=True)[[numerator, denominator]].sum()
+    grouped = data.groupby(unit, sort=True, observed=True)
+    counts = grouped[[numerator, denominator]].sum()
+    if deff_column:
+        counts["design_effect"] = grouped[deff_column].first()
+    else:
+        counts["design_effect"] = float(design_effect)
     counts = counts.reset_index()
+    deff = counts["design_effect"].fillna(1.0).clip(lower=1.0).to_numpy(dtype=float)
+    counts["design_effect"] = deff
     numerators = counts[numerator].to_numpy(dtype=float)
     denominators = _as_denominators(counts[denominator].to_numpy(dtype=float))
-    if (numerators > denominators).any() or (numerators < 0).any():
+    if kind == "proportion" and ((numerators > denominators) | (numerators < 0)).any():
         bad = counts.loc[(numerators > denominators) | (numerators < 0), unit].iloc[0]
         raise ValueError(
             f"funnel_table: unit {bad!r} has {numerator} outside 0..{denominator}; "
@@ -362,18 +616,65 @@ def funnel_table(
         target = float(numerators.sum() / denominators.sum())
     with np.errstate(divide="ignore", invalid="ignore"):
         value = np.where(denominators > 0, numerators / denominators, np.nan)
-    dispersion = overdispersion(value, target, denominators, winsor=winsor)
-    limits = _proportion_limits(
-        target, denominators, levels=levels, adjust=adjust, dispersion=dispersion
+    scale = "arcsine" if (adjust == "additive" and kind == "proportion") else "normal"
+    dispersion = overdispersion(
+        value,
+        target,
+        denominators,
+        sd=sd if kind == "mean" else None,
+        winsor=winsor,
+        scale=scale,
+        design_effect=deff,
     )
-    table = counts.assign(value=value).join(limits.drop(columns="n"))
-    flag = pd.Series(FLAG_WITHIN, index=table.index, dtype="str")
-    for level in levels:  # narrow to wide, so the widest exceeded level wins
-        label = level_label(level)
-        flag = flag.mask(table["value"] > table[f"upper_{label}"], f"above {label}%")
-        flag = flag.mask(table["value"] < table[f"lower_{label}"], f"below {label}%")
-    table["flag"] = flag.mask(table["value"].isna())
+    note = ""
+    if adjust is not None:
+        if dispersion.n_units < min_units:
+            note = (
+                f"Only {dispersion.n_units} units: too few to estimate overdispersion reliably "
+                f"(at least {min_units} needed); exact limits are used."
+            )
+            dispersion = replace(dispersion, present=False)
+        elif dispersion.present:
+            note = (
+                f"Overdispersion found (phi = {dispersion.phi:.2f}, test p = "
+                f"{dispersion.p_value:.3f}); {adjust} adjustment applied."
+            )
+        else:
+            note = (
+                f"No overdispersion found (phi = {dispersion.phi:.2f}, test p = "
+                f"{dispersion.p_value:.3f}); exact limits are used."
+            )
+        if dispersion.n_units < min_units:
+            warnings.warn(note, UserWarning, stacklevel=2)
+    upper, lower = _tails(
+        kind,
+        numerators,
+        denominators,
+        value,
+        target,
+        adjust=adjust,
+        dispersion=dispersion,
+        design_effect=deff,
+        sd=sd,
+    )
+    limits = _adjusted_limits(
+        kind,
+        target,
+        denominators,
+        levels=levels,
+        adjust=adjust,
+        dispersion=dispersion,
+        design_effect=deff,
+        sd=sd,
+    )
+    table = counts.assign(value=value, target=float(target), p_value=np.fmin(upper, lower))
+    table = table.join(limits.drop(columns=["n", "target"]))
+    table["flag"] = flags_from_tails(upper, lower, levels=levels)
+    table.loc[table["value"].isna(), ["flag", "p_value"]] = None
+    first = ["design_effect"]
+    table = table[[c for c in table.columns if c not in first] + first]
     table.attrs["overdispersion"] = dispersion
+    table.attrs["overdispersion_note"] = note
     return table
 
 
@@ -423,12 +724,20 @@ def plot_funnel(
     levels: Sequence[float] = FUNNEL_LEVELS,
     adjust: str | None = None,
     winsor: float = WINSOR_SHARE,
+    kind: str = "proportion",
+    sd: float | None = None,
+    design_effect: float | str = 1.0,
+    line_design_effect: float | None = None,
+    min_units: int = MIN_UNITS_OVERDISPERSION,
+    labelled=None,
 ) -> Axes:
-    """Funnel plot of a proportion by clinic or clinician.
+    """Funnel plot of a proportion (or a mean) by clinic or clinician.
 
     Points are the units of :func:`funnel_table`; the horizontal line is the target; the curves
-    are the control limits over a grid of denominators (dashed: the inner level, solid: the outer).
-    Units beyond the inner limits are coloured and, with ``label_outliers``, labelled by ``unit``.
+    are the control limits over a grid of denominators (dashed: the inner level, solid: the outer),
+    drawn for reading only. Units are coloured by their flag from exact tail probabilities, so a
+    unit at a small denominator may sit just past a curve and still be within (its colour says
+    so). Flagged units are labelled by ``unit`` with ``label_outliers``.
 
     Only clinic or clinician ids may label points: a ``unit`` column naming patients is refused,
     because a report must not identify patients.
@@ -449,8 +758,13 @@ def plot_funnel(
         Label units beyond the inner limits.
     title : str, optional
         Axes title.
-    levels, adjust, winsor
+    levels, adjust, winsor, kind, sd, design_effect, min_units
         As in :func:`funnel_table`.
+    line_design_effect : float, optional
+        Design effect at which the curves are drawn (default: the units' median).
+    labelled : collection, optional
+        Only these units may be labelled (others are drawn unlabelled, e.g. other clinics'
+        clinicians in a one-clinic report).
 
     Returns
     -------
@@ -478,6 +792,10 @@ def plot_funnel(
         levels=levels,
         adjust=adjust,
         winsor=winsor,
+        kind=kind,
+        sd=sd,
+        design_effect=design_effect,
+        min_units=min_units,
     )
     table = table[table[denominator] > 0]
     p0 = float(table["target"].iloc[0]) if len(table) else np.nan
@@ -490,8 +808,17 @@ def plot_funnel(
     n_max = float(table[denominator].max())
     n_min = float(table[denominator].min())
     grid = np.unique(np.round(np.linspace(max(1.0, np.floor(0.8 * n_min)), 1.05 * n_max, 400)))
-    curves = _proportion_limits(
-        p0, grid, levels=levels, adjust=adjust, dispersion=table.attrs["overdispersion"]
+    if line_design_effect is None:
+        line_design_effect = float(table["design_effect"].median())
+    curves = _adjusted_limits(
+        kind,
+        p0,
+        grid,
+        levels=levels,
+        adjust=adjust,
+        dispersion=table.attrs["overdispersion"],
+        design_effect=line_design_effect,
+        sd=sd,
     )
     styles = {levels[0]: "--", levels[-1]: "-"}
     for level in levels:
@@ -500,16 +827,17 @@ def plot_funnel(
         ax.plot(grid, curves[f"upper_{label}"], line_style, color="0.35", lw=1.0)
         ax.plot(grid, curves[f"lower_{label}"], line_style, color="0.35", lw=1.0)
         ax.plot([], [], line_style, color="0.35", lw=1.0, label=f"{label}% limits")
-    ax.axhline(p0, color="0.1", lw=1.0, label=f"Target {100 * p0:.1f}%")
+    target_label = f"Target {100 * p0:.1f}%" if kind == "proportion" else f"Target {p0:.2f}"
+    ax.axhline(p0, color="0.1", lw=1.0, label=target_label)
 
     inner = level_label(levels[0])
     outer = level_label(levels[-1])
     outside = table["flag"].ne(FLAG_WITHIN)
-    beyond_outer = table["flag"].str.endswith(f" {outer}%") if len(levels) > 1 else ~outside
+    beyond_outer = table["flag"].str.endswith(f"_{outer}") if len(levels) > 1 else ~outside
     groups = [
-        (~outside, "tab:blue", "Within limits"),
-        (outside & ~beyond_outer, "tab:orange", f"Beyond {inner}% limits"),
-        (outside & beyond_outer, "tab:red", f"Beyond {outer}% limits"),
+        (~outside, "tab:blue", "Not flagged"),
+        (outside & ~beyond_outer, "tab:orange", f"Flagged at {inner}%"),
+        (outside & beyond_outer, "tab:red", f"Flagged at {outer}%"),
     ]
     for members, colour, label in groups:
         if members.any():
@@ -526,8 +854,11 @@ def plot_funnel(
     low = min(table["value"].min(), table[f"lower_{outer}"].min())
     high = max(table["value"].max(), table[f"upper_{outer}"].max())
     pad = 0.15 * max(high - low, 0.05)
-    ax.set_ylim(max(low - pad, -0.02), min(high + pad, 1.02))
-    ax.yaxis.set_major_formatter(PercentFormatter(xmax=1))
+    if kind == "proportion":
+        ax.set_ylim(max(low - pad, -0.02), min(high + pad, 1.02))
+        ax.yaxis.set_major_formatter(PercentFormatter(xmax=1))
+    else:
+        ax.set_ylim(low - pad, high + pad)
     ax.set_xlabel(f"Denominator ({denominator})")
     ax.set_ylabel(f"{numerator} / {denominator}")
     # Below the axes, so that it never hides a unit.
@@ -536,8 +867,12 @@ def plot_funnel(
     )
     if title:
         ax.set_title(title)
-    if label_outliers and unit is not None and outside.any():
-        labelled = table[outside]
+    if labelled is not None:
+        outside_labelled = outside & table[unit_column].isin(list(labelled))
+    else:
+        outside_labelled = outside
+    if label_outliers and unit is not None and outside_labelled.any():
+        labelled = table[outside_labelled]
         _label_without_overlap(
             ax,
             labelled[denominator].to_numpy(dtype=float),
@@ -545,4 +880,90 @@ def plot_funnel(
             [str(label) for label in labelled[unit_column]],
             fontsize=8,
         )
+    return ax
+
+
+def plot_casemix_funnel(
+    table: pd.DataFrame,
+    *,
+    kind: str,
+    ax: Axes,
+    rate: float | None = None,
+    sigma: float | None = None,
+    levels: Sequence[float] = FUNNEL_LEVELS,
+    labelled=None,
+    title: str | None = None,
+) -> Axes:
+    """Funnel plot of a case-mix adjusted comparison (:func:`~hipdata.analysis.casemix.casemix_comparison`).
+
+    ``kind="ratio"``: observed / expected responders against the expected count, target 1; the
+    curves are binomial limits at the network rate ``rate`` (``n = E / rate`` episodes), for
+    reading only (flags come from each unit's Poisson-binomial tails). ``kind="difference"``:
+    observed - expected mean against the number of episodes, target 0, curves
+    ``+/- z sigma / sqrt(n)``.
+    """
+    levels = _check_levels(levels)
+    data = table[table["flag"].notna()]
+    if not len(data):
+        ax.set_title(title or "")
+        return ax
+    if kind == "ratio":
+        x = data["expected"].to_numpy(dtype=float)
+        y = data["ratio"].to_numpy(dtype=float)
+        centre = 1.0
+        # a unit of n episodes at the network rate expects E = n * rate responders; its limits
+        # are the binomial limit counts over E (smooth in n by Spiegelhalter's interpolation)
+        n_grid = np.unique(
+            np.round(np.linspace(max(1.0, 0.8 * x.min() / rate), 1.05 * x.max() / rate, 300))
+        )
+        curves = funnel_limits_proportion(rate, n_grid, levels=levels)
+        for column in curves.columns.drop(["n", "target"]):
+            curves[column] = curves[column] / rate
+        grid = n_grid * rate
+        x_label = "Expected responders (from the case mix)"
+        y_label = "Observed / expected responders"
+    else:
+        x = data["episodes"].to_numpy(dtype=float)
+        y = data["difference"].to_numpy(dtype=float)
+        centre = 0.0
+        grid = np.unique(np.round(np.linspace(max(1.0, 0.8 * x.min()), 1.05 * x.max(), 200)))
+        curves = funnel_limits_mean(0.0, sigma, grid, levels=levels)
+        x_label = "Episodes with NPRS at baseline and follow-up"
+        y_label = "Observed - expected improvement (points)"
+    styles = {levels[0]: "--", levels[-1]: "-"}
+    for level in levels:
+        label = level_label(level)
+        line_style = styles.get(level, ":")
+        ax.plot(grid, curves[f"upper_{label}"], line_style, color="0.35", lw=1.0)
+        ax.plot(grid, curves[f"lower_{label}"], line_style, color="0.35", lw=1.0)
+        ax.plot([], [], line_style, color="0.35", lw=1.0, label=f"{label}% limits")
+    ax.axhline(centre, color="0.1", lw=1.0, label="As expected")
+    flag = data["flag"].astype(str)
+    outer = level_label(levels[-1])
+    beyond_outer = flag.str.endswith(f"_{outer}").to_numpy()
+    outside = flag.ne(FLAG_WITHIN).to_numpy()
+    inner = level_label(levels[0])
+    for members, colour, label in [
+        (~outside, "tab:blue", "Not flagged"),
+        (outside & ~beyond_outer, "tab:orange", f"Flagged at {inner}%"),
+        (outside & beyond_outer, "tab:red", f"Flagged at {outer}%"),
+    ]:
+        if members.any():
+            ax.scatter(x[members], y[members], s=24, color=colour, zorder=3, label=label)
+    low = min(np.nanmin(y), np.nanmin(curves[f"lower_{outer}"]))
+    high = max(np.nanmax(y), np.nanmax(curves[f"upper_{outer}"]))
+    pad = 0.1 * max(high - low, 0.1)
+    ax.set_ylim(low - pad, high + pad)
+    ax.set_xlim(0, 1.08 * x.max())
+    ax.set_xlabel(x_label)
+    ax.set_ylabel(y_label)
+    ax.legend(
+        fontsize="small", frameon=False, loc="upper center", bbox_to_anchor=(0.5, -0.16), ncol=3
+    )
+    if title:
+        ax.set_title(title)
+    names = data["unit"].astype(str).to_numpy()
+    show = outside & (np.isin(names, list(labelled)) if labelled is not None else True)
+    if show.any():
+        _label_without_overlap(ax, x[show], y[show], list(names[show]), fontsize=8)
     return ax
