@@ -156,9 +156,9 @@ def test_measures_file_registers_a_measure(tmp_path):
     quarantined_b = pd.read_csv(tmp_path / "b" / "quarantine.csv")
     assert len(quarantined_a) - len(quarantined_b) == 4
     bad = tmp_path / "bad.csv"
-    bad.write_text("name,low,high,higher_is_better,mcid_points\nodi,0,100,maybe,10\n")
+    bad.write_text("measure,min,max,better,mcid\nodi,0,100,sideways,10\n")
     result = runner.invoke(app, ["validate", str(folder), "--measures", str(bad)])
-    assert result.exit_code == 2 and "'maybe' is not true or false" in result.output
+    assert result.exit_code == 2 and "better/direction 'sideways' must be" in result.output
 
 
 def test_many_quarantined_rows_give_a_warning(tmp_path):
