@@ -21,7 +21,11 @@ Column names and dtypes (the contract between ``hipdata.io`` and ``hipdata.metri
 ``quarantine``
     table, source_file, source_row, column, value, reason
 ``load_report``
-    table, source_file, rows_read, rows_kept, rows_quarantined
+    table, source_file, rows_read, rows_kept, rows_quarantined, notes (what the reader saw:
+    hidden sheets skipped, encodings, a trailing delimiter, formulas, ...)
+``columns`` (the load report's column accounting: one row per column of every file)
+    table, source_file, column (as headed in the file), status (used / ignored), used_as (the
+    field it gives; empty when ignored), note
 """
 
 from __future__ import annotations
@@ -86,7 +90,15 @@ ACTIVITY_COLUMNS = ["patient_id", "date", "cardio_min", "strength_sessions"]
 OUTCOME_COLUMNS = ["patient_id", "date", "measure", "score"]
 TREATMENT_COLUMNS = ["patient_id", "date", "treatment"]
 QUARANTINE_COLUMNS = ["table", "source_file", "source_row", "column", "value", "reason"]
-LOAD_REPORT_COLUMNS = ["table", "source_file", "rows_read", "rows_kept", "rows_quarantined"]
+LOAD_REPORT_COLUMNS = [
+    "table",
+    "source_file",
+    "rows_read",
+    "rows_kept",
+    "rows_quarantined",
+    "notes",
+]
+COLUMN_REPORT_COLUMNS = ["table", "source_file", "column", "status", "used_as", "note"]
 SOURCE_COLUMNS = ["source_file", "source_row"]
 
 _FLOAT_SET_COLUMNS = [
@@ -134,6 +146,10 @@ class Dataset:
     #: Where the data came from (a folder, or a description).
     source: str = ""
     meta: dict = field(default_factory=dict)
+    #: Every column of every input file: used (as which field) or ignored (and why).
+    columns: pd.DataFrame = field(
+        default_factory=lambda: pd.DataFrame(columns=COLUMN_REPORT_COLUMNS)
+    )
 
     @classmethod
     def from_frames(

@@ -151,3 +151,15 @@ def test_loader_reads_set_type_and_quarantines_unknown_types(tmp_path):
     assert ds.quarantine[["source_row", "column", "value", "reason"]].values.tolist() == [
         [5, "set_type", "superset", "set_type must be working, warmup, drop or failure"]
     ]
+
+
+def test_a_second_import_leaves_no_stale_table(tmp_path):
+    strong.read(DATA / "strong_semicolon.csv", patient_id="P01").write(tmp_path)
+    assert len(pd.read_csv(tmp_path / "activity.csv")) == 1
+    # the FitNotes locale file has no cardio: activity.csv is emptied, not left stale
+    from hipdata.sources import fitnotes
+
+    fitnotes.read(DATA / "fitnotes_locale.csv", patient_id="P07").write(tmp_path)
+    assert len(pd.read_csv(tmp_path / "activity.csv")) == 0
+    ds = hipdata.load(tmp_path, today=TODAY)
+    assert ds.activity.empty and len(ds.sets) == 3

@@ -25,7 +25,13 @@ import pandas as pd
 
 from hipdata.dataset import Dataset
 from hipdata.errors import DataError
-from hipdata.io.readers import RawTable, _cell_text, column_key
+from hipdata.io.readers import (
+    RawTable,
+    _cell_text,
+    _check_width,
+    _limit_cell_length,
+    column_key,
+)
 
 TABLES = ("patients", "exercises", "activity", "outcomes", "treatments")
 #: Also accepted as a table name: ``sets`` is the name :meth:`Dataset.from_frames` uses.
@@ -119,6 +125,7 @@ def frame_to_raw(frame: pd.DataFrame, table: str) -> RawTable:
             file=name,
             fix="pass a pandas DataFrame",
         )
+    _check_width(Path(name), frame.shape[1])  # the file readers' limits apply to frames too
     cells = frame_cells(frame)
     headers = [str(column).strip() for column in frame.columns]
     if any(header == "" for header in headers):
@@ -138,7 +145,9 @@ def frame_to_raw(frame: pd.DataFrame, table: str) -> RawTable:
             )
         seen[key] = header
     cells.columns = headers
-    return RawTable(Path(name), cells, np.arange(len(cells), dtype=np.int64) + FIRST_ROW)
+    raw = RawTable(Path(name), cells, np.arange(len(cells), dtype=np.int64) + FIRST_ROW)
+    _limit_cell_length(raw)
+    return raw
 
 
 def validate(
@@ -156,9 +165,9 @@ def validate(
     Parameters
     ----------
     frames : mapping of str to DataFrame, optional
-        Table name -> frame, the names of a data folder's files: ``patients`` and ``exercises``
-        (required; ``sets`` is accepted for ``exercises``), ``activity``, ``outcomes``,
-        ``treatments``. The tables may also be given as keywords (``patients=...``). Columns
+        Table name -> frame, the names of a data folder's files: ``patients`` (required),
+        ``exercises`` (``sets`` is accepted for it), ``activity``, ``outcomes``, ``treatments``;
+        the tables the loader requires are required here too. The tables may also be given as keywords (``patients=...``). Columns
         are the input tables' of CONTRACT §1 (matched ignoring case and spaces, both exercise
         layouts accepted), as text or typed (``datetime64``, numbers, booleans).
     dayfirst, pain_scale, catalogue, measures, today
@@ -189,7 +198,7 @@ def validate(
     >>> ds.quarantine[["source_file", "source_row", "column", "reason"]].values.tolist()
     [['exercises (DataFrame)', 3, 'reps', 'reps above 200 is impossible']]
     """
-    from hipdata.io.loader import load
+    from hipdata.io.loader import REQUIRED_TABLES, load
 
     if isinstance(frames, pd.DataFrame):
         raise DataError(
@@ -215,7 +224,7 @@ def validate(
             )
         if frame is not None:
             raws[table] = frame_to_raw(frame, table)
-    for table in ("patients", "exercises"):
+    for table in REQUIRED_TABLES:
         if table not in raws:
             raise DataError(
                 f"no {table} table among the frames given",

@@ -9,6 +9,7 @@ quarantine reason and any further problems are listed beside it.
 from __future__ import annotations
 
 import hashlib
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,6 +26,7 @@ from hipdata.catalogue import (
 )
 from hipdata.dataset import (
     ACTIVITY_COLUMNS,
+    COLUMN_REPORT_COLUMNS,
     LOAD_REPORT_COLUMNS,
     OUTCOME_COLUMNS,
     PATIENT_COLUMNS,
@@ -35,8 +37,15 @@ from hipdata.dataset import (
     Dataset,
 )
 from hipdata.errors import DataError
-from hipdata.io.parse import parse_bool, parse_dates, parse_numbers, parse_pain
-from hipdata.io.readers import SUPPORTED_SUFFIXES, RawTable, column_key, read_raw
+from hipdata.io.parse import parse_bool, parse_dates, parse_durations, parse_numbers, parse_pain
+from hipdata.io.readers import (
+    SUPPORTED_SUFFIXES,
+    RawTable,
+    column_key,
+    echo,
+    echo_series,
+    read_raw,
+)
 from hipdata.outcome_measures import MEASURES, Measure, measure_aliases
 from hipdata.protocol import DEFAULT_PLANNED_SESSIONS_PER_WEEK, LB_TO_KG, PRE_START_DAYS
 
@@ -89,6 +98,46 @@ COLUMN_SYNONYMS = {
     "value": "score",
 }
 
+#: Most values in a per-set list (``10/10/8``); as many as the most sets a row may have.
+MAX_LIST_PARTS = 50
+#: Exercise columns that give a load in a unit named by another column, per row (Strong's
+#: ``Weight`` + ``Weight Unit``); keys are column_key()s.
+WEIGHT_VALUE_KEYS = ("weight", "weights", "loadweight", "weightvalue")
+WEIGHT_UNIT_KEYS = ("weightunit", "weightunits", "unit", "units", "loadunit", "unitofweight")
+#: Units a load may be given in, mapped to kilograms per unit (keys are column_key()s).
+LOAD_UNITS = {
+    "kg": 1.0,
+    "kgs": 1.0,
+    "kilo": 1.0,
+    "kilos": 1.0,
+    "kilogram": 1.0,
+    "kilograms": 1.0,
+    "lb": LB_TO_KG,
+    "lbs": LB_TO_KG,
+    "pound": LB_TO_KG,
+    "pounds": LB_TO_KG,
+}
+#: Words that make an unrecognised exercises column look like a load.
+_WEIGHT_WORDS = {"weight", "weights", "load", "loads", "kg", "kgs", "kilo", "kilos", "lb", "lbs"}
+_WEIGHT_WORDS |= {"pound", "pounds", "kilograms", "kilogram"}
+#: Exercise columns that give a duration in seconds or as a clock (``Seconds`` in Strong,
+#: ``duration_seconds`` in Hevy, a ``Time`` column written ``0:00:30``), in order of preference;
+#: read as ``hold_s`` for hold exercises when the file has no hold_s column.
+DURATION_KEYS = (
+    "seconds",
+    "durationseconds",
+    "durations",
+    "durationsec",
+    "durationsecs",
+    "secs",
+    "times",
+    "timeseconds",
+    "duration",
+    "time",
+)
+#: Stand-in fields for source columns that are converted into a contract field.
+_SOURCE_FIELDS = ("load_value", "load_unit", "duration")
+
 DISCHARGE_REASONS = {
     "completed": "completed",
     "complete": "completed",
@@ -138,6 +187,34 @@ class _Checked:
     table: str
     columns: dict[str, str]  # canonical name -> header as written
     problems: list[pd.DataFrame]
+    #: header as written -> (field it is used as, or "" when ignored; a note)
+    report: dict[str, tuple[str, str]] | None = None
+
+    def __post_init__(self) -> None:
+        self.flag_reader_problems()
+
+    def label(self, name: str) -> str:
+        """The quarantine's column for a field: its contract name, or the header as written
+        for a source column converted into a field (``Weight``, ``Seconds``)."""
+        return self.columns.get(name, name) if name in _SOURCE_FIELDS else name
+
+    def flag_reader_problems(self) -> None:
+        """Cells the reader refused (too long, formulas without a result) come first."""
+        problems = self.raw.problems
+        if not len(problems):
+            return
+        positions = pd.Index(self.raw.source_row).get_indexer(problems["source_row"].to_numpy())
+        fields = {header: name for name, header in self.columns.items()}
+        for (column, reason), group in problems.assign(position=positions).groupby(
+            ["column", "reason"], sort=False
+        ):
+            group = group[group["position"] >= 0]
+            mask = np.zeros(len(self.raw.cells), dtype=bool)
+            mask[group["position"].to_numpy()] = True
+            values = pd.Series("", index=self.raw.cells.index, dtype=object)
+            values.iloc[group["position"].to_numpy()] = group["value"].to_numpy()
+            name = fields.get(column, column)
+            self.flag(mask, name if name not in _SOURCE_FIELDS else column, reason, values)
 
     def cells(self, name: str) -> pd.Series:
         if name in self.columns:
@@ -159,8 +236,8 @@ class _Checked:
             pd.DataFrame(
                 {
                     "position": index,
-                    "column": name,
-                    "value": values.to_numpy()[index],
+                    "column": self.label(name),
+                    "value": echo_series(values.iloc[index]).to_numpy(),
                     "reason": reasons,
                     "order": len(self.problems),
                 }
@@ -199,8 +276,10 @@ class _Checked:
                     {
                         "source_row": [row for row, _ in self.raw.malformed],
                         "column": "",
-                        "value": [text[:200] for _, text in self.raw.malformed],
-                        "reason": "the row has more cells than the header has columns",
+                        "value": [echo(text) for _, text in self.raw.malformed],
+                        "reason": "the row has more cells than the header has columns (a stray "
+                        "delimiter, or an unquoted decimal comma such as 4,5): its cells cannot "
+                        "be placed; quote the cell or remove the extra delimiter",
                         "other_problems": "",
                     }
                 )
@@ -242,7 +321,16 @@ def _find_files(folder: Path) -> tuple[dict[str, Path], list[str]]:
     return {t: p[0] for t, p in found.items()}, ignored
 
 
-def _map_columns(raw: RawTable, table: str, known: tuple[str, ...]) -> dict[str, str]:
+def _map_columns(
+    raw: RawTable, table: str, known: tuple[str, ...]
+) -> tuple[dict[str, str], dict[str, tuple[str, str]]]:
+    """Match the file's headers to the table's fields; account for every column.
+
+    Returns the mapping field -> header and, for every header, the field it is used as ("" when
+    ignored) and a note. Raises :class:`DataError` for a missing required column, a used
+    column the reader could not read, and (exercises) a load or duration in a form that cannot
+    be converted safely.
+    """
     mapping: dict[str, str] = {}
     canonical = {column_key(name): name for name in known}
     for header in raw.cells.columns:
@@ -250,16 +338,97 @@ def _map_columns(raw: RawTable, table: str, known: tuple[str, ...]) -> dict[str,
         name = canonical.get(key) or COLUMN_SYNONYMS.get(key)
         if name in known and name not in mapping:
             mapping[name] = header
+    report: dict[str, tuple[str, str]] = {header: (name, "") for name, header in mapping.items()}
+    if "load_lb" in mapping:
+        report[mapping["load_lb"]] = ("load_kg", "pounds converted to kg")
+    if table == "exercises":
+        _map_exercise_sources(raw, mapping, report)
     missing = [c for c in REQUIRED_COLUMNS[table] if c not in mapping]
     if missing:
         raise DataError(
             f"the {table} table lacks the required column(s) {', '.join(missing)} "
-            f"(columns found: {', '.join(map(str, raw.cells.columns)) or 'none'})",
+            f"(columns found: {echo(', '.join(map(str, raw.cells.columns)) or 'none')})",
             file=raw.name,
             fix=f"add or rename the column(s) {', '.join(missing)} (names are matched "
             "ignoring case, spaces and underscores)",
         )
-    return mapping
+    for name, header in mapping.items():
+        if header in raw.unusable:
+            raise DataError(
+                f"column {echo(header, 60)!r} ({name}) holds {raw.unusable[header]}, which "
+                "hipdata cannot read",
+                file=raw.name,
+                fix=f"write {name} as plain numbers or text (one value per cell; a per-set list "
+                "as a list of numbers or as text like 10/10/8)",
+            )
+    used_keys = {column_key(h): n for h, (n, _) in report.items() if n}
+    for header in raw.cells.columns:
+        if header in report:
+            continue
+        key = column_key(header)
+        field_name = canonical.get(key) or COLUMN_SYNONYMS.get(key)
+        if field_name in mapping:
+            note = f"ignored: {field_name} is read from column {mapping[field_name]!r}"
+        elif key in used_keys:
+            note = f"ignored: same field as a used column ({used_keys[key]})"
+        else:
+            note = f"ignored: not a field of the {table} table"
+        if header in raw.unusable:
+            note += f" (holds {raw.unusable[header]})"
+        report[header] = ("", note)
+    for header, why in raw.dropped.items():
+        report[header] = ("", f"ignored: {why}")
+    return mapping, report
+
+
+def _with_report(mapped):
+    mapping, report = mapped
+    return mapping, [], report
+
+
+def _is_weight_like(header: str) -> bool:
+    words = set(re.findall(r"[a-z]+", str(header).lower()))
+    key = column_key(header)
+    return bool(words & _WEIGHT_WORDS) or key.startswith(("weight", "load"))
+
+
+def _map_exercise_sources(raw: RawTable, mapping: dict, report: dict) -> None:
+    """Loads and durations written in another unit or form than the contract's columns."""
+    free = [h for h in raw.cells.columns if h not in report]
+    by_key = {column_key(h): h for h in free}
+    if "load_kg" not in mapping and "load_lb" not in mapping:
+        weight = next((by_key[k] for k in WEIGHT_VALUE_KEYS if k in by_key), None)
+        unit = next((by_key[k] for k in WEIGHT_UNIT_KEYS if k in by_key), None)
+        if weight is not None and unit is not None:
+            mapping["load_value"], mapping["load_unit"] = weight, unit
+            report[weight] = ("load_kg", f"converted to kg with the unit in {unit!r} on each row")
+            report[unit] = ("load_kg", f"unit of {weight!r} (kg or lbs)")
+        elif weight is not None:
+            raise DataError(
+                f"the column {echo(weight, 60)!r} gives a load without its unit",
+                file=raw.name,
+                fix="rename it to load_kg (kilograms) or load_lb (pounds), or add a "
+                "'Weight Unit' column with kg or lbs on every row",
+            )
+        else:
+            like = [h for h in free if _is_weight_like(h) and column_key(h) not in WEIGHT_UNIT_KEYS]
+            if like:
+                raise DataError(
+                    f"the column {echo(like[0], 60)!r} looks like a load, but hipdata cannot "
+                    "tell its unit (without a load column every load would be read as 0)",
+                    file=raw.name,
+                    fix="rename it to load_kg (kilograms) or load_lb (pounds) if it is the "
+                    "external load, or delete the column",
+                )
+    if "hold_s" not in mapping:
+        duration = next((by_key[k] for k in DURATION_KEYS if k in by_key), None)
+        if duration is not None:
+            mapping["duration"] = duration
+            report[duration] = (
+                "hold_s",
+                "read as hold_s (seconds, mm:ss or h:mm:ss) for hold exercises; a duration on "
+                "a reps exercise quarantines the row",
+            )
 
 
 def _check_dates(checked: _Checked, name: str, dayfirst, today: pd.Timestamp, *, required: bool):
@@ -273,6 +442,31 @@ def _check_dates(checked: _Checked, name: str, dayfirst, today: pd.Timestamp, *,
     return dates
 
 
+def _range_reasons(
+    values: pd.Series,
+    reasons: pd.Series,
+    *,
+    label: str,
+    low: float | None = None,
+    high: float | None = None,
+    whole: bool = False,
+) -> pd.Series:
+    """The parser's reasons plus the range rules, first problem per value."""
+    out = reasons.astype(object).copy()
+    free = out == ""
+    if whole:
+        bad = free & values.notna() & (values % 1 != 0)
+        out[bad] = f"{label} must be a whole number"
+        free &= ~bad
+    if low is not None:
+        bad = free & (values < low)
+        out[bad] = f"{label} below {low:g} is impossible"
+        free &= ~bad
+    if high is not None:
+        out[free & (values > high)] = f"{label} above {high:g} is impossible"
+    return out
+
+
 def _check_number(
     checked: _Checked,
     name: str,
@@ -282,10 +476,11 @@ def _check_number(
     whole: bool = False,
     label: str | None = None,
     cells: pd.Series | None = None,
+    parser=parse_numbers,
 ) -> pd.Series:
     label = label or name
     source = checked.cells(name) if cells is None else cells
-    values, reasons = parse_numbers(source)
+    values, reasons = parser(source)
     checked.flag_reasons(reasons, name)
     if whole:
         checked.flag(
@@ -296,6 +491,55 @@ def _check_number(
     if high is not None:
         checked.flag((values > high).to_numpy(), name, f"{label} above {high:g} is impossible")
     return values
+
+
+def _check_list(
+    checked: _Checked,
+    name: str,
+    *,
+    high: float,
+    whole: bool,
+    label: str,
+    parser=parse_numbers,
+) -> tuple[np.ndarray, pd.Series]:
+    """Per-set lists ``10/10/8`` (or one value) -> a (rows x parts) float table and the number
+    of parts written. One parse of all parts together (not one scan per position), and a list
+    with more than :data:`MAX_LIST_PARTS` parts is refused before it is split."""
+    text = checked.cells(name)
+    n_parts = text.str.count("/") + 1
+    too_many = (n_parts > MAX_LIST_PARTS).to_numpy()
+    checked.flag(
+        too_many,
+        name,
+        "per-set list with "
+        + n_parts.map("{:,}".format).astype(str)
+        + f" values (at most {MAX_LIST_PARTS})",
+    )
+    text = text.where(~too_many, "")
+    n_parts = n_parts.where(~too_many, 1)
+    long = text.str.split("/", regex=False).explode()
+    rows = pd.Index(text.index).get_indexer(long.index)
+    position = long.groupby(level=0, sort=False).cumcount().to_numpy()
+    long = long.fillna("").astype(str).reset_index(drop=True)
+    values, reasons = parser(long)
+    reasons = _range_reasons(values, reasons, label=label, low=0, high=high, whole=whole)
+    bad = reasons != ""
+    if bad.any():
+        first = pd.Series(reasons[bad].to_numpy(), index=rows[bad.to_numpy()])
+        first = first[~first.index.duplicated()]
+        per_row = pd.Series("", index=range(len(text)), dtype=object)
+        per_row.iloc[first.index.to_numpy()] = first.to_numpy()
+        checked.flag_reasons(per_row.set_axis(text.index), name)
+    width = int(position.max()) + 1 if len(position) else 1
+    table = np.full((len(text), width), np.nan)
+    table[rows, position] = values.where(~bad).to_numpy(dtype=float)
+    counts = pd.Series(
+        np.bincount(rows[(long != "").to_numpy()], minlength=len(text)), index=text.index
+    )
+    checked.flag(
+        ((n_parts > 1) & (counts != n_parts)).to_numpy(), name, "empty value in the per-set list"
+    )
+    return table, counts.where(n_parts > 1)
 
 
 def _check_patient_ids(checked: _Checked, patients: pd.DataFrame, rejected: pd.Series):
@@ -338,7 +582,9 @@ def _split(checked: _Checked, frame: pd.DataFrame) -> pd.DataFrame:
 
 
 def _load_patients(raw: RawTable, dayfirst, today) -> tuple[_Checked, pd.DataFrame]:
-    checked = _Checked(raw, "patients", _map_columns(raw, "patients", tuple(PATIENT_COLUMNS)), [])
+    checked = _Checked(
+        raw, "patients", *_with_report(_map_columns(raw, "patients", tuple(PATIENT_COLUMNS)))
+    )
     ids = checked.cells("patient_id")
     checked.flag(ids == "", "patient_id", "patient id is empty")
     clinic = checked.cells("clinic_id")
@@ -431,7 +677,7 @@ def _load_exercises(raw, patients, rejected, catalogue, dayfirst, today, pain_ma
         "prescribed_hold_s",
         "set_type",
     )
-    checked = _Checked(raw, "exercises", _map_columns(raw, "exercises", known), [])
+    checked = _Checked(raw, "exercises", *_with_report(_map_columns(raw, "exercises", known)))
     if checked.has("set") == checked.has("sets"):
         raise DataError(
             "the exercises table needs exactly one of the columns 'set' (one row per set) or "
@@ -439,7 +685,7 @@ def _load_exercises(raw, patients, rejected, catalogue, dayfirst, today, pain_ma
             file=raw.name,
             fix="add a 'set' column numbering each set, or a 'sets' column with the sets done",
         )
-    if not (checked.has("reps") or checked.has("hold_s")):
+    if not (checked.has("reps") or checked.has("hold_s") or checked.has("duration")):
         raise DataError(
             "the exercises table has neither a 'reps' nor a 'hold_s' column",
             file=raw.name,
@@ -449,7 +695,8 @@ def _load_exercises(raw, patients, rejected, catalogue, dayfirst, today, pain_ma
 
     ids = _check_patient_ids(checked, patients, rejected)
     dates = _check_dates(checked, "date", dayfirst, today, required=True)
-    start = ids.map(patients.set_index("patient_id")["start_date"])
+    starts = patients.set_index("patient_id")["start_date"].astype("datetime64[ns]")
+    start = pd.Series(starts.reindex(ids.to_numpy()).to_numpy(), index=ids.index)
     earliest = start - pd.Timedelta(days=PRE_START_DAYS)
     too_early = (dates < earliest).to_numpy()
     days_before = (start - dates).dt.days
@@ -480,9 +727,16 @@ def _load_exercises(raw, patients, rejected, catalogue, dayfirst, today, pain_ma
     if set_level:
         set_number = _check_number(checked, "set", low=1, high=50, whole=True, label="set number")
         checked.flag(checked.cells("set") == "", "set", "set number is missing")
+        hold_source, hold_parser = (
+            ("duration", parse_durations) if checked.has("duration") else ("hold_s", parse_numbers)
+        )
+        reps = _check_number(checked, "reps", low=0, high=200, whole=True)
+        hold = _check_number(
+            checked, hold_source, low=0, high=600, label="hold_s", parser=hold_parser
+        )
         per_set = {
-            "reps": _check_number(checked, "reps", low=0, high=200, whole=True).to_frame(0),
-            "hold_s": _check_number(checked, "hold_s", low=0, high=600).to_frame(0),
+            "reps": reps.to_numpy(dtype=float, copy=True)[:, None],
+            "hold_s": hold.to_numpy(dtype=float, copy=True)[:, None],
         }
         n_sets = pd.Series(1, index=raw.cells.index)
     else:
@@ -490,22 +744,15 @@ def _load_exercises(raw, patients, rejected, catalogue, dayfirst, today, pain_ma
         per_set = {}
         lengths = []
         for name, high, whole in (("reps", 200, True), ("hold_s", 600, False)):
-            parts = _split_list(checked.cells(name))
-            values = pd.DataFrame(index=raw.cells.index)
-            for position in parts.columns:
-                values[position] = _check_number(
-                    checked, name, low=0, high=high, whole=whole, cells=parts[position]
-                )
-            per_set[name] = values
-            text = checked.cells(name)
-            n_parts = text.str.count("/") + 1
-            counts = (parts != "").sum(axis=1)
-            checked.flag(
-                ((n_parts > 1) & (counts != n_parts)).to_numpy(),
-                name,
-                "empty value in the per-set list",
+            source = name
+            parser = parse_numbers
+            if name == "hold_s" and checked.has("duration"):
+                source, parser = "duration", parse_durations
+            table, length = _check_list(
+                checked, source, high=high, whole=whole, label=name, parser=parser
             )
-            lengths.append(counts.where(n_parts > 1))
+            per_set[name] = table
+            lengths.append(length)
         both = pd.concat(lengths, axis=1)
         checked.flag(
             (both.notna().all(axis=1) & (both.iloc[:, 0] != both.iloc[:, 1])).to_numpy(),
@@ -521,7 +768,40 @@ def _load_exercises(raw, patients, rejected, catalogue, dayfirst, today, pain_ma
         )
         n_sets = sets_given.fillna(list_length)
         checked.flag(n_sets.isna().to_numpy(), "sets", "sets is missing")
+    if checked.has("duration"):
+        # a duration is a hold only for hold exercises; on a reps exercise it is the set's
+        # length (or 0 for "not timed"), which is not a hold per rep
+        dose = exercise.map(catalogue.set_index("id")["dose"]).to_numpy()
+        holds = per_set["hold_s"]
+        timed = (np.nan_to_num(holds, nan=0.0) != 0).any(axis=1)
+        on_reps = dose == "reps"
+        checked.flag(
+            on_reps & timed,
+            "duration",
+            f"{checked.columns['duration']} gives a duration, but this exercise is dosed in "
+            "reps: a set's duration is not a hold per rep; give hold_s per rep, or leave the "
+            "duration empty or 0",
+        )
+        holds[on_reps, :] = np.nan
     load_kg = _check_number(checked, "load_kg", low=0, high=500, label="load_kg")
+    if checked.has("load_value"):
+        weight = checked.columns["load_value"]
+        unit_column = checked.columns["load_unit"]
+        value = _check_number(checked, "load_value", low=0, label=weight)
+        unit = checked.cells("load_unit").map(column_key)
+        factor = unit.map(LOAD_UNITS).astype("float64")
+        checked.flag(
+            (value.notna() & (unit == "")).to_numpy(),
+            "load_unit",
+            f"the load's unit is missing (write kg or lbs in {unit_column!r})",
+        )
+        checked.flag(
+            ((unit != "") & factor.isna()).to_numpy(),
+            "load_unit",
+            "unknown load unit (write kg or lbs)",
+        )
+        load_kg = value * factor
+        checked.flag((load_kg > 500).to_numpy(), "load_value", "load above 500 kg is impossible")
     if checked.has("load_lb"):
         load_lb = _check_number(checked, "load_lb", low=0, high=500 / LB_TO_KG, label="load_lb")
         load_kg = load_kg.fillna(load_lb * LB_TO_KG)
@@ -575,7 +855,7 @@ def _load_exercises(raw, patients, rejected, catalogue, dayfirst, today, pain_ma
     else:
         sets = sets.assign(set=set_index + 1)
     for name, values in per_set.items():
-        table = values[keep].to_numpy()
+        table = values[keep]
         if table.shape[1] == 0:
             sets[name] = np.nan
             continue
@@ -601,7 +881,7 @@ def _load_optional(raw, table, patients, rejected, dayfirst, today, measures):
         "outcomes": tuple(OUTCOME_COLUMNS),
         "treatments": tuple(TREATMENT_COLUMNS),
     }[table]
-    checked = _Checked(raw, table, _map_columns(raw, table, known), [])
+    checked = _Checked(raw, table, *_with_report(_map_columns(raw, table, known)))
     ids = _check_patient_ids(checked, patients, rejected)
     dates = _check_dates(checked, "date", dayfirst, today, required=True)
     frame = pd.DataFrame({"patient_id": ids, "date": dates})
@@ -703,7 +983,8 @@ def load(
     -------
     Dataset
         Clean tables, the quarantine and a load report; for every file
-        ``rows_read == rows_kept + rows_quarantined``.
+        ``rows_read == rows_kept + rows_quarantined``. ``Dataset.columns`` accounts for every
+        column of every file: ``used`` (as which field) or ``ignored`` (and why).
 
     Raises
     ------
@@ -733,7 +1014,11 @@ def load(
     digest = hashlib.sha256()
     for table in TABLES:
         if table in files and not in_memory:
-            digest.update(table.encode() + b"\0" + files[table].read_bytes() + b"\0")
+            digest.update(table.encode() + b"\0")
+            with open(files[table], "rb") as stream:  # in blocks: never a second copy of a file
+                while block := stream.read(1 << 22):
+                    digest.update(block)
+            digest.update(b"\0")
 
     def step(name: str, done: int) -> None:
         if progress is not None:
@@ -780,8 +1065,24 @@ def load(
             raise AssertionError(
                 f"{checked.raw.name}: {read} rows read but {kept} kept + {quarantined} quarantined"
             )
-        report_rows.append((checked.table, checked.raw.name, read, kept, quarantined))
+        notes = "; ".join(checked.raw.notes)
+        report_rows.append((checked.table, checked.raw.name, read, kept, quarantined, notes))
     load_report = pd.DataFrame(report_rows, columns=LOAD_REPORT_COLUMNS)
+    columns = pd.DataFrame(
+        [
+            (
+                checked.table,
+                checked.raw.name,
+                header,
+                "used" if used_as else "ignored",
+                used_as,
+                note,
+            )
+            for checked in checks
+            for header, (used_as, note) in (checked.report or {}).items()
+        ],
+        columns=COLUMN_REPORT_COLUMNS,
+    )
 
     dataset = Dataset.from_frames(
         patients,
@@ -794,6 +1095,7 @@ def load(
     )
     dataset.quarantine = quarantine
     dataset.load_report = load_report
+    dataset.columns = columns
     dataset.input_hash = digest.hexdigest()
     dataset.source = str(folder)
     dataset.meta = {

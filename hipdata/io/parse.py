@@ -34,6 +34,12 @@ _MONTHS = {
     for name in names
 }
 
+#: Dates before this year are refused as implausible (typos such as 1026-02-05).
+MIN_PLAUSIBLE_YEAR = 1900
+#: Dates after this year are refused as implausible placeholders (9999-12-31); nearer future
+#: dates are the loader's "in the future" rule.
+MAX_PLAUSIBLE_YEAR = 2200
+
 _TIME = r"(?:[ T]\d{1,2}:\d{2}(?::\d{2}(?:\.\d+)?)?(?:Z|[+-]\d{2}:?\d{2})?)?"
 _ISO = rf"^(?P<y>\d{{4}})[-/.](?P<m>\d{{1,2}})[-/.](?P<d>\d{{1,2}}){_TIME}$"
 _ISO_BASIC = r"^(?P<y>\d{4})(?P<m>\d{2})(?P<d>\d{2})$"
@@ -77,6 +83,8 @@ def _per_unique_value(parser):
 def parse_dates(cells: pd.Series, *, dayfirst: bool | None = None) -> tuple[pd.Series, pd.Series]:
     """Parse date cells without guessing the day/month order.
 
+    Years before :data:`MIN_PLAUSIBLE_YEAR` or after :data:`MAX_PLAUSIBLE_YEAR` are refused as
+    implausible (so no date outside pandas' nanosecond range ever reaches a conversion).
     Accepted: ISO ``2026-04-03`` (also with ``/`` or ``.``, with a time, or ``20260403``);
     ``03/04/2026`` style (``/``, ``.`` or ``-``) when the order is known — from ``dayfirst``, or
     because one part is above 12, or both parts are equal; month names (``3 Apr 2026``,
@@ -147,6 +155,13 @@ def parse_dates(cells: pd.Series, *, dayfirst: bool | None = None) -> tuple[pd.S
     unreadable = ~matched & ~empty & ~short_year
     reason[unreadable] = "not a date"
 
+    early = matched & (reason == "") & (year < MIN_PLAUSIBLE_YEAR)
+    reason[early] = f"implausible date: before {MIN_PLAUSIBLE_YEAR}"
+    late = matched & (reason == "") & (year > MAX_PLAUSIBLE_YEAR)
+    reason[late] = (
+        f"implausible date: after {MAX_PLAUSIBLE_YEAR} (a placeholder such as 9999-12-31?)"
+    )
+
     candidate = matched & (reason == "")
     components = pd.DataFrame(
         {
@@ -212,6 +227,30 @@ def parse_pain(cells: pd.Series, *, scale_max: float) -> tuple[pd.Series, pd.Ser
     out_of_range = values.notna() & ((values < 0) | (values > scale_max))
     reason[out_of_range] = f"pain outside the 0-{scale_max:g} scale (never clipped)"
     return values.where(~out_of_range), reason
+
+
+@_per_unique_value
+def parse_durations(cells: pd.Series) -> tuple[pd.Series, pd.Series]:
+    """Parse durations in seconds: a number (``30``, ``7,5``) or a clock ``mm:ss`` / ``h:mm:ss``.
+
+    ``0:00:30``, ``00:30`` and ``30`` are all 30 s; ``1:02:03`` is 3723 s.
+
+    Returns
+    -------
+    seconds : float64 Series (NaN where empty or failed)
+    reasons : str Series, empty where the cell parsed or was empty
+    """
+    text = cells.fillna("").astype(str).str.strip()
+    parts = text.str.extract(r"^(?:(?P<h>\d+):)?(?P<m>\d{1,2}):(?P<s>\d{1,2}(?:[.,]\d+)?)$")
+    clock = parts["m"].notna()
+    values, reasons = parse_numbers(text.where(~clock, ""))
+    if clock.any():
+        hours = parts.loc[clock, "h"].fillna("0").astype(float)
+        minutes = parts.loc[clock, "m"].astype(float)
+        secs = parts.loc[clock, "s"].str.replace(",", ".", regex=False).astype(float)
+        values[clock] = hours * 3600 + minutes * 60 + secs
+    reasons = reasons.where(reasons == "", "not a duration (write seconds, mm:ss or h:mm:ss)")
+    return values, reasons
 
 
 _TRUE = {"true", "t", "yes", "y", "1", "ja", "oui", "si", "x"}

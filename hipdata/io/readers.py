@@ -1,16 +1,26 @@
 """Read one input file (CSV, Excel .xlsx, Parquet) into a table of text cells.
 
-Every reader returns the same thing: a DataFrame of ``str`` cells (empty string for an empty
-cell) with normalised column names, plus the 1-based spreadsheet row of each record (the header
-is row 1). Parsing numbers and dates happens later, in one place, so that every format gets the
-same rules and the same quarantine reasons.
+Every reader returns the same thing: a DataFrame of text cells (empty string for an empty cell)
+with the columns as headed in the file, plus the 1-based spreadsheet row of each record (the
+header is row 1). Parsing numbers and dates happens later, in one place, so that every format
+gets the same rules and the same quarantine reasons.
+
+What a reader cannot turn into cells it reports instead of guessing: records with more cells
+than the header (``malformed``), cells it refuses (``problems``: a cell over the length limit,
+an Excel formula without a saved result), columns it cannot read as text (``unusable``: Parquet
+structs and maps) and facts about the file a user should know (``notes``: a hidden sheet skipped,
+rows decoded as Windows-1252, a systematic trailing delimiter). Input that would cost unbounded
+time or memory is refused before it is parsed (:data:`MAX_COLUMNS`, :data:`MAX_XLSX_PART_BYTES`,
+:data:`MAX_XLSX_SHARED_STRINGS_BYTES`).
 """
 
 from __future__ import annotations
 
 import csv
+import datetime as dt
 import io
 import re
+import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -22,10 +32,46 @@ from hipdata.errors import DataError
 SUPPORTED_SUFFIXES = (".csv", ".txt", ".tsv", ".xlsx", ".parquet")
 _NON_ALNUM = re.compile(r"[^0-9a-z]+")
 
+#: Longest cell read (characters); a longer cell quarantines its row.
+MAX_CELL_CHARS = 10_000
+#: Most columns a table may have; a wider file is refused before it is parsed.
+MAX_COLUMNS = 500
+#: Largest uncompressed part of an .xlsx workbook (bytes), checked before openpyxl opens it.
+MAX_XLSX_PART_BYTES = 512 * 2**20
+#: Largest uncompressed shared-strings part of an .xlsx workbook (bytes): openpyxl holds every
+#: shared string in memory, so a small zip with a huge part would take gigabytes.
+MAX_XLSX_SHARED_STRINGS_BYTES = 64 * 2**20
+#: Files above this size get a note in the load report (loading needs a few times their size).
+LARGE_FILE_BYTES = 500 * 2**20
+#: Characters of a cell echoed into the quarantine or an error message.
+ECHO_CHARS = 200
+
 
 def column_key(name: object) -> str:
     """Case- and space-insensitive column key: ``'Patient ID'``, ``'patient_id'`` -> ``'patientid'``."""
     return _NON_ALNUM.sub("", str(name).lower())
+
+
+def echo(text: str, limit: int = ECHO_CHARS) -> str:
+    """``text`` cut to ``limit`` characters plus ``…``, to quote a cell without copying it whole.
+
+    >>> echo("x" * 5, limit=3)
+    'xxx…'
+    """
+    return text if len(text) <= limit else text[:limit] + "…"
+
+
+def echo_series(cells: pd.Series, limit: int = ECHO_CHARS) -> pd.Series:
+    """:func:`echo` for a Series of text (vectorised)."""
+    cells = cells.astype(str)
+    long = cells.str.len() > limit
+    if not long.any():
+        return cells
+    return cells.where(~long, cells.str.slice(0, limit) + "…")
+
+
+#: columns of :attr:`RawTable.problems`
+PROBLEM_COLUMNS = ["source_row", "column", "value", "reason"]
 
 
 @dataclass
@@ -35,8 +81,16 @@ class RawTable:
     path: Path
     cells: pd.DataFrame  # one column per input column, named by its original header
     source_row: np.ndarray  # 1-based spreadsheet row of each record
-    #: records that could not be split into cells (wrong number of fields): (row, text)
+    #: records that could not be split into cells (more cells than the header): (row, text)
     malformed: list[tuple[int, str]] = field(default_factory=list)
+    #: cells refused by the reader: source_row, column (header as written), value, reason
+    problems: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=PROBLEM_COLUMNS))
+    #: columns the reader cannot give as text (header -> why); their cells are empty
+    unusable: dict[str, str] = field(default_factory=dict)
+    #: columns left out by the reader (header -> why), e.g. empty unnamed columns
+    dropped: dict[str, str] = field(default_factory=dict)
+    #: facts about the file worth reporting (hidden sheets, encodings, ...)
+    notes: list[str] = field(default_factory=list)
 
     @property
     def name(self) -> str:
@@ -64,37 +118,116 @@ def read_raw(path: Path) -> RawTable:
             file=path.name,
             fix="give the table as .csv, .xlsx or .parquet",
         )
+    size = path.stat().st_size
+    if size > LARGE_FILE_BYTES:
+        raw.notes.append(
+            f"large file ({size / 2**20:,.0f} MB): loading needs a few times its size in memory"
+        )
+    _check_width(path, raw.cells.shape[1])
     raw.cells.columns = [str(c).strip() for c in raw.cells.columns]
+    _drop_empty_unnamed(raw)
     if any(c == "" for c in raw.cells.columns):
         raise DataError(
-            "a column has an empty header",
+            "a column has an empty header but holds data",
             file=path.name,
-            fix="give every column a name in the first row (or delete the empty column)",
+            fix="give every column a name in the first row (or delete the column)",
         )
     keys = [column_key(c) for c in raw.cells.columns]
     seen: dict[str, str] = {}
     for original, key in zip(raw.cells.columns, keys, strict=True):
         if key in seen:
             raise DataError(
-                f"columns {seen[key]!r} and {original!r} name the same field",
+                f"columns {echo(seen[key], 60)!r} and {echo(original, 60)!r} name the same field",
                 file=path.name,
                 fix="keep one of them",
             )
         seen[key] = original
     # drop records with every cell empty (blank lines, Excel's trailing rows): they hold no data
     # and are not counted as rows read; row numbers of the others stay as the file shows them
-    filled = (raw.cells != "").any(axis=1).to_numpy()
+    if raw.cells.shape[1]:
+        filled = (raw.cells != "").any(axis=1).to_numpy()
+    else:
+        filled = np.zeros(len(raw.cells), dtype=bool)
     if not filled.all():
         raw.cells = raw.cells.loc[filled].reset_index(drop=True)
         raw.source_row = raw.source_row[filled]
+    _limit_cell_length(raw)
     return raw
 
 
-def _decode(path: Path, data: bytes) -> str:
+def _check_width(path: Path, width: int) -> None:
+    if width > MAX_COLUMNS:
+        raise DataError(
+            f"the table has {width:,} columns; hipdata reads at most {MAX_COLUMNS}",
+            file=path.name,
+            fix="delete the columns hipdata does not need (or check the delimiter and header row)",
+        )
+
+
+def _drop_empty_unnamed(raw: RawTable) -> None:
+    """Columns with no header and no data (a trailing delimiter on every line) are dropped."""
+    unnamed = [i for i, c in enumerate(raw.cells.columns) if c == ""]
+    if not unnamed:
+        return
+    empty = [i for i in unnamed if not (raw.cells.iloc[:, i] != "").any()]
+    if not empty:
+        return
+    keep = [i for i in range(raw.cells.shape[1]) if i not in set(empty)]
+    raw.cells = raw.cells.iloc[:, keep]
+    raw.dropped[f"(unnamed, {len(empty)} empty)"] = (
+        "empty column without a header (a delimiter at the end of every line)"
+    )
+
+
+def _limit_cell_length(raw: RawTable) -> None:
+    """Quarantine rows with a cell over :data:`MAX_CELL_CHARS`; keep only its first characters."""
+    found = []
+    for position in range(raw.cells.shape[1]):
+        column = raw.cells.iloc[:, position]
+        lengths = column.str.len()
+        long = (lengths > MAX_CELL_CHARS).to_numpy()
+        if not long.any():
+            continue
+        found.append(
+            pd.DataFrame(
+                {
+                    "source_row": raw.source_row[long],
+                    "column": raw.cells.columns[position],
+                    "value": echo_series(column[long]).to_numpy(),
+                    "reason": "cell has "
+                    + lengths[long].astype("int64").map("{:,}".format).to_numpy()
+                    + f" characters (at most {MAX_CELL_CHARS:,}); split or shorten it",
+                }
+            )
+        )
+        raw.cells.isetitem(position, column.where(~long, echo_series(column[long])))
+    if found:
+        raw.problems = pd.concat([raw.problems, *found], ignore_index=True)
+
+
+def _add_problems(raw: RawTable, rows: list[tuple[int, str, str, str]]) -> None:
+    if rows:
+        extra = pd.DataFrame(rows, columns=PROBLEM_COLUMNS)
+        raw.problems = pd.concat([raw.problems, extra], ignore_index=True)
+
+
+# --------------------------------------------------------------------------------------- CSV
+
+
+def _decode(path: Path, data: bytes) -> tuple[str, list[str]]:
+    """Decode a text table: UTF-16 (BOM), UTF-8 (BOM optional), else line by line UTF-8 or
+    Windows-1252, so a UTF-8 file with a few lines pasted from a cp1252 source keeps both."""
     if not data.strip():
         raise DataError("the file is empty", file=path.name, fix="export the table again")
     if data.startswith((b"\xff\xfe", b"\xfe\xff")):
-        return data.decode("utf-16")
+        try:
+            return data.decode("utf-16"), []
+        except UnicodeDecodeError as exc:
+            raise DataError(
+                f"the UTF-16 text is broken at byte {exc.start}",
+                file=path.name,
+                fix="export the table again as 'CSV UTF-8'",
+            ) from exc
     if data.startswith(b"PK\x03\x04"):
         raise DataError(
             "the file is a zip/Excel workbook with a .csv name",
@@ -108,42 +241,126 @@ def _decode(path: Path, data: bytes) -> str:
             fix="export the table as CSV (UTF-8), .xlsx or .parquet",
         )
     if data.startswith(b"\xef\xbb\xbf"):
-        return data[3:].decode("utf-8", errors="strict")
+        data = data[3:]
     try:
-        return data.decode("utf-8")
+        return data.decode("utf-8"), []
     except UnicodeDecodeError:
         pass
-    try:
-        # Excel on Windows writes "CSV" in the ANSI code page: cp1252 in Western Europe
-        return data.decode("cp1252")
-    except UnicodeDecodeError as exc:
-        raise DataError(
-            f"the text encoding is neither UTF-8 nor Windows-1252 (byte {exc.start})",
-            file=path.name,
-            fix="save the file as 'CSV UTF-8'",
-        ) from exc
+    lines = data.split(b"\n")
+    utf8_lines, cp1252_lines = 0, []
+    decoded = []
+    for number, line in enumerate(lines, start=1):
+        try:
+            text = line.decode("utf-8")
+            utf8_lines += not line.isascii()
+        except UnicodeDecodeError:
+            try:
+                # Excel on Windows writes "CSV" in the ANSI code page: cp1252 in Western Europe
+                text = line.decode("cp1252")
+            except UnicodeDecodeError as exc:
+                raise DataError(
+                    f"line {number} is neither UTF-8 nor Windows-1252 (byte {exc.start} of the "
+                    "line)",
+                    file=path.name,
+                    fix="save the file as 'CSV UTF-8'",
+                ) from exc
+            cp1252_lines.append(number)
+        decoded.append(text)
+    notes = []
+    if utf8_lines:
+        shown = ", ".join(map(str, cp1252_lines[:20])) + (", ..." if len(cp1252_lines) > 20 else "")
+        notes.append(
+            f"mixed encodings: {len(cp1252_lines):,} line(s) are Windows-1252 (lines {shown}), "
+            "the rest UTF-8; each line was decoded in its own encoding"
+        )
+    else:
+        notes.append("decoded as Windows-1252 (not UTF-8)")
+    return "\n".join(decoded), notes
 
 
-def _sniff_delimiter(text: str) -> str:
-    header = next((line for line in text.splitlines() if line.strip()), "")
+def _sniff_delimiter(header: str) -> str:
     outside_quotes = re.sub(r'"[^"]*"', "", header)
     counts = {sep: outside_quotes.count(sep) for sep in (",", ";", "\t")}
     best = max(counts, key=lambda sep: counts[sep])
     return best if counts[best] > 0 else ","
 
 
+def _first_line(text: str) -> str:
+    """The first line with text (the header), found without splitting the whole file."""
+    start = 0
+    while True:
+        end = text.find("\n", start)
+        line = text[start:] if end < 0 else text[start:end]
+        if line.strip() or end < 0:
+            return line
+        start = end + 1
+
+
 def _read_csv(path: Path) -> RawTable:
-    text = _decode(path, path.read_bytes())
-    sep = _sniff_delimiter(text)
-    fast = _read_csv_fast(text, sep)
-    if fast is not None:
-        return RawTable(path, fast[0], fast[1])
+    text, notes = _decode(path, path.read_bytes())
+    header_line = _first_line(text)
+    if re.fullmatch(r'\s*"?sep=.?"?\s*', header_line, flags=re.IGNORECASE):
+        raise DataError(
+            f"the first line {header_line.strip()!r} is Excel's delimiter hint, not a header",
+            file=path.name,
+            fix="delete that line so the column names come first (or save as 'CSV UTF-8')",
+        )
+    sep = _sniff_delimiter(header_line)
+    # refuse a very wide header before any parser sees it (a 10^6-column header is quadratic)
+    _check_width(path, re.sub(r'"[^"]*"', "", header_line).count(sep) + 1)
+    raw = _read_csv_fast(path, text, sep)
+    if raw is None:
+        raw = _read_csv_careful(path, text, sep)
+    raw.notes.extend(notes)
+    return raw
+
+
+def _strip_cells(cells: pd.DataFrame) -> pd.DataFrame:
+    for position in range(cells.shape[1]):
+        cells.isetitem(position, cells.iloc[:, position].fillna("").astype(str).str.strip())
+    return cells
+
+
+def _read_csv_fast(path: Path, text: str, sep: str) -> RawTable | None:
+    """pandas' C parser for the common case. The header line is read as a record
+    (``header=None``), so a later record with more cells than the header — the first data row
+    included — makes the parser fail, and the careful path takes over; ``None`` then."""
+    end = text.find("\n")
+    if not (text if end < 0 else text[:end]).strip():
+        return None  # leading blank lines: the careful path finds the header
+    try:
+        cells = pd.read_csv(
+            io.StringIO(text),
+            sep=sep,
+            header=None,
+            dtype=str,
+            keep_default_na=False,
+            na_filter=False,
+            skip_blank_lines=False,
+            engine="c",
+        )
+    except (pd.errors.ParserError, ValueError, pd.errors.EmptyDataError):
+        return None
+    if len(cells) == 0:
+        return None
+    header = [str(h).strip() for h in cells.iloc[0].tolist()]
+    if len(set(header)) != len(header):
+        return None  # repeated headers: the careful path reports them
+    cells = _strip_cells(cells.iloc[1:].reset_index(drop=True))
+    cells.columns = header
+    return RawTable(path, cells, np.arange(len(cells), dtype=np.int64) + 2)
+
+
+def _read_csv_careful(path: Path, text: str, sep: str) -> RawTable:
+    """Python's csv module, record by record: pads short records, quarantines long ones."""
     reader = csv.reader(io.StringIO(text, newline=""), delimiter=sep)
     try:
         records = list(reader)
     except csv.Error as exc:
         raise DataError(
-            f"not a readable table ({exc})", file=path.name, fix="export the table again as CSV"
+            f"not a readable table ({exc})",
+            file=path.name,
+            fix="export the table again as CSV (a cell over 131 072 characters cannot be read)",
         ) from exc
     first = 0
     while first < len(records) and not any(cell.strip() for cell in records[first]):
@@ -152,118 +369,360 @@ def _read_csv(path: Path) -> RawTable:
         raise DataError("the file is empty", file=path.name, fix="export the table again")
     header = [cell.strip() for cell in records[first]]
     width = len(header)
+    _check_width(path, width)
+    data = records[first + 1 :]
+    filled = [any(cell.strip() for cell in record) for record in data]
+    lengths = {len(r) for r, f in zip(data, filled, strict=True) if f}
+    extra = 0
+    if len(lengths) == 1 and (only := lengths.pop()) > width:
+        surplus = [r[width:] for r, f in zip(data, filled, strict=True) if f]
+        if not any(cell.strip() for cells in surplus for cell in cells):
+            # every line ends in the same empty cells: a systematic trailing delimiter
+            extra = only - width
     rows, row_numbers, malformed = [], [], []
-    for number, record in enumerate(records[first + 1 :], start=first + 2):
-        if len(record) == width:
-            rows.append(record)
-        elif len(record) < width:
-            if any(cell.strip() for cell in record):
-                # spreadsheet programs drop trailing empty cells: pad them
-                rows.append(record + [""] * (width - len(record)))
-            else:
-                rows.append([""] * width)
-        elif not any(cell.strip() for cell in record[width:]):
-            rows.append(record[:width])  # trailing empty fields (a stray separator)
+    for number, (record, has_text) in enumerate(zip(data, filled, strict=True), start=first + 2):
+        if not has_text:
+            rows.append([""] * width)
+        elif len(record) <= width:
+            # spreadsheet programs drop trailing empty cells: pad them
+            rows.append(record + [""] * (width - len(record)))
+        elif extra and len(record) == width + extra:
+            rows.append(record[:width])
         else:
-            malformed.append((number, sep.join(record)))
+            # a stray delimiter or an unquoted decimal comma: the cells cannot be placed
+            malformed.append((number, echo(sep.join(record))))
             continue
         row_numbers.append(number)
-    cells = pd.DataFrame(rows, columns=header, dtype=object)
-    for position in range(cells.shape[1]):
-        cells.isetitem(position, cells.iloc[:, position].str.strip())
-    return RawTable(path, cells, np.asarray(row_numbers, dtype=np.int64), malformed)
-
-
-def _read_csv_fast(text: str, sep: str) -> tuple[pd.DataFrame, np.ndarray] | None:
-    """pandas' C parser for the common case; ``None`` (use the careful path) when a record has
-    more cells than the header or the file starts with blank lines, so row numbers stay exact."""
-    first_line = text.lstrip("\ufeff").splitlines()[0] if text else ""
-    header = next(csv.reader([first_line], delimiter=sep), [])
-    if not first_line.strip() or len({h.strip() for h in header}) != len(header):
-        return None  # leading blank lines or repeated headers: the careful path reports them
-    try:
-        cells = pd.read_csv(
-            io.StringIO(text),
-            sep=sep,
-            dtype=str,
-            keep_default_na=False,
-            na_filter=False,
-            skip_blank_lines=False,
-            index_col=False,
-            engine="c",
+    cells = _strip_cells(pd.DataFrame(rows, columns=header, dtype=object).astype(str))
+    raw = RawTable(path, cells, np.asarray(row_numbers, dtype=np.int64), malformed)
+    if extra:
+        raw.notes.append(
+            f"every line ends in {extra} extra empty cell(s) (a trailing delimiter): ignored"
         )
-    except (pd.errors.ParserError, ValueError):
-        return None
-    cells = cells.astype(object).fillna("")
-    for position in range(cells.shape[1]):
-        cells.isetitem(position, cells.iloc[:, position].str.strip())
-    return cells, np.arange(len(cells), dtype=np.int64) + 2
+    return raw
+
+
+# -------------------------------------------------------------------------------------- Excel
 
 
 def _cell_text(value: object) -> str:
     """Excel and Parquet cells as the text the CSV reader would have produced."""
-    if value is None or (isinstance(value, float) and np.isnan(value)):
-        return ""
-    if value is pd.NaT:
+    if value is None or value is pd.NA or value is pd.NaT:
         return ""
     if isinstance(value, bool | np.bool_):
         return "true" if value else "false"
-    if isinstance(value, pd.Timestamp) or hasattr(value, "isoformat"):
-        stamp = pd.Timestamp(value)
-        if stamp.tz is not None:
-            stamp = stamp.tz_localize(None)
-        return stamp.strftime("%Y-%m-%d") if stamp == stamp.normalize() else stamp.isoformat()
+    if isinstance(value, dt.datetime):
+        if value.tzinfo is not None:
+            value = value.replace(tzinfo=None)
+        if value.time() == dt.time(0):
+            return f"{value.year:04d}-{value.month:02d}-{value.day:02d}"
+        return f"{value.year:04d}-{value.month:02d}-{value.day:02d}T{value.time().isoformat()}"
+    if isinstance(value, dt.date):
+        return f"{value.year:04d}-{value.month:02d}-{value.day:02d}"
+    if isinstance(value, dt.time):
+        return value.isoformat()
+    if isinstance(value, dt.timedelta):
+        return _number_text(value.total_seconds())
     if isinstance(value, float | np.floating):
-        return str(int(value)) if float(value).is_integer() else repr(float(value))
+        return _number_text(float(value))
     return str(value).strip()
 
 
-def _read_xlsx(path: Path) -> RawTable:
-    from openpyxl import load_workbook
+def _number_text(value: float) -> str:
+    if np.isnan(value):
+        return ""
+    if value.is_integer() and abs(value) < 2**63:
+        return str(int(value))
+    return repr(value)
 
+
+def _check_xlsx_parts(path: Path) -> None:
+    """Refuse a workbook whose uncompressed parts would take unbounded memory (zip bombs)."""
     try:
-        workbook = load_workbook(path, read_only=True, data_only=True)
-    except Exception as exc:  # openpyxl raises several types for a broken workbook
+        with zipfile.ZipFile(path) as archive:
+            members = archive.infolist()
+    except (zipfile.BadZipFile, OSError, ValueError) as exc:
         raise DataError(
-            f"not a readable Excel workbook ({type(exc).__name__}: {exc})",
+            f"not a readable Excel workbook ({exc})",
             file=path.name,
             fix="open it in Excel and save it again as .xlsx, or export it as CSV",
         ) from exc
+    for member in members:
+        limit = (
+            MAX_XLSX_SHARED_STRINGS_BYTES
+            if member.filename.lower().endswith("sharedstrings.xml")
+            else MAX_XLSX_PART_BYTES
+        )
+        if member.file_size > limit:
+            raise DataError(
+                f"the workbook part {echo(member.filename, 60)} unpacks to "
+                f"{member.file_size / 2**20:,.0f} MB (at most {limit / 2**20:,.0f} MB)",
+                file=path.name,
+                fix="export the table as CSV (UTF-8) or Parquet, or split it into smaller files",
+            )
+
+
+def _has_formulas(path: Path) -> bool:
+    """Whether any worksheet part holds a formula (``<f>`` element), read in chunks."""
+    with zipfile.ZipFile(path) as archive:
+        for member in archive.namelist():
+            if not member.startswith("xl/worksheets/") or not member.endswith(".xml"):
+                continue
+            with archive.open(member) as stream:
+                tail = b""
+                while chunk := stream.read(1 << 20):
+                    block = tail + chunk
+                    if b"<f>" in block or b"<f " in block or b":f>" in block or b":f " in block:
+                        return True
+                    tail = block[-4:]
+    return False
+
+
+def _open_workbook(path: Path, *, data_only: bool):
+    from openpyxl import load_workbook
+
     try:
-        sheet = workbook.worksheets[0]
-        records = [
-            (number, [_cell_text(v) for v in values])
-            for number, values in enumerate(sheet.iter_rows(values_only=True), start=1)
-        ]
+        return load_workbook(path, read_only=True, data_only=data_only)
+    except Exception as exc:  # openpyxl raises several types for a broken workbook
+        raise DataError(
+            f"not a readable Excel workbook ({type(exc).__name__}: {echo(str(exc), 120)})",
+            file=path.name,
+            fix="open it in Excel and save it again as .xlsx, or export it as CSV",
+        ) from exc
+
+
+def _sheet_rows(path: Path, sheet, convert) -> list[tuple[int, list]]:
+    records = []
+    try:
+        for number, values in enumerate(sheet.iter_rows(values_only=True), start=1):
+            if number == 1:
+                _check_width(path, len(values))
+            records.append((number, [convert(v) for v in values]))
+    except DataError:
+        raise
+    except Exception as exc:  # a cell openpyxl cannot convert (e.g. a date serial out of range)
+        raise DataError(
+            f"a cell of the sheet cannot be read ({type(exc).__name__}: {echo(str(exc), 120)})",
+            file=path.name,
+            fix="check the dates and numbers in the sheet, or export it as CSV",
+        ) from exc
+    return records
+
+
+def _read_xlsx(path: Path) -> RawTable:
+    _check_xlsx_parts(path)
+    notes: list[str] = []
+    workbook = _open_workbook(path, data_only=True)
+    try:
+        sheets = workbook.worksheets
+        if not sheets:
+            raise DataError("the workbook has no sheet", file=path.name, fix="export it again")
+        states = [getattr(s, "sheet_state", "visible") for s in sheets]
+        visible = [i for i, state in enumerate(states) if state == "visible"]
+        index = visible[0] if visible else 0
+        hidden_before = [sheets[i].title for i in range(index) if states[i] != "visible"]
+        if hidden_before:
+            notes.append(
+                f"hidden sheet(s) {', '.join(map(repr, hidden_before))} skipped; read the first "
+                f"visible sheet {sheets[index].title!r}"
+            )
+        others = [s.title for i, s in enumerate(sheets) if i > index]
+        if others:
+            notes.append(
+                f"read sheet {sheets[index].title!r}; other sheet(s) ignored: "
+                + ", ".join(map(repr, others))
+            )
+        records = _sheet_rows(path, sheets[index], _cell_text)
     finally:
         workbook.close()
-    records = [(n, r) for n, r in records if any(r)] or []
+    formulas: dict[tuple[int, int], str] = {}
+    if _has_formulas(path):
+        workbook = _open_workbook(path, data_only=False)
+        try:
+            sheet = workbook.worksheets[index]
+            for number, row in enumerate(sheet.iter_rows(), start=1):
+                for position, cell in enumerate(row):
+                    if getattr(cell, "data_type", None) == "f":
+                        formulas[(number, position)] = str(cell.value)
+        except Exception as exc:
+            raise DataError(
+                f"the sheet's formulas cannot be read ({type(exc).__name__})",
+                file=path.name,
+                fix="paste the sheet as values, or export it as CSV",
+            ) from exc
+        finally:
+            workbook.close()
+    # a formula without a saved result (a file written by a program, never opened and saved by
+    # a spreadsheet) reads as empty: show the formula so the row is not blank, and quarantine it
+    uncached = []
+    by_row = {number: cells for number, cells in records}
+    for (number, position), formula in formulas.items():
+        cells = by_row.get(number)
+        if cells is not None and position < len(cells) and cells[position] == "":
+            cells[position] = echo(formula)
+            uncached.append((number, position, formula))
+    records = [(n, r) for n, r in records if any(r)]
     if not records:
-        raise DataError("the first sheet is empty", file=path.name, fix="put the table first")
-    _, header = records[0]
+        raise DataError("the sheet is empty", file=path.name, fix="put the table first")
+    header_row, header = records[0]
     while header and header[-1] == "":
         header = header[:-1]
     width = len(header)
-    rows = [r[:width] + [""] * (width - len(r)) for _, r in records[1:]]
-    malformed = [(n, ";".join(r)) for n, r in records[1:] if any(c for c in r[width:])]
+    body = records[1:]
+    rows = [r[:width] + [""] * (width - len(r)) for _, r in body]
+    malformed = [(n, echo(";".join(r))) for n, r in body if any(c for c in r[width:])]
     bad = {n for n, _ in malformed}
-    keep = [i for i, (n, _) in enumerate(records[1:]) if n not in bad]
-    cells = pd.DataFrame([rows[i] for i in keep], columns=header, dtype=object)
-    numbers = np.asarray([records[1:][i][0] for i in keep], dtype=np.int64)
-    return RawTable(path, cells, numbers, malformed)
+    keep = [i for i, (n, _) in enumerate(body) if n not in bad]
+    cells = pd.DataFrame([rows[i] for i in keep], columns=header, dtype=object).astype(str)
+    numbers = np.asarray([body[i][0] for i in keep], dtype=np.int64)
+    raw = RawTable(path, cells, numbers, malformed, notes=notes)
+    problems = [
+        (
+            number,
+            header[position] if position < width else "",
+            echo(formula),
+            "formula without a saved result (the workbook was never recalculated and saved): "
+            "open and save it in a spreadsheet program, or paste the values",
+        )
+        for number, position, formula in uncached
+        if number != header_row and number not in bad
+    ]
+    _add_problems(raw, problems)
+    if formulas:
+        raw.notes.append(
+            f"{len(formulas):,} formula cell(s): their saved results were read"
+            + (f"; {len(problems):,} without a saved result quarantined" if problems else "")
+        )
+    return raw
+
+
+# ------------------------------------------------------------------------------------ Parquet
+
+
+def _arrow_text(column, name: str) -> tuple[np.ndarray, str | None]:
+    """One Arrow column as an object array of cell text, or (empty cells, why it is unusable)."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    kind = column.type
+    if pa.types.is_dictionary(kind):
+        column = column.cast(kind.value_type)
+        kind = column.type
+    n = len(column)
+    empty = np.full(n, "", dtype=object)
+    if pa.types.is_null(kind):
+        return empty, None
+    if pa.types.is_string(kind) or pa.types.is_large_string(kind):
+        text = pc.utf8_trim_whitespace(column)
+    elif pa.types.is_boolean(kind):
+        text = pc.if_else(column, "true", "false")
+    elif pa.types.is_integer(kind) or pa.types.is_decimal(kind):
+        text = pc.cast(column, pa.string())
+    elif pa.types.is_floating(kind):
+        values = column.to_numpy(zero_copy_only=False).astype("float64")
+        out = pd.Series(values).astype(str).to_numpy(dtype=object)
+        with np.errstate(invalid="ignore"):
+            whole = np.isfinite(values) & (np.mod(values, 1) == 0) & (np.abs(values) < 2**63)
+        out[whole] = values[whole].astype(np.int64).astype(str)
+        out[np.isnan(values)] = ""
+        return out, None
+    elif pa.types.is_date(kind) or pa.types.is_timestamp(kind):
+        if pa.types.is_timestamp(kind) and kind.tz is not None:
+            column = pc.local_timestamp(column)  # the wall-clock time, as written
+        text = _arrow_date_text(column)
+    elif pa.types.is_time(kind):
+        seconds = pc.cast(pc.cast(column, pa.time64("us")), pa.int64()).to_numpy(
+            zero_copy_only=False
+        )
+        out = empty.copy()
+        ok = ~pd.isna(seconds)
+        s = seconds[ok].astype(np.int64) // 1_000_000
+        out[ok] = [f"{v // 3600:02d}:{v // 60 % 60:02d}:{v % 60:02d}" for v in s]
+        return out, None
+    elif pa.types.is_duration(kind):
+        micro = pc.cast(pc.cast(column, pa.duration("us")), pa.int64()).to_numpy(
+            zero_copy_only=False
+        )
+        values = np.where(pd.isna(micro), np.nan, micro.astype("float64") / 1e6)
+        out = pd.Series(values).astype(str).to_numpy(dtype=object)
+        with np.errstate(invalid="ignore"):
+            whole = np.isfinite(values) & (np.mod(values, 1) == 0)
+        out[whole] = values[whole].astype(np.int64).astype(str)
+        out[np.isnan(values)] = ""
+        return out, None
+    elif pa.types.is_list(kind) or pa.types.is_large_list(kind):
+        inner = kind.value_type
+        if not (pa.types.is_integer(inner) or pa.types.is_floating(inner)):
+            return empty, f"a list of {inner} values"
+        flat, _ = _arrow_text(pc.list_flatten(column), name)
+        lengths = pc.list_value_length(column).to_numpy(zero_copy_only=False)
+        lengths = np.where(pd.isna(lengths), 0, lengths).astype(np.int64)
+        ends = np.cumsum(lengths)
+        out = np.array(
+            ["/".join(flat[end - length : end]) for end, length in zip(ends, lengths, strict=True)],
+            dtype=object,
+        )
+        return out, None
+    elif pa.types.is_binary(kind) or pa.types.is_large_binary(kind):
+        return empty, "binary (bytes) values"
+    else:
+        return empty, f"{kind} values (nested data)"
+    out = text.to_numpy(zero_copy_only=False).astype(object)
+    out[pd.isna(out)] = ""
+    return out, None
+
+
+def _arrow_date_text(column) -> object:
+    """Dates and timestamps as ``YYYY-MM-DD`` (``THH:MM:SS`` when there is a time), built from
+    their parts so years outside pandas' nanosecond range (1026, 9999) stay readable."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    if pa.types.is_date(column.type):
+        column = pc.cast(column, pa.timestamp("s"))
+
+    def pad(values, width):
+        return pc.utf8_lpad(pc.cast(values, pa.string()), width, "0")
+
+    date = pc.binary_join_element_wise(
+        pad(pc.year(column), 4), pad(pc.month(column), 2), pad(pc.day(column), 2), "-"
+    )
+    seconds = pc.add(
+        pc.add(pc.multiply(pc.hour(column), 3600), pc.multiply(pc.minute(column), 60)),
+        pc.second(column),
+    )
+    time = pc.binary_join_element_wise(
+        pad(pc.hour(column), 2), pad(pc.minute(column), 2), pad(pc.second(column), 2), ":"
+    )
+    with_time = pc.binary_join_element_wise(date, time, "T")
+    return pc.if_else(pc.equal(seconds, 0), date, with_time)
 
 
 def _read_parquet(path: Path) -> RawTable:
+    import pyarrow.parquet as pq
+
     try:
-        frame = pd.read_parquet(path)
+        schema = pq.read_schema(path)
+        _check_width(path, len(schema.names))
+        table = pq.read_table(path, coerce_int96_timestamp_unit="us")
+    except DataError:
+        raise
     except Exception as exc:  # pyarrow raises several types for a broken file
         raise DataError(
-            f"not a readable Parquet file ({type(exc).__name__}: {exc})",
+            f"not a readable Parquet file ({type(exc).__name__}: {echo(str(exc), 120)})",
             file=path.name,
             fix="write the table again with pandas.DataFrame.to_parquet",
         ) from exc
-    cells = pd.DataFrame(
-        {column: [_cell_text(v) for v in frame[column].tolist()] for column in frame.columns},
-        dtype=object,
-    )
-    return RawTable(path, cells, np.arange(len(frame), dtype=np.int64) + 2)
+    columns, unusable = {}, {}
+    for name, column in zip(table.column_names, table.columns, strict=True):
+        try:
+            text, why = _arrow_text(column, name)
+        except Exception as exc:  # an Arrow type with no text form
+            text, why = np.full(table.num_rows, "", dtype=object), f"{column.type} values ({exc})"
+        if why is not None:
+            unusable[str(name)] = why
+        columns[str(name)] = text
+    cells = pd.DataFrame(columns, dtype=object).astype(str) if columns else pd.DataFrame()
+    if not columns:
+        cells = pd.DataFrame(index=range(table.num_rows))
+    return RawTable(path, cells, np.arange(table.num_rows, dtype=np.int64) + 2, unusable=unusable)

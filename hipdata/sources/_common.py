@@ -294,15 +294,16 @@ class ImportResult:
         """Write the tables, ``quarantine.csv``, ``import_report.csv``, ``import_columns.csv``
         and ``import_notes.csv`` into ``folder`` (created if needed); return the paths.
 
-        Tables with no rows are not written (the loader treats a missing optional table as
-        absent); ``patients`` and ``exercises`` are always written.
+        Every table in ``tables`` is written, with a header only when it has no rows (so a
+        second import into the same folder never leaves a stale table behind; the loader reads
+        a header-only table as no rows).
         """
         folder = Path(folder)
         folder.mkdir(parents=True, exist_ok=True)
         written = []
         for name in TABLE_ORDER + tuple(t for t in self.tables if t not in TABLE_ORDER):
             table = self.tables.get(name)
-            if table is None or (table.empty and name not in ("patients", "exercises")):
+            if table is None:
                 continue
             written.append(_write_csv(table, folder / f"{name}.csv"))
         for name, frame in (
@@ -316,10 +317,13 @@ class ImportResult:
 
 
 def _write_csv(frame: pd.DataFrame, path: Path) -> Path:
+    from hipdata.io.writers import neutralise_text  # no live spreadsheet formulas (issue 8.5)
+
     out = frame.copy()
     for column in out.columns:
         if pd.api.types.is_datetime64_any_dtype(out[column]):
             out[column] = out[column].dt.strftime("%Y-%m-%d")
+    out = out.apply(neutralise_text)
     temporary = path.with_name(path.name + ".tmp")
     out.to_csv(temporary, index=False, lineterminator="\n")
     temporary.replace(path)
