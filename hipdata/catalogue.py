@@ -15,6 +15,7 @@ from pathlib import Path
 import pandas as pd
 
 from hipdata.errors import DataError
+from hipdata.io.readers import map_distinct
 
 CATALOGUE_COLUMNS = [
     "id",
@@ -302,9 +303,7 @@ def apply_loaded_variants(
 def base_exercise(exercise: pd.Series, catalogue: pd.DataFrame) -> pd.Series:
     """Map a loaded variant back to its unloaded exercise (others unchanged)."""
     back = {loaded: plain for plain, loaded in loaded_variants(catalogue).items()}
-    codes, uniques = pd.factorize(exercise, use_na_sentinel=False)
-    mapped = pd.Series(uniques, dtype=exercise.dtype).map(lambda e: back.get(e, e))
-    return pd.Series(mapped.array.take(codes), index=exercise.index, name=exercise.name)
+    return map_distinct(exercise, lambda e: back.get(e, e))
 
 
 def exercise_keys(names: pd.Series, catalogue: pd.DataFrame) -> pd.Series:

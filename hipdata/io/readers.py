@@ -55,14 +55,17 @@ def column_key(name: object) -> str:
 def map_distinct(cells: pd.Series, function) -> pd.Series:
     """``cells.map(function)``, calling ``function`` once per distinct value instead of per row.
 
-    The distinct values (missing values included) are mapped with pandas' own ``Series.map``,
-    so the result has the dtype and values ``cells.map(function)`` would give; then it is
-    spread back to the rows by their codes.
+    The distinct values are mapped with pandas' own ``Series.map``, so the result has the dtype
+    and values ``cells.map(function)`` would give; then it is spread back to the rows by their
+    codes. Cells with missing values (``None`` and ``NaN`` reach ``function`` as they are) take
+    the plain ``cells.map(function)``.
 
     >>> map_distinct(pd.Series(["Kg", "LBS", "Kg"]), column_key).tolist()
     ['kg', 'lbs', 'kg']
     """
-    codes, uniques = pd.factorize(cells, use_na_sentinel=False)
+    codes, uniques = pd.factorize(cells)
+    if (codes < 0).any():
+        return cells.map(function)
     mapped = pd.Series(uniques, dtype=cells.dtype).map(function)
     return pd.Series(mapped.array.take(codes), index=cells.index, name=cells.name)
 
