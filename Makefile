@@ -11,14 +11,14 @@ $(BIN)/python:
 
 $(STAMP): $(BIN)/python pyproject.toml
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e ".[test]"
+	$(BIN)/python -m pip install --quiet -e ".[test,lab]"
 	$(BIN)/python -m ipykernel install --sys-prefix --name python3 >/dev/null
 	touch $(STAMP)
 
 install: $(STAMP)
 
 demo: $(STAMP)
-	$(BIN)/hipdata demo --out reports/demo
+	$(BIN)/hipdata demo --data data/demo --out reports/demo
 
 test: $(STAMP)
 	$(BIN)/ruff check hipdata tests benchmarks

@@ -7,6 +7,7 @@ Progress bars and colour live here only; errors from bad input print as one clea
 from __future__ import annotations
 
 import functools
+import signal
 import sys
 import time
 from pathlib import Path
@@ -45,18 +46,89 @@ MeasuresOpt = Annotated[
     Path | None,
     typer.Option(help="Custom outcome measures (CSV or TOML: measure, min, max, better, mcid)."),
 ]
+#: Share of input rows quarantined above which the commands warn (the input options may be
+#: wrong, e.g. dd/mm dates read without --dayfirst).
+QUARANTINE_WARNING_SHARE = 0.05
+
+
+def _input_options(
+    dayfirst: bool | None, pain_scale: str, catalogue: Path | None, measures: Path | None
+) -> dict:
+    """The loader keywords of the shared input options (the one place they are turned into
+    :func:`hipdata.load` arguments; the report commands pass the same values to the notebooks)."""
+    from hipdata.outcome_measures import read_measures
+
+    read_measures(measures)  # a bad measures file stops here, before any work
+    return {
+        "dayfirst": dayfirst,
+        "pain_scale": pain_scale,
+        "catalogue": catalogue,
+        "measures": measures,
+    }
+
+
+def _load_options(options: dict) -> dict:
+    """:func:`hipdata.load` keywords from :func:`_input_options` (the measures file parsed)."""
+    from hipdata.outcome_measures import read_measures
+
+    return {**options, "measures": read_measures(options["measures"])}
+
+
+def _version(value: bool) -> None:
+    if value:
+        import hipdata
+
+        console.print(f"hipdata {hipdata.__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _main(
+    version: Annotated[
+        bool,
+        typer.Option("--version", callback=_version, is_eager=True, help="Print the version."),
+    ] = False,
+) -> None:
+    """hipdata: outcome research for hip-pain rehabilitation."""
+
+
+def _interrupt(signum, frame):
+    raise KeyboardInterrupt
 
 
 def _friendly_errors(command):
-    """Print DataError as a plain message and exit 2, without a traceback."""
+    """Print DataError and OS errors as one plain message and exit 2, without a traceback.
+
+    SIGTERM is turned into the same interruption as Ctrl-C, so that every ``finally`` block
+    (staging folders, temporary files) runs; an interrupted command exits with status 130.
+    """
 
     @functools.wraps(command)
     def wrapper(*args, **kwargs):
+        try:
+            previous = signal.signal(signal.SIGTERM, _interrupt)
+        except ValueError:  # not the main thread
+            previous = None
         try:
             return command(*args, **kwargs)
         except DataError as exc:
             err_console.print(f"[bold red]hipdata: cannot use the input[/bold red]\n{exc}")
             raise typer.Exit(code=2) from None
+        except OSError as exc:
+            where = f": {exc.filename}" if exc.filename else ""
+            err_console.print(
+                f"[bold red]hipdata: cannot read or write a file[/bold red]\n"
+                f"{exc.strerror or exc}{where}\nFix: check that the folder exists, is a folder "
+                "(not a file), is writable and has free space; previous outputs are unchanged.",
+                highlight=False,
+            )
+            raise typer.Exit(code=2) from None
+        except KeyboardInterrupt:
+            err_console.print("hipdata: interrupted; previous outputs are unchanged.")
+            raise typer.Exit(code=130) from None
+        finally:
+            if previous is not None:
+                signal.signal(signal.SIGTERM, previous)
 
     return wrapper
 
@@ -81,21 +153,40 @@ def _load_with_progress(folder: Path, **options):
         return load(folder, progress=progress, **options)
 
 
-def _print_load_report(dataset) -> None:
+def _print_rows_per_file(load_report) -> None:
+    """The loader's rows read / kept / quarantined per file, and a warning when many rows were
+    quarantined (more than ``QUARANTINE_WARNING_SHARE`` of those read)."""
+    import pandas as pd
+
+    load_report = pd.DataFrame(load_report)
     table = Table(title="Rows per file", title_justify="left")
     for column in ("file", "table", "read", "kept", "quarantined"):
         table.add_column(
             column, justify="right" if column in ("read", "kept", "quarantined") else "left"
         )
-    for row in dataset.load_report.itertuples(index=False):
+    for row in load_report.itertuples(index=False):
         table.add_row(
-            row.source_file,
-            row.table,
+            str(row.source_file),
+            str(row.table),
             f"{row.rows_read:,}",
             f"{row.rows_kept:,}",
             f"{row.rows_quarantined:,}",
         )
     console.print(table)
+    read = int(load_report["rows_read"].sum()) if len(load_report) else 0
+    quarantined = int(load_report["rows_quarantined"].sum()) if len(load_report) else 0
+    if read and quarantined / read > QUARANTINE_WARNING_SHARE:
+        err_console.print(
+            f"[bold yellow]warning:[/bold yellow] {quarantined:,} of {read:,} input rows "
+            f"({quarantined / read:.0%}) were quarantined and are in no table or figure. Check "
+            "--dayfirst/--monthfirst, --pain-scale, --catalogue and --measures, and the reasons "
+            "with `hipdata validate`.",
+            highlight=False,
+        )
+
+
+def _print_load_report(dataset) -> None:
+    _print_rows_per_file(dataset.load_report)
     quarantine = dataset.quarantine
     if len(quarantine):
         reasons = (
@@ -153,10 +244,9 @@ def validate(
     measures: MeasuresOpt = None,
 ) -> None:
     """Load FOLDER, report rows read / kept / quarantined per file and the top reasons."""
+    options = _input_options(dayfirst, pain_scale, catalogue, measures)
     started = time.perf_counter()
-    dataset = _load_with_progress(
-        folder, dayfirst=dayfirst, pain_scale=pain_scale, catalogue=catalogue, measures=measures
-    )
+    dataset = _load_with_progress(folder, **_load_options(options))
     elapsed = time.perf_counter() - started
     _print_load_report(dataset)
     summary = dataset.summary()
@@ -166,15 +256,14 @@ def validate(
         f"(loaded in {elapsed:.1f} s)."
     )
     if out is not None:
-        from hipdata.metrics import write_tables
-
-        write_tables(
+        _write_tables_whole(
             {
                 "quarantine": dataset.quarantine,
                 "load_report": dataset.load_report,
                 "columns": dataset.columns,
             },
             out,
+            "csv",
         )
         console.print(f"Quarantine written to {out / 'quarantine.csv'}")
 
@@ -259,13 +348,28 @@ def synth(
     console.print(f"Wrote {out} in {time.perf_counter() - started:.1f} s ({rows} rows).")
 
 
-def _compute_metrics(dataset, out: Path, fmt: str) -> dict:
+def _write_tables_whole(tables: dict, out: Path, fmt: str) -> dict:
+    """Write the tables into a staging folder inside ``out``, then move them all into place in
+    one step that SIGINT/SIGTERM cannot split: an interrupted run leaves the previous set."""
+    from hipdata.metrics import write_tables
+    from hipdata.report.run import commit, staging_folder
+
+    out.mkdir(parents=True, exist_ok=True)
+    with staging_folder(out) as staging:
+        written = write_tables(tables, staging, format=fmt)
+        moved = commit(staging, out, [path.name for path in written.values()])
+    return {name: moved[path.name] for name, path in written.items()}
+
+
+def _compute_metrics(dataset, out: Path, fmt: str, measures=None) -> dict:
     """Compute and write every metric table plus the pain-trajectory model and quarantine."""
     from hipdata.analysis.trajectories import fit_pain_trajectory
-    from hipdata.metrics import compute_all, write_tables
+    from hipdata.metrics import compute_all
 
     with console.status("computing metrics"):
-        tables = compute_all(dataset)
+        tables = (
+            compute_all(dataset) if measures is None else compute_all(dataset, measures=measures)
+        )
         # outcome-only data (no exercise sessions): no pain trajectory to model
         has_sessions = tables["sessions"]["patient_id"].nunique() >= 2
         model = fit_pain_trajectory(tables["sessions"]) if has_sessions else None
@@ -273,7 +377,7 @@ def _compute_metrics(dataset, out: Path, fmt: str) -> dict:
     if model is not None:
         outputs["pain_trajectory_model"] = model.table()  # summary + which model and why
     outputs["quarantine"] = dataset.quarantine
-    write_tables(outputs, out, format=fmt)
+    _write_tables_whole(outputs, out, fmt)
     for warning in model.warnings if model is not None else ["not fitted (no exercise sessions)"]:
         err_console.print(f"[yellow]pain trajectory model:[/yellow] {warning}")
     return {"tables": tables, "model": model}
@@ -286,14 +390,16 @@ def _print_metrics_summary(tables: dict) -> None:
     outcome = tables["outcome_change"]
     rises = progressions[progressions["kind"].isin(["up", "load_up"])]
     on_criteria = (rises["criterion_before"] == "met").mean() if len(rises) else float("nan")
-    flare_known = sessions["flare"].dropna()
-    adherent = (~flare_known.astype(bool)).mean() if len(flare_known) else float("nan")
+    # CONTRACT §4: complete case, over sessions with both pains recorded
+    both = sessions["max_pain_during"].notna() & sessions["pain_24h"].notna()
+    recorded = sessions.loc[both, "flare"]
+    adherent = (~recorded.astype(bool)).mean() if len(recorded) else float("nan")
     nprs = outcome[(outcome["measure"] == "nprs") & outcome["responder"].notna()]
     responders = nprs["responder"].astype(bool).mean() if len(nprs) else float("nan")
     console.print(
         f"{len(summary):,} patients, {len(sessions):,} sessions; "
         f"progressions on criteria {on_criteria:.0%} ({len(rises):,} rises); "
-        f"sessions within 3/10 pain {adherent:.0%} (of {len(flare_known):,} with pain known); "
+        f"sessions within 3/10 pain {adherent:.0%} (of {len(recorded):,} with both pains); "
         f"NPRS responders {responders:.0%} (of {len(nprs):,} with follow-up)."
     )
 
@@ -313,10 +419,10 @@ def metrics(
     patient_summary, outcome_change), the pain-trajectory model and the quarantine."""
     if format not in ("csv", "parquet"):
         raise DataError(f"unknown format {format!r}", fix="use --format csv or --format parquet")
-    dataset = _load_with_progress(
-        folder, dayfirst=dayfirst, pain_scale=pain_scale, catalogue=catalogue, measures=measures
-    )
-    result = _compute_metrics(dataset, out, format)
+    options = _load_options(_input_options(dayfirst, pain_scale, catalogue, measures))
+    dataset = _load_with_progress(folder, **options)
+    _print_rows_per_file(dataset.load_report)
+    result = _compute_metrics(dataset, out, format, measures=options["measures"])
     _print_metrics_summary(result["tables"])
     console.print(f"Tables written to {out.resolve()}")
 
@@ -324,25 +430,46 @@ def metrics(
 @app.command()
 @_friendly_errors
 def demo(
-    data: Annotated[Path, typer.Option(help="The demo data folder.")] = Path("data/demo"),
+    data: Annotated[
+        Path | None,
+        typer.Option(
+            help="A data folder to use instead of the demo cohort (default: generate the "
+            "synthetic demo cohort, seed 20261127, into OUT/data)."
+        ),
+    ] = None,
     out: Annotated[Path, typer.Option(help="Where the outputs go.")] = Path("reports/demo"),
 ) -> None:
-    """The main job on the shipped synthetic demo cohort: validate, metrics, reports."""
+    """The main job on the synthetic demo cohort: validate, metrics, reports."""
+    from hipdata.protocol import SUPPRESSION_K
+
     started = time.perf_counter()
+    if data is None:
+        from hipdata.synth import write_cohort
+
+        data = out / "data"
+        with console.status("generating the demo cohort"):
+            write_cohort(data, DEMO_PATIENTS, seed=DEMO_SEED)
+        console.print(
+            f"Demo cohort (synthetic, {DEMO_PATIENTS} patients, seed {DEMO_SEED}) in {data}"
+        )
     dataset = _load_with_progress(data)
     _print_load_report(dataset)
-    from hipdata.metrics import write_tables
-
-    write_tables({"load_report": dataset.load_report}, out)
+    _write_tables_whole({"load_report": dataset.load_report}, out, "csv")
     result = _compute_metrics(dataset, out / "metrics", "csv")
     _print_metrics_summary(result["tables"])
     console.print(f"Metric tables in {(out / 'metrics').resolve()}")
-    audit = _run_report("audit", data, out, {"quarter": None, "clinic": None, "k": 5}, None)
-    cohort = _run_report("cohort", data, out, {"k": 5}, None)
+    base = {"k": SUPPRESSION_K, "audience": "external"}
+    audit = _run_report("audit", data, out, {**base, "quarter": None, "clinic": None}, None)
+    cohort = _run_report("cohort", data, out, base, None)
     console.print("[bold]Reports:[/bold]")
     for paths in (audit, cohort):
         console.print(f"  {paths['pdf'].resolve()}")
     console.print(f"Outputs in {out.resolve()} ({time.perf_counter() - started:.1f} s).")
+
+
+#: The demo cohort ``hipdata demo`` generates (the same as data/demo in the repository).
+DEMO_PATIENTS = 300
+DEMO_SEED = 20261127
 
 
 @app.command()
@@ -397,6 +524,24 @@ Generated = Annotated[
     str | None,
     typer.Option(help="Generation date YYYY-MM-DD printed on the report (default: today)."),
 ]
+KOpt = Annotated[
+    int,
+    typer.Option(min=3, help="Suppress counts 1..k-1 (at least 3; see --audience internal)."),
+]
+AudienceOpt = Annotated[
+    str,
+    typer.Option(
+        help="external (default: small counts suppressed) or internal (no suppression, every "
+        "page marked 'internal — not for circulation'; for the clinic's own staff only)."
+    ),
+]
+
+
+#: Names of the OS errors a notebook's kernel can report (shown as one message, no traceback).
+_OS_ERRORS = {
+    cls.__name__
+    for cls in (OSError, PermissionError, FileNotFoundError, FileExistsError, IsADirectoryError)
+} | {"NotADirectoryError"}
 
 
 def _run_report(kind: str, data: Path, out: Path, parameters: dict, generated: str | None):
@@ -404,7 +549,7 @@ def _run_report(kind: str, data: Path, out: Path, parameters: dict, generated: s
 
     from papermill.exceptions import PapermillExecutionError
 
-    from hipdata.report.run import run_report
+    from hipdata.report.run import AUDIENCES, run_report
 
     try:
         day = dt.date.fromisoformat(generated) if generated else None
@@ -412,14 +557,30 @@ def _run_report(kind: str, data: Path, out: Path, parameters: dict, generated: s
         raise DataError(
             f"--generated {generated!r} is not a date", fix="write it as YYYY-MM-DD"
         ) from None
+    if parameters.get("audience", "external") not in AUDIENCES:
+        raise DataError(
+            f"unknown audience {parameters['audience']!r}",
+            fix="use --audience external or internal",
+        )
+    if out.exists() and not out.is_dir():
+        raise DataError("the output folder is a file", file=str(out), fix="give a folder")
     started = time.perf_counter()
+
+    def progress(section: str) -> None:
+        err_console.print(f"running the {kind} notebook: {section}", highlight=False)
+
     try:
-        with console.status(f"running the {kind} notebook"):
-            paths = run_report(kind, data=data, out=out, parameters=parameters, generated=day)
+        result = run_report(
+            kind, data=data, out=out, parameters=parameters, generated=day, progress=progress
+        )
     except PapermillExecutionError as exc:
         if exc.ename == "DataError":
             raise DataError(exc.evalue) from None
+        if exc.ename in _OS_ERRORS:  # raised inside the notebook's kernel: same one message
+            raise OSError(exc.evalue) from None
         raise
+    _print_rows_per_file(result["load_report"])
+    paths = result["paths"]
     for name, path in paths.items():
         console.print(f"{name:>18}: {path}")
     console.print(f"{kind} report written in {time.perf_counter() - started:.1f} s.")
@@ -435,7 +596,8 @@ def report_audit(
         str | None, typer.Option(help="Quarter like 2026Q3 (default: latest complete one).")
     ] = None,
     clinic: Annotated[str | None, typer.Option(help="One clinic id (default: all).")] = None,
-    k: Annotated[int, typer.Option(help="Suppress counts 1..k-1.")] = 5,
+    k: KOpt = 5,
+    audience: AudienceOpt = "external",
     overdispersion: Annotated[
         str,
         typer.Option(
@@ -444,9 +606,20 @@ def report_audit(
         ),
     ] = "additive",
     generated: Generated = None,
+    dayfirst: DayFirst = None,
+    pain_scale: PainScale = "nrs",
+    catalogue: CatalogueOpt = None,
+    measures: MeasuresOpt = None,
 ) -> None:
     """Quarterly clinic audit: indicators, funnel plots, trends; PDF + HTML + CSV."""
-    parameters = {"quarter": quarter, "clinic": clinic, "k": k, "overdispersion": overdispersion}
+    parameters = {
+        "quarter": quarter,
+        "clinic": clinic,
+        "k": k,
+        "audience": audience,
+        "overdispersion": overdispersion,
+        **_notebook_options(_input_options(dayfirst, pain_scale, catalogue, measures)),
+    }
     _run_report("audit", data, out, parameters, generated)
 
 
@@ -455,11 +628,51 @@ def report_audit(
 def report_cohort(
     data: Annotated[Path, typer.Option(help="Data folder.")],
     out: Annotated[Path, typer.Option(help="Output folder.")],
-    k: Annotated[int, typer.Option(help="Suppress counts 1..k-1.")] = 5,
+    k: KOpt = 5,
+    audience: AudienceOpt = "external",
     generated: Generated = None,
+    dayfirst: DayFirst = None,
+    pain_scale: PainScale = "nrs",
+    catalogue: CatalogueOpt = None,
+    measures: MeasuresOpt = None,
 ) -> None:
     """Researcher's cohort report: Table 1, flow, progression, pain, adherence, outcomes."""
-    _run_report("cohort", data, out, {"k": k}, generated)
+    parameters = {
+        "k": k,
+        "audience": audience,
+        **_notebook_options(_input_options(dayfirst, pain_scale, catalogue, measures)),
+    }
+    _run_report("cohort", data, out, parameters, generated)
+
+
+@report_app.command("notebook")
+@_friendly_errors
+def report_notebook(
+    kind: Annotated[str, typer.Argument(help="cohort or audit.")],
+    dest: Annotated[Path, typer.Argument(help="Folder to copy the notebook into.")],
+) -> None:
+    """Copy a report notebook out of the installed package, to adapt it in JupyterLab."""
+    import shutil
+
+    from hipdata.report.run import NOTEBOOKS, notebook_path
+
+    if kind not in NOTEBOOKS:
+        raise DataError(f"unknown report {kind!r}", fix="use cohort or audit")
+    dest.mkdir(parents=True, exist_ok=True)
+    target = dest / NOTEBOOKS[kind]
+    if target.exists():
+        raise DataError("the notebook is already there", file=str(target), fix="remove it first")
+    shutil.copyfile(notebook_path(kind), target)
+    console.print(f"Copied to {target}; set data_folder in its first cell.")
+
+
+def _notebook_options(options: dict) -> dict:
+    """The shared input options as notebook parameters (paths absolute: the notebook runs in
+    its own folder)."""
+    return {
+        name: str(Path(value).resolve()) if isinstance(value, Path) else value
+        for name, value in options.items()
+    }
 
 
 import_app = typer.Typer(

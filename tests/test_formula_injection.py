@@ -190,7 +190,8 @@ def test_audit_indicators_csv_has_no_live_formulas(tmp_path):
         ["report", "audit", "--data", str(data), "--out", str(out), "--generated", "2026-11-27"],
     )
     assert result.exit_code == 0, result.output
-    path = out / "audit_indicators.csv"
+    # issue 10: the file name carries the quarter and clinic (audit_indicators_2026Q3_all.csv)
+    (path,) = out.glob("audit_indicators_*_all.csv")
     units = set(pd.read_csv(path, dtype=str, keep_default_na=False)["unit"])
     assert "'" + HOSTILE["clinic"] in units and "'" + HOSTILE["clinician"] in units
     assert live_cells(path) == []

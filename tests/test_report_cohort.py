@@ -24,7 +24,7 @@ matplotlib.use("Agg")
 
 ROOT = Path(__file__).resolve().parents[1]
 DEMO = ROOT / "data" / "demo"
-NOTEBOOK = ROOT / "notebooks" / "cohort_report.ipynb"
+NOTEBOOK = ROOT / "hipdata" / "report" / "notebooks" / "cohort_report.ipynb"
 GENERATED = dt.date(2026, 11, 27)
 K = 5
 # a cell that states a whole count: "62", "4,610", "62 (48%)"

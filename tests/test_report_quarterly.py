@@ -151,22 +151,24 @@ def test_cli_report_audit_end_to_end(tmp_path):
         ["report", "audit", "--data", str(DEMO), "--out", str(tmp_path), "--generated", GENERATED],
     )
     assert result.exit_code == 0, result.output
-    pdf = tmp_path / "quarterly_audit_2026Q3_all.pdf"
-    assert pdf.is_file() and (tmp_path / "quarterly_audit_2026Q3_all.html").is_file()
-    assert (tmp_path / "audit_indicators.csv").is_file()
-    html = (tmp_path / "quarterly_audit_2026Q3_all.html").read_text(encoding="utf-8")
+    # issue 10: every output name carries the quarter and the clinic (here all clinics), so that
+    # one quarter's or clinic's run no longer overwrites another's audit_indicators.csv
+    pdf = tmp_path / "audit_2026Q3_all.pdf"
+    assert pdf.is_file() and (tmp_path / "audit_2026Q3_all.html").is_file()
+    assert (tmp_path / "audit_indicators_2026Q3_all.csv").is_file()
+    html = (tmp_path / "audit_2026Q3_all.html").read_text(encoding="utf-8")
     assert "P00001" not in html and "Indicators by clinic" in html
     # nothing half-written or temporary is left beside the outputs
     # (issue 7 adds the funnel and case-mix tables to the outputs)
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted(
         [
-            "quarterly_audit_2026Q3_all.pdf",
-            "quarterly_audit_2026Q3_all.html",
-            "audit_indicators.csv",
-            "funnel.csv",
-            "casemix.csv",
-            "casemix_model.csv",
-            "casemix_calibration.csv",
+            "audit_2026Q3_all.pdf",
+            "audit_2026Q3_all.html",
+            "audit_indicators_2026Q3_all.csv",
+            "funnel_2026Q3_all.csv",
+            "casemix_2026Q3_all.csv",
+            "casemix_model_2026Q3_all.csv",
+            "casemix_calibration_2026Q3_all.csv",
         ]
     )
     # a second run with the same inputs and date gives the same PDF bytes

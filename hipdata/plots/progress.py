@@ -534,6 +534,9 @@ def plot_adherence(
         ),
     )
     order = sorted(frame["group"].unique())
+    if not order:  # nothing to draw (matplotlib refuses an empty box plot)
+        ax.text(0.5, 0.5, "no data", ha="center", va="center", transform=ax.transAxes)
+        return ax
     position = frame["group"].map({group: i for i, group in enumerate(order)})
     values = [frame.loc[frame["group"] == group, "percent"].to_numpy() for group in order]
     ax.boxplot(

@@ -505,9 +505,8 @@ def _signed_change(value: float, unit: str, decimals: int = 1) -> str:
 # ------------------------------------------------------------------------------------------------
 def _date_range_text(ctx: CohortContext) -> str:
     starts = ctx.ds.patients["start_date"]
-    observed = (
-        f"{starts.min():%Y-%m-%d} to {starts.max():%Y-%m-%d}" if len(starts) else "no patients"
-    )
+    # month and year only: the exact first and last start dates each belong to one patient
+    observed = f"{starts.min():%b %Y} to {starts.max():%b %Y}" if len(starts) else "no patients"
     if ctx.start is None and ctx.end is None:
         return f"all start dates (care started {observed})"
     low = "any date" if ctx.start is None else f"{ctx.start:%Y-%m-%d}"
@@ -618,7 +617,14 @@ def _table_one_variables(ctx: CohortContext) -> tuple[pd.DataFrame, list, list]:
             .astype("object")
             .where(patients["sex"].isin(list(_SEX_LABELS)))
             .to_numpy(),
-            "condition": patients["condition"].astype("object").to_numpy(),
+            # free text outside the known vocabulary is never printed: it counts as "other"
+            "condition": patients["condition"]
+            .astype("object")
+            .where(
+                patients["condition"].isna() | patients["condition"].isin(list(_CONDITION_LABELS)),
+                "other",
+            )
+            .to_numpy(),
             "athlete": patients["athlete"]
             .astype("boolean")
             .map({True: "Yes", False: "No"}, na_action="ignore")
@@ -633,8 +639,7 @@ def _table_one_variables(ctx: CohortContext) -> tuple[pd.DataFrame, list, list]:
         (
             "condition",
             "Condition",
-            [c for c in _CONDITION_LABELS if (frame["condition"] == c).any()]
-            + sorted(set(frame["condition"].dropna()) - set(_CONDITION_LABELS)),
+            [c for c in _CONDITION_LABELS if (frame["condition"] == c).any()],
         ),
         ("athlete", "Athlete", ["Yes", "No"]),
     ]
@@ -818,6 +823,8 @@ def table_one(ctx: CohortContext) -> pd.DataFrame:
 
 
 def _suppression_note(k: int) -> str:
+    if k <= 1:  # --audience internal
+        return "No small-cell suppression: internal report, not for circulation."
     return (
         f"{primary_marker(k)}: a count from 1 to {k - 1}, suppressed; {SECONDARY_MARKER}: "
         f"suppressed so that a small count cannot be worked out from the totals, or a figure "
@@ -1117,7 +1124,7 @@ def section_pain_trajectory(ctx: CohortContext, doc: Document) -> None:
             else "The interval includes zero: the data are compatible with no change."
         )
         doc.paragraph(
-            f"Pain in the 24 h after sessions {_signed_change(slope['estimate'] * per_month, 'points per month')}"
+            f"Pain in the 24 h after sessions {_signed_change(slope['estimate'] * per_month, 'points per month', 2)}"
             f" on average (95% CI {format_interval(low, high, 2)}), from "
             f"{fixed.loc['Intercept', 'estimate']:.1f}/10 at the start of care "
             f"(mixed model over {fit.n_obs:,} sessions of {fit.n_groups:,} patients, random "
@@ -1668,7 +1675,9 @@ def section_adherence(ctx: CohortContext, doc: Document) -> None:
     doc.heading(SECTION_TITLES["adherence"])
     overall = completion(
         summary, ctx.ds.patients, by=None, threshold=ctx.params["completion_attendance"]
-    ).iloc[0]
+    )
+    # no row when nobody has been discharged yet (pilots, interim analyses)
+    overall = overall.iloc[0] if len(overall) else None
     attendance = summary["attendance"].dropna()
     pain_ok = summary["pain_threshold_adherence"].dropna()
     dose = summary["dose_adherence"].dropna()
@@ -1680,8 +1689,10 @@ def section_adherence(ctx: CohortContext, doc: Document) -> None:
             f"sessions (IQR {100 * attendance.quantile(0.25):.0f}% to "
             f"{100 * attendance.quantile(0.75):.0f}%)."
         )
-    judged = overall["n_discharged"] - overall["n_attendance_missing"]
-    if judged >= k and overall["n_completed"] >= k and judged - overall["n_completed"] >= k:
+    judged = 0 if overall is None else overall["n_discharged"] - overall["n_attendance_missing"]
+    if overall is None:
+        parts.append("Completion is not available: no patient has been discharged yet.")
+    elif judged >= k and overall["n_completed"] >= k and judged - overall["n_completed"] >= k:
         parts.append(
             f"{format_count(overall['n_completed'], k)} of {format_count(judged, k)} discharged "
             f"patients ({100 * overall['completion_rate']:.0f}%, 95% CI "
@@ -1707,20 +1718,26 @@ def section_adherence(ctx: CohortContext, doc: Document) -> None:
     doc.paragraph(" ".join(parts) or "Too few patients to describe adherence.")
     counts = summary.groupby(summary["clinic_id"].astype(str))["attendance"].count()
     large = counts.index[counts >= k]
-    figure, ax = _new_figure(7.0, 3.6)
-    plot_adherence(
-        data=summary.loc[summary["clinic_id"].astype(str).isin(large)],
-        by="clinic_id",
-        threshold=ctx.params["completion_attendance"],
-        ax=ax,
-    )
-    doc.figure(
-        figure,
-        caption=(
-            "Attendance per clinic (box: median and IQR; dots: patients). The dashed line marks "
-            f"completion. Clinics with fewer than {k} patients are not drawn."
-        ),
-    )
+    if len(large) == 0:
+        doc.paragraph(
+            f"Attendance figure not available: no clinic has {k} or more patients with "
+            "attendance known."
+        )
+    else:
+        figure, ax = _new_figure(7.0, 3.6)
+        plot_adherence(
+            data=summary.loc[summary["clinic_id"].astype(str).isin(large)],
+            by="clinic_id",
+            threshold=ctx.params["completion_attendance"],
+            ax=ax,
+        )
+        doc.figure(
+            figure,
+            caption=(
+                "Attendance per clinic (box: median and IQR; dots: patients). The dashed line "
+                f"marks completion. Clinics with fewer than {k} patients are not drawn."
+            ),
+        )
     doc.table(
         adherence_table(ctx),
         caption="Adherence by clinic.",
@@ -2070,8 +2087,13 @@ def association_table(
     change = ctx.tables["outcome_change"]
     with_change = change.loc[(change["measure"] == measure) & change["improvement"].notna()]
     patients = ctx.ds.patients.copy()
-    # "unknown" is missing here as in Table 1 (the library applies the same rule)
-    sex = patients["sex"].astype("object").where(~patients["sex"].isin(SEX_NOT_RECORDED))
+    # "unknown" is missing here as in Table 1 (the library applies the same rule); values outside
+    # the vocabulary (free text from data frames) are never printed either
+    sex = (
+        patients["sex"]
+        .astype("object")
+        .where(~patients["sex"].isin(SEX_NOT_RECORDED) & patients["sex"].isin(list(_SEX_LABELS)))
+    )
     in_model = patients["patient_id"].isin(with_change["patient_id"])
     level_counts = sex[in_model].value_counts()
     small = level_counts.index[level_counts < k]
@@ -2361,7 +2383,8 @@ def definitions_table(ctx: CohortContext) -> pd.DataFrame:
         ),
         (
             "Pain-threshold adherence",
-            f"Sessions with no flare / sessions with the flare known (pain within {limit}).",
+            f"Sessions with both pains (during and 24 h after) within {limit} / sessions with "
+            "both pains recorded.",
         ),
         (
             "Dose adherence",
@@ -2443,9 +2466,11 @@ def definitions_table(ctx: CohortContext) -> pd.DataFrame:
         ("Confidence intervals", "95%: Wilson for shares, t for means, Wald for model effects."),
         (
             "Small-cell suppression",
-            f"Counts from 1 to {ctx.k - 1} are shown as {primary_marker(ctx.k)}; cells that would "
-            f"let a reader work them out are shown as {SECONDARY_MARKER}; shares and means over "
-            f"fewer than {ctx.k} patients are not shown; figures leave such groups out.",
+            _suppression_note(ctx.k)
+            if ctx.k <= 1
+            else f"Counts from 1 to {ctx.k - 1} are shown as {primary_marker(ctx.k)}; cells that "
+            f"would let a reader work them out are shown as {SECONDARY_MARKER}; shares and means "
+            f"over fewer than {ctx.k} patients are not shown; figures leave such groups out.",
         ),
     ]
     return pd.DataFrame(rows, columns=["Term", "Definition"])
@@ -2531,5 +2556,5 @@ def export(ctx: CohortContext, doc: Document, output_dir: str | Path) -> dict[st
     from hipdata.report.run import write_manifest
 
     pdf = doc.save_pdf(Path(output_dir) / "cohort_report.pdf")
-    write_manifest(output_dir, "cohort_report")
+    write_manifest(output_dir, "cohort_report", load_report=ctx.ds.load_report)
     return {"pdf": pdf}

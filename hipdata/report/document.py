@@ -7,11 +7,16 @@ notebook (and its HTML) always show the same figures and tables.
 
 Tables given to a document are display tables: already formatted as strings and already
 through disclosure control (:mod:`hipdata.report.disclosure`).
+
+In the notebook (and so in its HTML export) every text is HTML-escaped before it is shown:
+headings, paragraphs, bullets, captions and notes may carry data-borne values (clinic ids,
+labels), which must never reach a browser as markup.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import html
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -75,31 +80,43 @@ def _in_notebook() -> bool:
     return shell is not None and shell.__class__.__name__ == "ZMQInteractiveShell"
 
 
-def _show(block: Block) -> None:
-    from IPython.display import HTML, Markdown, display
+def block_html(block: Block) -> str | None:
+    """The HTML a block is shown as in a notebook, every text escaped (figures: None).
 
+    >>> block_html(Paragraph("clinic <script>alert(9)</script>"))
+    '<p>clinic &lt;script&gt;alert(9)&lt;/script&gt;</p>'
+    """
+    escape = html.escape
     if isinstance(block, Heading):
-        display(Markdown("#" * (block.level + 1) + " " + block.text))
-    elif isinstance(block, Paragraph):
-        display(Markdown(block.text))
-    elif isinstance(block, Bullets):
-        display(Markdown("\n".join(f"- {item}" for item in block.items)))
-    elif isinstance(block, Table | Definitions):
-        if block.caption:
-            display(Markdown(f"**{block.caption}**"))
-        display(
-            HTML(
-                block.rows.to_html(index=False)
-                if isinstance(block, Definitions)
-                else block.data.to_html(index=False)
-            )
-        )
+        level = min(block.level + 2, 6)  # the notebook's own Markdown headings are h2
+        return f"<h{level}>{escape(block.text)}</h{level}>"
+    if isinstance(block, Paragraph):
+        return f"<p>{escape(block.text)}</p>"
+    if isinstance(block, Bullets):
+        return "<ul>" + "".join(f"<li>{escape(str(item))}</li>" for item in block.items) + "</ul>"
+    if isinstance(block, Table | Definitions):
+        frame = block.rows if isinstance(block, Definitions) else block.data
+        parts = [f"<p><b>{escape(block.caption)}</b></p>"] if block.caption else []
+        parts.append(frame.to_html(index=False, escape=True))
         if isinstance(block, Table) and block.note:
-            display(Markdown(f"*{block.note}*"))
-    elif isinstance(block, FigureBlock):
+            parts.append(f"<p><i>{escape(block.note)}</i></p>")
+        return "".join(parts)
+    if isinstance(block, FigureBlock):
+        return None
+    return ""
+
+
+def _show(block: Block) -> None:
+    from IPython.display import HTML, display
+
+    if isinstance(block, FigureBlock):
         display(block.figure)
         if block.caption:
-            display(Markdown(f"*{block.caption}*"))
+            display(HTML(f"<p><i>{html.escape(block.caption)}</i></p>"))
+        return
+    text = block_html(block)
+    if text:
+        display(HTML(text))
 
 
 @dataclass
@@ -122,6 +139,8 @@ class Document:
     generated: dt.date
     blocks: list[Block] = field(default_factory=list)
     show: bool = field(default_factory=_in_notebook)
+    #: Printed on every page (e.g. "internal — not for circulation"); None for none.
+    banner: str | None = None
 
     def add(self, *blocks: Block) -> None:
         """Append blocks (and display them when running in a notebook)."""
@@ -167,6 +186,8 @@ class Document:
     def text(self) -> str:
         """All the document's words (headings, paragraphs, table cells) for checks."""
         parts = [self.title, self.subtitle, *map(str, self.fields.values())]
+        if self.banner:
+            parts.insert(0, self.banner)
         for block in self.blocks:
             if isinstance(block, Heading | Paragraph):
                 parts.append(block.text)
@@ -179,7 +200,7 @@ class Document:
         return "\n".join(parts)
 
     def to_pdf(self) -> ReportPDF:
-        report = ReportPDF(self.title, generated=self.generated)
+        report = ReportPDF(self.title, generated=self.generated, banner=self.banner)
         report.title_block(self.title, self.subtitle, self.fields)
         for block in self.blocks:
             if isinstance(block, Heading):

@@ -76,6 +76,7 @@ CELL_PADDING_MM = (0.9, 1.6)  # vertical, horizontal
 RULE_GREY = 170
 HEADER_FILL = (232, 236, 241)
 MUTED_GREY = 90
+BANNER_RGB = (176, 0, 0)
 PT_PER_MM = 72 / 25.4
 
 _ORIENTATIONS = {"portrait": "P", "landscape": "L", "p": "P", "l": "L"}
@@ -166,9 +167,10 @@ def _write_atomically(path: Path, data: bytes) -> None:
 class _Document(FPDF):
     """fpdf2 document with the report's running header and page-number footer."""
 
-    def __init__(self, running_title: str, **kwargs) -> None:
+    def __init__(self, running_title: str, banner: str | None = None, **kwargs) -> None:
         super().__init__(**kwargs)
         self.running_title = running_title
+        self.banner = banner
 
     def header(self) -> None:
         if self.page_no() == 1:
@@ -183,6 +185,11 @@ class _Document(FPDF):
         self.ln(4)
 
     def footer(self) -> None:
+        if self.banner:
+            self.set_y(-16.5)
+            self.set_font(FONT_FAMILY, "B", SMALL_PT)
+            self.set_text_color(*BANNER_RGB)
+            self.cell(0, 4.5, self.banner, align="C")
         self.set_y(-12)
         self.set_font(FONT_FAMILY, "", SMALL_PT)
         self.set_text_color(MUTED_GREY)
@@ -204,6 +211,8 @@ class ReportPDF:
         Orientation of the first page (A4).
     author : str, optional
         Document metadata author.
+    banner : str, optional
+        Printed at the foot of every page, e.g. ``"internal — not for circulation"``.
 
     Notes
     -----
@@ -219,11 +228,13 @@ class ReportPDF:
         generated: dt.date | dt.datetime,
         orientation: str = "portrait",
         author: str | None = None,
+        banner: str | None = None,
     ) -> None:
         self.title = title
         self.generated = generated
         self.pdf = _Document(
             running_title=title,
+            banner=banner,
             orientation=self._orientation(orientation),
             unit="mm",
             format="A4",
@@ -414,6 +425,8 @@ class ReportPDF:
         """
         if data.columns.nlevels != 1:
             raise ValueError("table: flatten MultiIndex columns into one header row first")
+        if data.shape[1] == 0:  # nothing to lay out (e.g. nobody discharged): say so
+            data = pd.DataFrame({"": ["not available"]})
         pdf = self.pdf
         headers = [str(column) for column in data.columns]
         rows = _cell_texts(data)

@@ -60,7 +60,7 @@ FUNNEL_INDICATORS = ("nprs_responder", "pain_threshold_adherence", "on_criteria_
 #: What a funnel's x axis counts, per indicator.
 FUNNEL_DENOMINATORS = {
     "nprs_responder": "Patients with NPRS at baseline and follow-up",
-    "pain_threshold_adherence": "Sessions with pain known",
+    "pain_threshold_adherence": "Sessions with both pains recorded",
     "on_criteria_share": "Progressions",
 }
 #: Indicators in ``funnel.csv``: every proportion, and the mean NPRS improvement.
@@ -93,6 +93,9 @@ TREND_INDICATORS = (
 #: Means that are shares (shown as percentages); other means are shown with one decimal.
 SHARE_MEANS = ("attendance", "dose_adherence", "activity_target_met")
 TRENDS_QUARTERS = 4
+#: Base font size (pt) of the audit's figures, drawn at about their printed size so that even
+#: "small" text (0.83 em) stays at or above 7 pt on A4.
+FIGURE_PT = 8.5
 
 
 @dataclass
@@ -180,7 +183,10 @@ class AuditContext:
 
     @property
     def stem(self) -> str:
-        return f"quarterly_audit_{self.quarter}_{self.clinic or 'all'}"
+        """Output names carry quarter and clinic (``audit_2026Q3_C01``), file-name safe."""
+        from hipdata.report.run import safe_name
+
+        return f"audit_{self.quarter}_{safe_name(self.clinic) if self.clinic else 'all'}"
 
     def indicators_for_export(self) -> pd.DataFrame:
         """The long table for ``audit_indicators.csv``: the report's units, suppressed cells empty."""
@@ -344,9 +350,14 @@ def section_summary(ctx: AuditContext, doc: Document) -> None:
         ]
     )
     doc.paragraph(
-        f"Reading the tables: '{primary_marker(ctx.k)}' is a count between 1 and {ctx.k - 1}, "
-        f"not shown to protect patients; '{SECONDARY_MARKER}' is a figure hidden because it rests "
-        "on, or could reveal, such a small count; '–' means no denominator. Session "
+        (
+            "Internal report, not for circulation: no count is suppressed. "
+            if ctx.k <= 1
+            else f"Reading the tables: '{primary_marker(ctx.k)}' is a count between 1 and "
+            f"{ctx.k - 1}, not shown to protect patients; '{SECONDARY_MARKER}' is a figure hidden "
+            "because it rests on, or could reveal, such a small count. "
+        )
+        + "'–' means no denominator. Session "
         "indicators count what is dated in the quarter; episode indicators count episodes "
         "discharged in the quarter, so each episode is judged once. Intervals of session "
         "shares allow for sessions of one patient being alike (clustered by patient)."
@@ -403,7 +414,8 @@ def plot_trends(ctx: AuditContext) -> plt.Figure:
     """Small multiples of the key proportions across quarters (suppressed points left out)."""
     rows = ctx.indicators[ctx.indicators["indicator"].isin(TREND_INDICATORS)]
     rows = rows[rows["level"].eq("network") | (rows["level"].eq("clinic") & ctx._in_scope(rows))]
-    fig, axes = plt.subplots(2, 3, figsize=(9.5, 5.6), sharex=True)
+    # drawn at its printed width (160 mm = 6.3 in), so 7 pt text stays 7 pt on A4
+    fig, axes = plt.subplots(2, 3, figsize=(6.3, 4.6), sharex=True)
     positions = {q: i for i, q in enumerate(ctx.quarters)}
     for ax, indicator in zip(axes.flat, TREND_INDICATORS, strict=True):
         subset = rows[rows["indicator"].eq(indicator) & ~rows["suppressed"]]
@@ -423,7 +435,7 @@ def plot_trends(ctx: AuditContext) -> plt.Figure:
                 **style,
             )
         ax.axvspan(len(ctx.quarters) - 1.4, len(ctx.quarters) - 0.6, color="0.92", zorder=0)
-        ax.set_title(INDICATORS[indicator].label, fontsize=9)
+        ax.set_title(INDICATORS[indicator].label, fontsize=FIGURE_PT)
         ax.set_ylim(0, max(1.05, ax.get_ylim()[1]))
         ax.yaxis.set_major_formatter(plt.matplotlib.ticker.PercentFormatter(1.0, decimals=0))
         ax.set_xticks(range(len(ctx.quarters)), ctx.quarters, rotation=45, fontsize=7)
@@ -949,7 +961,9 @@ def section_definitions(ctx: AuditContext, doc: Document) -> None:
             ),
             (
                 "Small-cell suppression",
-                f"counts 1-{ctx.k - 1} shown as {primary_marker(ctx.k)}, with secondary suppression ({SECONDARY_MARKER})",
+                "none (internal report, not for circulation)"
+                if ctx.k <= 1
+                else f"counts 1-{ctx.k - 1} shown as {primary_marker(ctx.k)}, with secondary suppression ({SECONDARY_MARKER})",
             ),
             (
                 "Funnel flags",
@@ -1019,15 +1033,22 @@ def export(ctx: AuditContext, doc: Document, output_dir: str | Path) -> dict[str
 
     output_dir = Path(output_dir)
     pdf = doc.save_pdf(output_dir / f"{ctx.stem}.pdf")
+    suffix = ctx.stem.removeprefix("audit_")  # quarter and clinic: audit_indicators_2026Q3_C01
     tables = write_tables(
         {
-            "audit_indicators": ctx.indicators_for_export(),
-            "funnel": funnels_for_export(ctx),
-            "casemix": casemix_for_export(ctx),
-            "casemix_model": casemix_model_table(ctx),
-            "casemix_calibration": casemix_calibration_table(ctx),
+            f"audit_indicators_{suffix}": ctx.indicators_for_export(),
+            f"funnel_{suffix}": funnels_for_export(ctx),
+            f"casemix_{suffix}": casemix_for_export(ctx),
+            f"casemix_model_{suffix}": casemix_model_table(ctx),
+            f"casemix_calibration_{suffix}": casemix_calibration_table(ctx),
         },
         output_dir,
     )
-    write_manifest(output_dir, ctx.stem, {name: path.name for name, path in tables.items()})
+    tables = {name.removesuffix(f"_{suffix}"): path for name, path in tables.items()}
+    write_manifest(
+        output_dir,
+        ctx.stem,
+        {name: path.name for name, path in tables.items()},
+        load_report=ctx.ds.load_report,
+    )
     return {"pdf": pdf, **tables}
