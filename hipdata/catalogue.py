@@ -15,6 +15,7 @@ from pathlib import Path
 import pandas as pd
 
 from hipdata.errors import DataError
+from hipdata.io.readers import map_distinct
 
 CATALOGUE_COLUMNS = [
     "id",
@@ -252,7 +253,10 @@ def resolve_exercises(names: pd.Series, catalogue: pd.DataFrame) -> pd.Series:
             if found is not None:
                 break
         resolved[raw] = found
-    return names.fillna("").astype(str).map(resolved)
+    text = names.fillna("").astype(str)
+    codes, uniques = pd.factorize(text)
+    found = pd.Series(uniques, dtype=text.dtype).map(resolved)
+    return pd.Series(found.array.take(codes), index=names.index, name=names.name)
 
 
 #: Loaded variants not named ``<id>_loaded``: the squat ladder's level 2 is "larger range /
@@ -299,7 +303,7 @@ def apply_loaded_variants(
 def base_exercise(exercise: pd.Series, catalogue: pd.DataFrame) -> pd.Series:
     """Map a loaded variant back to its unloaded exercise (others unchanged)."""
     back = {loaded: plain for plain, loaded in loaded_variants(catalogue).items()}
-    return exercise.map(lambda e: back.get(e, e))
+    return map_distinct(exercise, lambda e: back.get(e, e))
 
 
 def exercise_keys(names: pd.Series, catalogue: pd.DataFrame) -> pd.Series:
@@ -307,7 +311,10 @@ def exercise_keys(names: pd.Series, catalogue: pd.DataFrame) -> pd.Series:
     name resolves, else the normalised name (importers number sets within it)."""
     resolved = resolve_exercises(names, catalogue)
     base = base_exercise(resolved.dropna(), catalogue).reindex(names.index)
-    return base.fillna(names.fillna("").astype(str).map(normalise_name))
+    text = names.fillna("").astype(str)
+    codes, uniques = pd.factorize(text)  # each distinct name is normalised once
+    normalised = pd.Series(uniques, dtype=text.dtype).map(normalise_name)
+    return base.fillna(pd.Series(normalised.array.take(codes), index=names.index))
 
 
 def _tokens(text: str) -> set[str]:

@@ -44,6 +44,7 @@ from hipdata.io.readers import (
     column_key,
     echo,
     echo_series,
+    map_distinct,
     read_raw,
 )
 from hipdata.outcome_measures import MEASURES, Measure, measure_aliases
@@ -594,13 +595,13 @@ def _load_patients(raw: RawTable, dayfirst, today) -> tuple[_Checked, pd.DataFra
     checked.flag(
         (discharge < start).to_numpy(), "discharge_date", "discharge_date is before start_date"
     )
-    sex_key = checked.cells("sex").map(column_key)
+    sex_key = map_distinct(checked.cells("sex"), column_key)
     sex = sex_key.map(SEXES)
     checked.flag(sex.isna().to_numpy(), "sex", "sex must be F, M, X or unknown")
     age = _check_number(checked, "age_years", low=12, high=110, whole=True, label="age_years")
     athlete, reasons = parse_bool(checked.cells("athlete"))
     checked.flag_reasons(reasons, "athlete")
-    reason_key = checked.cells("discharge_reason").map(column_key)
+    reason_key = map_distinct(checked.cells("discharge_reason"), column_key)
     discharge_reason = reason_key.map(DISCHARGE_REASONS)
     checked.flag(
         ((reason_key != "") & discharge_reason.isna()).to_numpy(),
@@ -788,7 +789,7 @@ def _load_exercises(raw, patients, rejected, catalogue, dayfirst, today, pain_ma
         weight = checked.columns["load_value"]
         unit_column = checked.columns["load_unit"]
         value = _check_number(checked, "load_value", low=0, label=weight)
-        unit = checked.cells("load_unit").map(column_key)
+        unit = map_distinct(checked.cells("load_unit"), column_key)
         factor = unit.map(LOAD_UNITS).astype("float64")
         checked.flag(
             (value.notna() & (unit == "")).to_numpy(),
@@ -807,7 +808,7 @@ def _load_exercises(raw, patients, rejected, catalogue, dayfirst, today, pain_ma
         load_kg = load_kg.fillna(load_lb * LB_TO_KG)
     # a named exercise done with external load is its ladder's loaded variant (catalogue.py)
     exercise = apply_loaded_variants(names, exercise, load_kg, catalogue)
-    set_type = checked.cells("set_type").map(column_key).map(SET_TYPE_NAMES)
+    set_type = map_distinct(checked.cells("set_type"), column_key).map(SET_TYPE_NAMES)
     checked.flag(
         set_type.isna().to_numpy(),
         "set_type",
@@ -898,7 +899,7 @@ def _load_optional(raw, table, patients, rejected, dayfirst, today, measures):
         _flag_duplicates(checked, frame[["patient_id", "date"]], "patient and date")
     elif table == "outcomes":
         names = checked.cells("measure")
-        measure = names.map(column_key).map(
+        measure = map_distinct(names, column_key).map(
             {column_key(k): v for k, v in measure_aliases(measures).items()}
         )
         checked.flag(names == "", "measure", "measure is missing")

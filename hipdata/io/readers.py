@@ -52,6 +52,24 @@ def column_key(name: object) -> str:
     return _NON_ALNUM.sub("", str(name).lower())
 
 
+def map_distinct(cells: pd.Series, function) -> pd.Series:
+    """``cells.map(function)``, calling ``function`` once per distinct value instead of per row.
+
+    The distinct values are mapped with pandas' own ``Series.map``, so the result has the dtype
+    and values ``cells.map(function)`` would give; then it is spread back to the rows by their
+    codes. Cells with missing values (``None`` and ``NaN`` reach ``function`` as they are) take
+    the plain ``cells.map(function)``.
+
+    >>> map_distinct(pd.Series(["Kg", "LBS", "Kg"]), column_key).tolist()
+    ['kg', 'lbs', 'kg']
+    """
+    codes, uniques = pd.factorize(cells)
+    if (codes < 0).any():
+        return cells.map(function)
+    mapped = pd.Series(uniques, dtype=cells.dtype).map(function)
+    return pd.Series(mapped.array.take(codes), index=cells.index, name=cells.name)
+
+
 def echo(text: str, limit: int = ECHO_CHARS) -> str:
     """``text`` cut to ``limit`` characters plus ``…``, to quote a cell without copying it whole.
 
@@ -600,7 +618,11 @@ def _read_xlsx(path: Path) -> RawTable:
 
 
 def _arrow_text(column, name: str) -> tuple[np.ndarray, str | None]:
-    """One Arrow column as an object array of cell text, or (empty cells, why it is unusable)."""
+    """One Arrow column as an array of cell text, or (empty cells, why it is unusable).
+
+    Strings, integers, booleans and dates are turned into text by Arrow compute kernels and
+    stay Arrow-backed (pandas ``str``); the other types give an object array.
+    """
     import pyarrow as pa
     import pyarrow.compute as pc
 
@@ -667,9 +689,8 @@ def _arrow_text(column, name: str) -> tuple[np.ndarray, str | None]:
         return empty, "binary (bytes) values"
     else:
         return empty, f"{kind} values (nested data)"
-    out = text.to_numpy(zero_copy_only=False).astype(object)
-    out[pd.isna(out)] = ""
-    return out, None
+    # stays Arrow-backed (pandas' ``str`` dtype): no per-cell Python object is made
+    return pd.Series(pc.fill_null(text, "").to_pandas()).astype("str").array, None
 
 
 def _arrow_date_text(column) -> object:
@@ -722,7 +743,11 @@ def _read_parquet(path: Path) -> RawTable:
         if why is not None:
             unusable[str(name)] = why
         columns[str(name)] = text
-    cells = pd.DataFrame(columns, dtype=object).astype(str) if columns else pd.DataFrame()
+    cells = (
+        pd.DataFrame({name: pd.Series(text) for name, text in columns.items()}).astype("str")
+        if columns
+        else pd.DataFrame()
+    )
     if not columns:
         cells = pd.DataFrame(index=range(table.num_rows))
     return RawTable(path, cells, np.arange(table.num_rows, dtype=np.int64) + 2, unusable=unusable)

@@ -47,6 +47,15 @@ def attach_patients(
         unknown = sorted(frame.loc[~known, "patient_id"].astype(str).unique())
         raise ValueError(f"rows refer to patients missing from the patients table: {unknown}")
     added = [c for c in columns if c not in frame.columns]
+    ids = pd.Index(patients["patient_id"])
+    if ids.is_unique:
+        # a left many-to-one join as one hash lookup per row and a take per added column: no
+        # merge (which factorizes both key columns and copies every column of ``frame``)
+        position = ids.get_indexer(frame["patient_id"])
+        extra = text_as_str(patients[added]).reset_index(drop=True)
+        out = frame.reset_index(drop=True)
+        taken = {c: extra[c].take(position).reset_index(drop=True) for c in added}
+        return out.assign(**taken) if taken else out
     return frame.merge(
         text_as_str(patients[["patient_id", *added]]),
         on="patient_id",
