@@ -211,3 +211,53 @@ def test_small_synthetic_cohorts_pin_no_small_count(seed, tmp_path):
     quarter = audit.latest_complete_quarter(ds)
     quarters = audit.previous_quarters(quarter, 2) + [quarter]
     assert_nothing_pinned(attack(ds, tables, quarters))
+
+
+def test_cohort_table_counts_are_not_pinned_by_differencing():
+    # A clinic x sex table as cohort Table 1 builds it (rows add to N, clinics to "All").
+    # X = 1 in A and 2 in B, M = 3 in B: primary. Line by line, hiding the next-smallest cell
+    # of each line can still leave the whole system pinning a "<5"; the reader here solves it.
+    from hipdata.report.cohort import protect_counts
+
+    table = {"A": {"M": 30, "F": 20, "X": 1}, "B": {"M": 3, "F": 25, "X": 2}}
+    values, lines = {}, []
+    for clinic, parts in table.items():
+        for part, n in parts.items():
+            values[f"{part}|{clinic}"] = n
+        values[f"N|{clinic}"] = sum(parts.values())
+        lines.append((f"N|{clinic}", [f"{p}|{clinic}" for p in parts]))
+    for part in ("M", "F", "X", "N"):
+        values[f"{part}|All"] = sum(values[f"{part}|{c}"] for c in table)
+        lines.append((f"{part}|All", [f"{part}|{c}" for c in table]))
+    values = pd.Series(values, dtype="float64")
+    display, mask = protect_counts(values, lines, k=K)
+    names = list(values.index)
+    hidden = [n for n in names if mask[n]]
+    col = {n: j for j, n in enumerate(hidden)}
+    lo = np.array([1.0 if display[n] == f"<{K}" else 0.0 for n in hidden])
+    hi = np.array([K - 1.0 if display[n] == f"<{K}" else np.inf for n in hidden])
+    rows, rhs = [], []
+    for total, members in lines:
+        row, known = np.zeros(len(hidden)), 0.0
+        for name, sign in [(total, -1), *((m, 1) for m in members)]:
+            if name in col:
+                row[col[name]] += sign
+            else:
+                known += sign * values[name]
+        if row.any():
+            rows.append(row)
+            rhs.append(-known)
+    constraints = LinearConstraint(np.array(rows), rhs, rhs)
+    small = [n for n in hidden if 1 <= values[n] <= K - 1]
+    assert small  # the table has small counts to protect
+    for name in small:
+        c = np.zeros(len(hidden))
+        c[col[name]] = 1
+        low = milp(
+            c, constraints=constraints, integrality=np.ones(len(hidden)), bounds=Bounds(lo, hi)
+        )
+        high = milp(
+            -c, constraints=constraints, integrality=np.ones(len(hidden)), bounds=Bounds(lo, hi)
+        )
+        top = high.x[col[name]] if high.x is not None else np.inf
+        assert top - low.x[col[name]] >= 0.5, f"{name} pinned to {low.x[col[name]]}"
