@@ -18,7 +18,7 @@ $(STAMP): $(BIN)/python pyproject.toml
 install: $(STAMP)
 
 demo: $(STAMP)
-	$(BIN)/hipdata demo --out reports/demo
+	$(BIN)/hipdata demo --data data/demo --out reports/demo
 
 test: $(STAMP)
 	$(BIN)/ruff check hipdata tests benchmarks

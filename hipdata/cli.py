@@ -390,14 +390,16 @@ def _print_metrics_summary(tables: dict) -> None:
     outcome = tables["outcome_change"]
     rises = progressions[progressions["kind"].isin(["up", "load_up"])]
     on_criteria = (rises["criterion_before"] == "met").mean() if len(rises) else float("nan")
-    flare_known = sessions["flare"].dropna()
-    adherent = (~flare_known.astype(bool)).mean() if len(flare_known) else float("nan")
+    # CONTRACT §4: complete case, over sessions with both pains recorded
+    both = sessions["max_pain_during"].notna() & sessions["pain_24h"].notna()
+    recorded = sessions.loc[both, "flare"]
+    adherent = (~recorded.astype(bool)).mean() if len(recorded) else float("nan")
     nprs = outcome[(outcome["measure"] == "nprs") & outcome["responder"].notna()]
     responders = nprs["responder"].astype(bool).mean() if len(nprs) else float("nan")
     console.print(
         f"{len(summary):,} patients, {len(sessions):,} sessions; "
         f"progressions on criteria {on_criteria:.0%} ({len(rises):,} rises); "
-        f"sessions within 3/10 pain {adherent:.0%} (of {len(flare_known):,} with pain known); "
+        f"sessions within 3/10 pain {adherent:.0%} (of {len(recorded):,} with both pains); "
         f"NPRS responders {responders:.0%} (of {len(nprs):,} with follow-up)."
     )
 

@@ -12,6 +12,12 @@ find:
 - **dose-response**: a session's ``pain_24h`` rises by ``dose_response_per_10pct`` points per 10 % of
   the session's largest family ``volume_change_pct`` (the family's volume load against the same
   patient's previous session of that family, computed exactly as the metric does).
+- **pain falling over care**: latent ``pain_24h`` changes by each patient's own slope per CONTRACT
+  §4 week (``pain_24h_weekly_change`` on average, between-patient sd
+  ``pain_24h_weekly_change_sd``), latent ``pain_during`` by ``pain_during_weekly_change``. Volume
+  changes grow over care, so a dose-response slope fitted without week is biased towards zero by
+  ``pain_24h_weekly_change`` x (slope of week on dose), and a trajectory slope without the dose
+  term is the planted fall plus the dose drift.
 - **attendance**: NPRS and the questionnaires improve more with attendance (sessions / planned
   sessions, CONTRACT §4), by ``attendance_effect[measure]`` per 1.0 of attendance.
 - **missing data**: ``pain_24h`` is missing for a planted share of sessions, follow-up
@@ -88,9 +94,18 @@ class Planted:
 
     #: pain_24h points per 10 % of the session's largest family volume change.
     dose_response_per_10pct: float = 0.2
-    #: pain_24h = intercept + slope x largest change / 10 + Normal(0, noise_sd), rounded, 0-10.
+    #: pain_24h = intercept + weekly change x week + slope x largest change / 10
+    #: + Normal(0, noise_sd), rounded, 0-10.
     pain_24h_intercept: float = 2.5
     pain_24h_noise_sd: float = 0.8
+    #: Time trend of pain_24h: each patient's latent pain_24h changes by their own slope per
+    #: CONTRACT §4 week of care (``floor(days since start / 7)``), the slope being
+    #: ``pain_24h_weekly_change`` + Normal(0, ``pain_24h_weekly_change_sd``) per patient, so pain
+    #: after sessions falls over a typical course of care (about 1.4 points over 14 weeks).
+    pain_24h_weekly_change: float = -0.1
+    pain_24h_weekly_change_sd: float = 0.03
+    #: A milder fall of latent pain_during, the same for every patient, per week of care.
+    pain_during_weekly_change: float = -0.04
     #: Share of sessions whose pain_24h is left empty (at random).
     pain_24h_missing_rate: float = 0.12
     #: Share of exercises-in-a-session whose pain_during is left empty (all their sets).
@@ -274,6 +289,12 @@ def generate(
     )
     sessions = _sessions(rng, internals, end_day)
     patients = _discharge(rng, patients, internals, sessions, end_day)
+    # The patients' pain slopes come from a stream of their own (spawned from the seed), so that
+    # changing the time-trend parameters leaves every other draw of the seed as it was.
+    trend_rng = np.random.default_rng(np.random.SeedSequence(seed).spawn(1)[0])
+    internals["pain_24h_slope"] = planted.pain_24h_weekly_change + trend_rng.normal(
+        0.0, planted.pain_24h_weekly_change_sd, size=n_patients
+    )
     exercises, realised = _exercises(rng, internals, sessions, planted)
     activity = _activity(rng, patients, sessions, planted, end_day)
     outcomes, attendance = _outcomes(rng, patients, sessions, planted, end_day)
@@ -579,14 +600,17 @@ def _exercises(rng, internals, sessions, planted):
         largest = np.where(np.isfinite(largest), largest, np.nan)
 
         # Pain: pain_24h from the dose-response, pain_during per set.
+        week = sessions["day"][rows] // 7  # CONTRACT §4 week of care
         latent_24h = (
             planted.pain_24h_intercept
+            + internals["pain_24h_slope"][p] * week
             + planted.dose_response_per_10pct * np.nan_to_num(largest) / 10.0
             + rng.normal(0.0, planted.pain_24h_noise_sd, size=m)
         )
         pain_24h = np.clip(np.rint(latent_24h), 0, 10)
         latent_during = (
             planted.pain_during_mean
+            + planted.pain_during_weekly_change * week[:, None, None]
             + patient_pain[p][:, None, None]
             + rng.normal(0.0, planted.pain_during_session_sd, size=(m, n_fam, 1))
             + rng.normal(0.0, planted.pain_during_set_sd, size=(m, n_fam, CRITERION_SETS))

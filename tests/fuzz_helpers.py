@@ -55,7 +55,11 @@ NASTY_CELLS = st.sampled_from(
         "x" * 10_001,
     ]
 )
-CELLS = st.one_of(NASTY_CELLS, st.text(st.characters(blacklist_characters="\x00"), max_size=20))
+# no lone surrogates: no file can hold them, and pandas' Arrow strings refuse them
+CELLS = st.one_of(
+    NASTY_CELLS,
+    st.text(st.characters(blacklist_characters="\x00", blacklist_categories=("Cs",)), max_size=20),
+)
 
 
 @st.composite

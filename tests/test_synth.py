@@ -11,6 +11,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import statsmodels.api as sm
+import statsmodels.formula.api as smf
 
 from hipdata.catalogue import load_catalogue
 from hipdata.outcome_measures import MEASURES
@@ -24,7 +25,14 @@ from hipdata.protocol import (
     HELD_BACK_SESSIONS,
     PAIN_THRESHOLD,
 )
-from hipdata.synth import EXERCISE_COLUMNS, TABLES, SynthCohort, generate, write_cohort
+from hipdata.synth import (
+    EXERCISE_COLUMNS,
+    TABLES,
+    Planted,
+    SynthCohort,
+    generate,
+    write_cohort,
+)
 
 N_PATIENTS = 300
 SEED = 20261127
@@ -262,16 +270,85 @@ def test_held_back_clinician_holds_back_most(cohort, family_sessions):
     assert share.idxmax() == cohort.truth["held_back_clinician"]
 
 
-def test_dose_response_slope_recovered(cohort, family_sessions):
+def _session_pain(cohort, family_sessions) -> pd.DataFrame:
+    """Per session: pain_24h, the largest family volume change (%) and the CONTRACT §4 week."""
     sessions = (
         family_sessions.groupby(["patient_id", "date"])
         .agg(largest=("volume_change_pct", "max"), pain_24h=("pain_24h", "max"))
         .astype(float)
-        .dropna()
+        .reset_index()
     )
-    fit = sm.OLS(sessions["pain_24h"], sm.add_constant(sessions["largest"] / 10)).fit()
+    start = sessions["patient_id"].map(
+        cohort.tables["patients"].set_index("patient_id")["start_date"]
+    )
+    sessions["week"] = (sessions["date"] - start).dt.days // 7
+    return sessions
+
+
+def test_dose_response_slope_recovered(cohort, family_sessions):
+    # The generator plants latent pain_24h = intercept + slope_patient x week + dose x largest / 10
+    # + noise. The volume changes drift with the week of care (progression follows falling pain),
+    # so the planted dose slope is the one adjusted for week; patients are their own controls
+    # (fixed effects) and errors are clustered by patient (each has their own weekly slope).
+    sessions = _session_pain(cohort, family_sessions).dropna()
+    sessions["dose"] = sessions["largest"] / 10
+    fit = smf.ols("pain_24h ~ dose + week + C(patient_id)", sessions).fit(
+        cov_type="cluster", cov_kwds={"groups": pd.factorize(sessions["patient_id"])[0]}
+    )
     planted = cohort.truth["dose_response_per_10pct"]
-    assert abs(fit.params["largest"] - planted) < 3 * fit.bse["largest"]
+    assert abs(fit.params["dose"] - planted) < 3 * fit.bse["dose"]
+
+
+def test_pain_24h_falls_over_care_at_the_planted_rate(cohort, family_sessions):
+    # Take the planted dose-response out (the generator counts a session without any volume change
+    # as 0 %), then the within-patient slope on week is the planted mean weekly change: each
+    # patient's slope is planted + Normal(0, sd), independent of their calendar, so patient fixed
+    # effects with patient-clustered errors estimate the mean. Rounding to whole points adds noise;
+    # clipping at 0 touches few sessions (2.5 - 0.1 x 15 weeks leaves 1.0 point of room).
+    sessions = _session_pain(cohort, family_sessions).dropna(subset=["pain_24h"])
+    dose = cohort.truth["dose_response_per_10pct"]
+    sessions["adjusted"] = sessions["pain_24h"] - dose * sessions["largest"].fillna(0.0) / 10
+    fit = smf.ols("adjusted ~ week + C(patient_id)", sessions).fit(
+        cov_type="cluster", cov_kwds={"groups": pd.factorize(sessions["patient_id"])[0]}
+    )
+    planted = cohort.truth["pain_24h_weekly_change"]
+    assert planted < 0
+    assert abs(fit.params["week"] - planted) < 3 * fit.bse["week"]
+
+
+def test_pain_during_falls_more_mildly(cohort):
+    sets = cohort.tables["exercises"].dropna(subset=["pain_during"])
+    start = sets["patient_id"].map(cohort.tables["patients"].set_index("patient_id")["start_date"])
+    data = pd.DataFrame(
+        {
+            "patient_id": sets["patient_id"],
+            "pain": sets["pain_during"].astype(float),
+            "week": (sets["date"] - start).dt.days // 7,
+        }
+    )
+    fit = smf.ols("pain ~ week + C(patient_id)", data).fit(
+        cov_type="cluster", cov_kwds={"groups": pd.factorize(data["patient_id"])[0]}
+    )
+    planted = cohort.truth["pain_during_weekly_change"]
+    slope, se = fit.params["week"], fit.bse["week"]
+    # Latent pain_during starts near 1/10, so clipping at 0 flattens the fall late in care: the
+    # recorded slope lies between the planted one and zero, and it is milder than pain_24h's.
+    assert cohort.truth["pain_24h_weekly_change"] < planted < 0
+    assert planted - 3 * se < slope < 0
+    assert fit.conf_int().loc["week", 1] < 0
+
+
+def test_time_trend_has_its_own_random_stream():
+    """Switching the planted time trend off changes pain only: every other draw is the seed's."""
+    flat = Planted(
+        pain_24h_weekly_change=0.0, pain_24h_weekly_change_sd=0.0, pain_during_weekly_change=0.0
+    )
+    trended, untrended = generate(60, seed=5), generate(60, seed=5, planted=flat)
+    for name in ("patients", "activity", "outcomes", "treatments"):
+        pd.testing.assert_frame_equal(trended.tables[name], untrended.tables[name])
+    assert trended.truth["realised"]["sessions"] == untrended.truth["realised"]["sessions"]
+    assert untrended.truth["pain_24h_weekly_change"] == 0.0
+    assert trended.truth["pain_24h_weekly_change"] == Planted().pain_24h_weekly_change
 
 
 def test_attendance_improves_nprs(cohort):
@@ -328,6 +405,9 @@ def test_truth_records_the_shared_keys(cohort):
         "held_back_clinician",
         "pain_24h_missing_rate",
         "dose_response_per_10pct",
+        "pain_24h_weekly_change",
+        "pain_24h_weekly_change_sd",
+        "pain_during_weekly_change",
         "attendance_effect_nprs",
         "attendance_effect_hoos_pain",
         "followup_missing_rate",

@@ -203,3 +203,28 @@ def test_same_frames_same_hash():
     first, second = from_frames(), from_frames()
     assert first.input_hash == second.input_hash and len(first.input_hash) == 64
     assert from_frames(exercises=SETS.iloc[:-1]).input_hash != first.input_hash
+
+
+def test_frames_get_the_file_readers_limits():
+    """A frame is held to the same cell-length and width limits as a file (issue 8 item 3)."""
+    from hipdata.io.readers import MAX_CELL_CHARS, MAX_COLUMNS
+
+    patients = pd.DataFrame(
+        {
+            "patient_id": ["P1", "P2"],
+            "clinic_id": ["C1", "C" * (MAX_CELL_CHARS + 1)],
+            "start_date": ["2026-01-05", "2026-01-05"],
+        }
+    )
+    ds = hipdata.validate({"patients": patients}, today="2026-11-28")
+    assert ds.patients["patient_id"].tolist() == ["P1"]
+    row = ds.quarantine.iloc[0]
+    assert (row["source_row"], row["column"]) == (3, "clinic_id")
+    assert str(MAX_CELL_CHARS) in row["reason"].replace(",", "")
+    assert len(row["value"]) <= 201  # echoed values are cut
+
+    wide = patients.iloc[:1].copy()
+    for number in range(MAX_COLUMNS):
+        wide[f"extra_{number}"] = ""
+    with pytest.raises(hipdata.DataError, match="columns"):
+        hipdata.validate({"patients": wide}, today="2026-11-28")

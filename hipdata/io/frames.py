@@ -25,7 +25,13 @@ import pandas as pd
 
 from hipdata.dataset import Dataset
 from hipdata.errors import DataError
-from hipdata.io.readers import RawTable, _cell_text, column_key
+from hipdata.io.readers import (
+    RawTable,
+    _cell_text,
+    _check_width,
+    _limit_cell_length,
+    column_key,
+)
 
 TABLES = ("patients", "exercises", "activity", "outcomes", "treatments")
 #: Also accepted as a table name: ``sets`` is the name :meth:`Dataset.from_frames` uses.
@@ -119,6 +125,7 @@ def frame_to_raw(frame: pd.DataFrame, table: str) -> RawTable:
             file=name,
             fix="pass a pandas DataFrame",
         )
+    _check_width(Path(name), frame.shape[1])  # the file readers' limits apply to frames too
     cells = frame_cells(frame)
     headers = [str(column).strip() for column in frame.columns]
     if any(header == "" for header in headers):
@@ -138,7 +145,9 @@ def frame_to_raw(frame: pd.DataFrame, table: str) -> RawTable:
             )
         seen[key] = header
     cells.columns = headers
-    return RawTable(Path(name), cells, np.arange(len(cells), dtype=np.int64) + FIRST_ROW)
+    raw = RawTable(Path(name), cells, np.arange(len(cells), dtype=np.int64) + FIRST_ROW)
+    _limit_cell_length(raw)
+    return raw
 
 
 def validate(

@@ -116,13 +116,12 @@ _INDICATOR_LIST = (
               None, None, "Patients with at least one exercise session dated in the quarter."),
     Indicator("pain_threshold_adherence", "Pain-threshold adherence", "proportion", "session",
               "sessions_no_flare", "sessions_flare_known", "sessions_flare",
-              "Share of the quarter's sessions with a known flare status (a recorded pain above "
-              "{pain_threshold:g}/10, or both pains recorded) in which pain during exercise and "
-              "in the 24 h after stayed at or below {pain_threshold:g}/10."),
+              "Share of the quarter's sessions with both pains recorded (during exercise and in "
+              "the 24 h after) in which both stayed at or below {pain_threshold:g}/10."),
     Indicator("flare_rate", "Flare rate", "proportion", "session",
               "sessions_flare", "sessions_flare_known", "sessions_no_flare",
-              "Share of the quarter's sessions with a known flare status in which a recorded pain "
-              "(during exercise or in the 24 h after) exceeded {pain_threshold:g}/10."),
+              "Share of the quarter's sessions with both pains recorded in which a pain (during "
+              "exercise or in the 24 h after) exceeded {pain_threshold:g}/10."),
     Indicator("pain_24h_recorded", "Pain 24 h after recorded", "proportion", "session",
               "sessions_pain_24h_recorded", "sessions", "sessions_pain_24h_missing",
               "Share of the quarter's sessions with the pain in the 24 h after recorded."),

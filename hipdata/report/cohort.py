@@ -1130,7 +1130,7 @@ def section_pain_trajectory(ctx: CohortContext, doc: Document) -> None:
             else "The interval includes zero: the data are compatible with no change."
         )
         doc.paragraph(
-            f"Pain in the 24 h after sessions {_signed_change(slope['estimate'] * per_month, 'points per month')}"
+            f"Pain in the 24 h after sessions {_signed_change(slope['estimate'] * per_month, 'points per month', 2)}"
             f" on average (95% CI {format_interval(low, high, 2)}), from "
             f"{fixed.loc['Intercept', 'estimate']:.1f}/10 at the start of care "
             f"(mixed model over {fit.n_obs:,} sessions of {fit.n_groups:,} patients, random "
@@ -2389,7 +2389,8 @@ def definitions_table(ctx: CohortContext) -> pd.DataFrame:
         ),
         (
             "Pain-threshold adherence",
-            f"Sessions with no flare / sessions with the flare known (pain within {limit}).",
+            f"Sessions with both pains (during and 24 h after) within {limit} / sessions with "
+            "both pains recorded.",
         ),
         (
             "Dose adherence",

@@ -425,6 +425,8 @@ class ReportPDF:
         """
         if data.columns.nlevels != 1:
             raise ValueError("table: flatten MultiIndex columns into one header row first")
+        if data.shape[1] == 0:  # nothing to lay out (e.g. nobody discharged): say so
+            data = pd.DataFrame({"": ["not available"]})
         pdf = self.pdf
         headers = [str(column) for column in data.columns]
         rows = _cell_texts(data)

@@ -60,7 +60,7 @@ FUNNEL_INDICATORS = ("nprs_responder", "pain_threshold_adherence", "on_criteria_
 #: What a funnel's x axis counts, per indicator.
 FUNNEL_DENOMINATORS = {
     "nprs_responder": "Patients with NPRS at baseline and follow-up",
-    "pain_threshold_adherence": "Sessions with pain known",
+    "pain_threshold_adherence": "Sessions with both pains recorded",
     "on_criteria_share": "Progressions",
 }
 #: Indicators in ``funnel.csv``: every proportion, and the mean NPRS improvement.
