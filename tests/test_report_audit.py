@@ -394,13 +394,14 @@ def test_secondary_suppression_climbs_the_hierarchy():
 
 def test_markers_are_part_of_what_a_reader_knows():
     # C1 = T1 1; C2 = T2 5; C3 = T3 30; network 36. T1 and C1 (1) are "<5"; C1 alone in the
-    # network line -> C2 (5) hidden as "*". But a "*" count is >= 5 and a "<5" count >= 1, so
-    # 36 - 30 = C1 + C2 = 6 still forces C1 = 1, C2 = 5 -> C3 is hidden too. Each clinic then
-    # equals its only clinician, so T2 and T3 are hidden with them.
+    # network line -> C2 (5) hidden as "*"; C2 equals its only clinician, so T2 is hidden too.
+    # Changed on purpose (issue 10 item 6): "*" is now a neutral marker (any count >= 0, since a
+    # "<5" the markers alone would pin is shown "*"), so 36 - 30 = C1 + C2 = 6 leaves C1 in 1..4
+    # and C3 (30) stays published; before, "*" meant >= 5, which forced C1 = 1 and hid C3.
     ds, tables = cohort_with_session_counts({("C1", "T1"): 1, ("C2", "T2"): 5, ("C3", "T3"): 30})
     a = audit_indicators(ds, tables)
     assert shown(a, "sessions") == {
-        "all": 36, "C1": None, "C2": None, "C3": None, "T1": None, "T2": None, "T3": None
+        "all": 36, "C1": None, "C2": None, "C3": 30, "T1": None, "T2": None, "T3": 30
     }  # fmt: skip
 
 

@@ -25,8 +25,11 @@ A row is suppressed when its numerator or its denominator is; it then has numera
 denominator and value empty and ``suppressed`` True.
 
 What a reader may learn from the display is part of the protection: for count indicators a
-suppressed cell may be shown as ``"<k"`` (a count 1..k-1) or ``"*"`` (hidden to protect another,
-so >= k), and the secondary suppression allows for that. For proportions and means it assumes
+suppressed cell may be shown as ``"<k"`` (a count 1..k-1) or ``"*"`` (neutral: any count), and
+the secondary suppression allows for that. The whole quarter is then attacked as one integer
+program (every line at once and the orderings of :data:`ORDERED_QUANTITIES`), and cells are
+added until no small count is pinned (see ``protect_cells(k=...)``); a ``"<k"`` that the
+markers alone would pin is shown ``"*"`` instead (``relaxed``). For proportions and means it assumes
 only that a suppressed figure is hidden: show those with one neutral marker
 (:func:`format_audit` does).
 """
@@ -557,7 +560,8 @@ def _suppress(cells: pd.DataFrame, nodes: pd.DataFrame, *, k: int) -> pd.Series:
             "suppressed": primary,
             "lo": np.where(shown_as_count & primary, 1.0, lo),
             "hi": np.where(shown_as_count & primary, k - 1.0, np.inf),
-            "secondary_lo": np.where(shown_as_count, float(k), lo),
+            # "*" is neutral: a hidden count may be small (a relaxed "<k") or not
+            "secondary_lo": lo,
             "secondary_hi": np.inf,
             "size": size.where(~level.eq("hidden"), 0.0),
             "hidden": hidden,
@@ -610,8 +614,41 @@ def _suppress(cells: pd.DataFrame, nodes: pd.DataFrame, *, k: int) -> pd.Series:
         ignore_index=True,
     )
     lines["line"] = lines["line"].astype("category").cat.codes
-    result = protect_cells(engine_cells, lines)
-    return result["suppressed"]
+    # what every reader also knows: a count within a unit never exceeds the count it is part of
+    engine_cells["protect"] = primary & ~is_sum
+    engine_cells["integer"] = ~is_sum
+    result = protect_cells(engine_cells, lines, inequalities=_inequalities(cells, cell_id), k=k)
+    return result[["suppressed", "relaxed"]]
+
+
+#: Logical constraints within a unit and quarter: (smaller, larger) quantities.
+ORDERED_QUANTITIES = (
+    ("nprs_pairs", "episodes_followup"),
+    ("episodes_followup", "episodes_discharged"),
+    ("episodes_attendance_known", "episodes_discharged"),
+    ("episodes_dose_known", "episodes_discharged"),
+    ("episodes_activity_known", "episodes_discharged"),
+    ("active_patients", "sessions"),
+    ("sessions_flare_known", "sessions"),
+)
+
+
+def _inequalities(cells: pd.DataFrame, cell_id: pd.Series) -> pd.DataFrame:
+    """Cell pairs ``(smaller, larger)`` of :data:`ORDERED_QUANTITIES` in every quarter and node.
+
+    Only pairs the data satisfy are kept (all of them, when the definitions hold), so the
+    attacker's program is never made infeasible by a definition that differs at the edges.
+    """
+    keys = cells[["quarter", "node"]].drop_duplicates()
+    parts = []
+    for smaller, larger in ORDERED_QUANTITIES:
+        small_id = cell_id.reindex(pd.MultiIndex.from_frame(keys.assign(q=smaller))).to_numpy()
+        large_id = cell_id.reindex(pd.MultiIndex.from_frame(keys.assign(q=larger))).to_numpy()
+        parts.append(pd.DataFrame({"smaller": small_id, "larger": large_id}))
+    pairs = pd.concat(parts, ignore_index=True).dropna()
+    value = cells["value"]
+    holds = value.reindex(pairs["smaller"]).to_numpy() <= value.reindex(pairs["larger"]).to_numpy()
+    return pairs[holds].astype("int64").reset_index(drop=True)
 
 
 # --- the table --------------------------------------------------------------------------------
@@ -698,7 +735,12 @@ def audit_indicators(
         [quarters, nodes["node"], _all_quantities()], names=["quarter", "node", "quantity"]
     )
     cells = sums.reindex(grid, fill_value=0.0).reset_index()
-    cells["suppressed"] = _suppress(cells, nodes, k=k) if len(cells) else False
+    if len(cells):
+        decision = _suppress(cells, nodes, k=k)
+        cells["suppressed"] = decision["suppressed"].astype(bool).to_numpy()
+        cells["relaxed"] = decision["relaxed"].astype(bool).to_numpy()
+    else:
+        cells["suppressed"], cells["relaxed"] = False, False
 
     return _indicator_rows(cells, nodes, k=k)
 
@@ -746,7 +788,7 @@ def _indicator_rows(cells: pd.DataFrame, nodes: pd.DataFrame, *, k: int) -> pd.D
     )
     registry["order"] = np.arange(len(registry))
     published = nodes[nodes["level"].isin(LEVELS)]
-    value_of = cells.set_index(["quarter", "node", "quantity"])[["value", "suppressed"]]
+    value_of = cells.set_index(["quarter", "node", "quantity"])[["value", "suppressed", "relaxed"]]
     rows = (
         pd.DataFrame({"quarter": cells["quarter"].unique()})
         .merge(published, how="cross")
@@ -777,7 +819,10 @@ def _indicator_rows(cells: pd.DataFrame, nodes: pd.DataFrame, *, k: int) -> pd.D
     )
     out["_level"] = out["level"].map({name: i for i, name in enumerate(LEVELS)})
     out["_order"] = rows["order"].to_numpy()
-    out["_small"] = suppressed & is_count & small_count_mask(pd.Series(numerator), k=k).to_numpy()
+    relaxed = num["relaxed"].fillna(False).to_numpy(dtype=bool)
+    out["_small"] = (
+        suppressed & is_count & ~relaxed & small_count_mask(pd.Series(numerator), k=k).to_numpy()
+    )
     out = out.sort_values(["quarter", "_level", "unit", "_order"], kind="stable")
     table = out[AUDIT_COLUMNS].reset_index(drop=True)
     # which hidden counts are themselves small (shown "<k") rather than hidden to protect another

@@ -105,7 +105,12 @@ from hipdata.protocol import (
     WHO_CARDIO_MIN,
     WHO_STRENGTH_SESSIONS,
 )
-from hipdata.report.disclosure import SECONDARY_MARKER, primary_marker, protect_cells
+from hipdata.report.disclosure import (
+    SECONDARY_MARKER,
+    primary_marker,
+    protect_cells,
+    small_count_mask,
+)
 from hipdata.report.document import Document
 
 #: Section headings, in report order (the tests and the notebook use them).
@@ -332,7 +337,7 @@ def make_context(
 # formatting and disclosure helpers
 # ------------------------------------------------------------------------------------------------
 def _is_small(value, k: int) -> bool:
-    return bool(pd.notna(value) and 1 <= float(value) <= k - 1)
+    return bool(pd.notna(value) and small_count_mask(float(value), k=k))
 
 
 def format_count(value, k: int = SUPPRESSION_K) -> str:
@@ -418,7 +423,8 @@ def protect_counts(
     ]
     if line_rows:
         line_frame = pd.DataFrame(line_rows, columns=["line", "cell", "sign"])
-        cells = protect_cells(cells, line_frame, secondary_bounds=(float(k), np.inf))
+        # k: the lines are also attacked together as an integer program (protect_cells)
+        cells = protect_cells(cells, line_frame, secondary_bounds=(float(k), np.inf), k=k)
     else:
         cells["secondary"] = False
     mask = pd.Series(cells["suppressed"].to_numpy(), index=values.index)

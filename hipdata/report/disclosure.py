@@ -108,6 +108,8 @@ def protect_cells(
     *,
     secondary_bounds: tuple[float, float] = (0.0, np.inf),
     max_rounds: int = 1000,
+    inequalities: pd.DataFrame | None = None,
+    k: int | None = None,
 ) -> pd.DataFrame:
     """Secondary suppression on any set of additive lines (the engine behind this module).
 
@@ -128,11 +130,24 @@ def protect_cells(
         ``(lo, hi)`` given to a cell when it becomes a complementary suppression.
     max_rounds : int
         Safety limit on the number of rounds.
+    inequalities : DataFrame, optional
+        Columns ``smaller`` and ``larger`` (cell ids): logical constraints a reader knows,
+        ``value[smaller] <= value[larger]`` (NPRS pairs <= follow-ups <= discharges). Used only by
+        the whole-system check (``k`` given).
+    k : int, optional
+        When given, after the line-by-line rounds the whole published system is attacked as an
+        integer program (:func:`attacker_ranges`: every line and inequality at once, integer
+        cells integer): while a suppressed cell marked ``protect`` (default: a whole count in
+        1..k-1) is pinned to its single value, one more complementary cell next to it (in one of
+        its lines or inequalities) is suppressed, and the line-by-line rounds run again. A pinned cell with
+        a marker's bounds (``"<k"``: 1..k-1) is first *relaxed* instead: its bounds become
+        ``0..inf`` (it must then be shown with the neutral marker, not ``"<k"``).
 
     Returns
     -------
     DataFrame
-        ``cells`` with ``suppressed`` updated and a bool column ``secondary``.
+        ``cells`` with ``suppressed`` updated and bool columns ``secondary`` and (when ``k`` is
+        given) ``relaxed``.
 
     Notes
     -----
@@ -155,16 +170,239 @@ def protect_cells(
         if column not in cells:
             cells[column] = default
 
+    def line_rounds() -> None:
+        for _ in range(max_rounds):
+            if has_links:
+                linked = cells["suppressed"].groupby(cells["link"]).transform("any")
+                newly = linked.fillna(False).astype(bool) & ~cells["suppressed"]
+                _mark_secondary(cells, newly[newly].index)
+            picks = _complementary_picks(cells, lines)
+            if picks.empty:
+                break
+            _mark_secondary(cells, picks)
+
+    line_rounds()
+    if k is None:
+        return cells
+    if inequalities is None:
+        inequalities = pd.DataFrame({"smaller": [], "larger": []})
+    if "protect" not in cells:
+        cells["protect"] = small_count_mask(cells["value"], k=k) & (cells["value"] % 1 == 0)
+    cells["relaxed"] = False
     for _ in range(max_rounds):
-        if has_links:
-            linked = cells["suppressed"].groupby(cells["link"]).transform("any")
-            newly = linked.fillna(False).astype(bool) & ~cells["suppressed"]
-            _mark_secondary(cells, newly[newly].index)
-        picks = _complementary_picks(cells, lines)
-        if picks.empty:
+        targets = cells.index[cells["suppressed"] & cells["protect"].astype(bool)]
+        pinned = attacker_ranges(cells, lines, inequalities, targets=targets, pinned_only=True)
+        if pinned.empty:
             break
+        # first what the markers say: "<k" cells that pin each other (four "<5" clinicians in
+        # a "<5" clinic are 1 each) are shown with the neutral marker instead (bounds 0..inf)
+        marked = pinned[
+            ((cells.loc[pinned, "lo"] > 0) | (cells.loc[pinned, "hi"] < np.inf)).to_numpy()
+        ]
+        marked = marked[~cells.loc[marked, "relaxed"].to_numpy(dtype=bool)]
+        if len(marked):
+            cells.loc[marked, ["lo", "hi"]] = [0.0, np.inf]
+            cells.loc[marked, "relaxed"] = True
+            continue
+        picks = _neighbour_picks(cells, lines, inequalities, pinned)
+        if picks.empty:
+            raise RuntimeError(f"cells {list(pinned)} cannot be protected")
         _mark_secondary(cells, picks)
+        line_rounds()
     return cells
+
+
+def _neighbour_picks(
+    cells: pd.DataFrame, lines: pd.DataFrame, inequalities: pd.DataFrame, pinned: pd.Index
+) -> pd.Index:
+    """For each pinned cell, its smallest published non-zero neighbour (line or inequality).
+
+    Neighbours are searched one step out first (the cells sharing a line or an inequality with
+    the pinned cell), then through suppressed neighbours, until a published cell is found.
+    """
+    pairs = pd.concat(
+        [
+            lines.merge(lines, on="line")[["cell_x", "cell_y"]].set_axis(["a", "b"], axis=1),
+            inequalities.set_axis(["a", "b"], axis=1),
+            inequalities[["larger", "smaller"]].set_axis(["a", "b"], axis=1),
+        ],
+        ignore_index=True,
+    )
+    pairs = pairs[pairs["a"] != pairs["b"]].drop_duplicates()
+    open_ = cells.index[~cells["suppressed"] & ~cells["hidden"].astype(bool)]
+    picks = []
+    for cell in pinned:
+        seen, frontier = {cell}, {cell}
+        while frontier:
+            near = set(pairs.loc[pairs["a"].isin(frontier), "b"]) - seen
+            candidates = cells.loc[list(near & set(open_))]
+            candidates = candidates[candidates["value"].abs() > _TOLERANCE]
+            if not candidates.empty:
+                picks.append(candidates.sort_values("size", kind="stable").index[0])
+                break
+            seen |= near
+            frontier = {c for c in near if cells.at[c, "suppressed"]}
+    return pd.Index(pd.unique(pd.Series(picks, dtype=object)))
+
+
+def attacker_ranges(
+    cells: pd.DataFrame,
+    lines: pd.DataFrame,
+    inequalities: pd.DataFrame | None = None,
+    *,
+    targets: pd.Index | None = None,
+    pinned_only: bool = False,
+) -> pd.DataFrame | pd.Index:
+    """What a reader can work out about suppressed cells: each one's minimum and maximum.
+
+    The reader's integer program: the suppressed cells are unknowns within their bounds
+    (``lo``, ``hi``; integer where the column ``integer`` says so, default: whole values), every
+    line ``sum(sign * value) == 0`` holds with the published cells filled in, and every
+    inequality ``value[smaller] <= value[larger]`` holds. Each target is minimised and
+    maximised (HiGHS via :func:`scipy.optimize.milp`), one connected block of unknowns at a time.
+
+    Parameters
+    ----------
+    cells, lines
+        As in :func:`protect_cells`.
+    inequalities : DataFrame, optional
+        Columns ``smaller``, ``larger`` (cell ids).
+    targets : Index, optional
+        Suppressed cells to bound; default all suppressed cells. The maximum is only computed
+        when the minimum equals the cell's value (otherwise the range is already wider).
+
+    Returns
+    -------
+    DataFrame
+        Indexed by target, columns ``lo`` and ``hi`` (``hi = inf`` when only the minimum was
+        needed). With ``pinned_only``, only the Index of targets pinned to their value: any
+        feasible solution in which a target differs from its value proves it is not pinned, so
+        the targets of a block are first moved together (their sum minimised and maximised,
+        then random signed sums) and only those that never moved are solved one by one.
+    """
+    from scipy.optimize import Bounds, LinearConstraint, milp
+    from scipy.sparse import coo_matrix
+    from scipy.sparse.csgraph import connected_components
+
+    unknown = cells.index[cells["suppressed"].astype(bool)]
+    if targets is None:
+        targets = unknown
+    if len(targets) == 0:
+        return pd.DataFrame({"lo": [], "hi": []}, index=pd.Index([], dtype=cells.index.dtype))
+    var = pd.Series(np.arange(len(unknown)), index=unknown)
+    rows = [lines[["line", "cell", "sign"]].assign(kind="eq")]
+    if inequalities is not None and len(inequalities):
+        n = np.arange(len(inequalities))
+        rows.append(
+            pd.DataFrame({"line": n, "cell": inequalities["smaller"].to_numpy(), "sign": 1}).assign(
+                kind="le"
+            )
+        )
+        rows.append(
+            pd.DataFrame({"line": n, "cell": inequalities["larger"].to_numpy(), "sign": -1}).assign(
+                kind="le"
+            )
+        )
+    terms = pd.concat(rows, ignore_index=True)
+    terms["row"] = terms.groupby(["kind", "line"], sort=False).ngroup()
+    terms["value"] = cells["value"].reindex(terms["cell"]).to_numpy()
+    is_unknown = terms["cell"].isin(unknown)
+    known = (terms["sign"] * terms["value"]).where(~is_unknown, 0.0).groupby(terms["row"]).sum()
+    kind = terms.groupby("row")["kind"].first()
+    rhs = -known
+    lb = np.where(kind == "eq", rhs, -np.inf)
+    ub = rhs.to_numpy()
+    coef = terms[is_unknown]
+    n_rows, n_vars = len(kind), len(unknown)
+    matrix = coo_matrix(
+        (coef["sign"].astype(float), (coef["row"], var.reindex(coef["cell"]).to_numpy())),
+        shape=(n_rows, n_vars),
+    ).tocsr()
+    # blocks: unknowns sharing a row
+    incidence = matrix.copy()
+    incidence.data[:] = 1.0
+    _, block = connected_components(incidence.T @ incidence, directed=False)
+    lo = cells.loc[unknown, "lo"].astype(float).fillna(0.0).to_numpy()
+    hi = cells.loc[unknown, "hi"].astype(float).fillna(np.inf).to_numpy()
+    if "integer" in cells:
+        integer = cells.loc[unknown, "integer"].astype(bool).to_numpy()
+    else:
+        integer = (cells.loc[unknown, "value"] % 1 == 0).to_numpy()
+    values = cells.loc[unknown, "value"].to_numpy(dtype=float)
+    row_vars = np.asarray((abs(matrix) > 0).sum(axis=1)).ravel()
+
+    problems: dict[int, tuple] = {}
+    result = {}
+    target_vars = var.reindex(targets).to_numpy()
+    if pinned_only:
+        rng = np.random.default_rng(0)
+        remaining = np.ones(len(target_vars), dtype=bool)
+        for b in np.unique(block[target_vars]):
+            members = np.flatnonzero(block == b)
+            sub_rows = np.flatnonzero(
+                (np.asarray(abs(matrix[:, members]).sum(axis=1)).ravel() > 0) & (row_vars > 0)
+            )
+            a = matrix[sub_rows][:, members]
+            problems[b] = (
+                members,
+                LinearConstraint(a, lb[sub_rows], ub[sub_rows]) if len(sub_rows) else (),
+                Bounds(lo[members], hi[members]),
+            )
+            mine = np.flatnonzero(block[target_vars] == b)
+            position = np.searchsorted(members, target_vars[mine])
+            idle = 0
+            for attempt in range(4 * len(mine) + 4):
+                open_ = mine[remaining[mine]]
+                if len(open_) == 0 or idle >= 2:
+                    break
+                weights = (1.0, -1.0)[attempt] if attempt < 2 else rng.choice([-1.0, 1.0])
+                c = np.zeros(len(members))
+                where = np.searchsorted(members, target_vars[open_])
+                c[where] = weights if np.ndim(weights) == 0 else 1.0
+                if attempt >= 2:
+                    c[where] = rng.choice([-1.0, 1.0], size=len(where))
+                found = milp(
+                    c,
+                    constraints=problems[b][1],
+                    integrality=integer[members],
+                    bounds=problems[b][2],
+                )
+                if found.x is None:
+                    raise RuntimeError("the published system is infeasible")
+                moved = np.abs(found.x[position] - values[target_vars[mine]]) >= 0.5
+                before = remaining[mine].sum()
+                remaining[mine[moved]] = False
+                idle = idle + 1 if remaining[mine].sum() == before else 0
+        targets = pd.Index(targets)[remaining]
+    for target in targets:
+        i = var[target]
+        if block[i] not in problems:
+            members = np.flatnonzero(block == block[i])
+            sub_rows = np.flatnonzero(
+                (np.asarray(abs(matrix[:, members]).sum(axis=1)).ravel() > 0) & (row_vars > 0)
+            )
+            a = matrix[sub_rows][:, members]
+            problems[block[i]] = (
+                members,
+                LinearConstraint(a, lb[sub_rows], ub[sub_rows]) if len(sub_rows) else (),
+                Bounds(lo[members], hi[members]),
+            )
+        members, constraints, bounds = problems[block[i]]
+        position = int(np.flatnonzero(members == i)[0])
+        c = np.zeros(len(members))
+        c[position] = 1.0
+        low = milp(c, constraints=constraints, integrality=integer[members], bounds=bounds)
+        if low.x is None:
+            raise RuntimeError(f"the published system is infeasible around cell {target!r}")
+        low_value = float(low.x[position])
+        high_value = np.inf
+        if abs(low_value - values[i]) < 0.5:
+            high = milp(-c, constraints=constraints, integrality=integer[members], bounds=bounds)
+            high_value = float(high.x[position]) if high.x is not None else np.inf
+        result[target] = (low_value, high_value)
+    if pinned_only:
+        return pd.Index([t for t, (low, high) in result.items() if high - low < 0.5])
+    return pd.DataFrame.from_dict(result, orient="index", columns=["lo", "hi"])
 
 
 def _mark_secondary(cells: pd.DataFrame, index: pd.Index) -> None:
