@@ -87,7 +87,7 @@ def plot_pain_trajectory(
         ax.fill_between(
             curve["week"], curve["ci_low"], curve["ci_high"], color=line.get_color(), alpha=0.2
         )
-    if model is not None:
+    if model is not None and weekly["week"].notna().any():  # no weeks shown: no span to draw
         time = next(term for term in model.fixed_effects.index if term != "Intercept")
         weeks = np.linspace(weekly["week"].min(), weekly["week"].max(), 50)
         ax.plot(
