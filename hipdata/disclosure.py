@@ -6,27 +6,31 @@ Rules (CONTRACT §6, the reports issue)
    :data:`hipdata.protocol.SUPPRESSION_K`) is suppressed and displayed as ``"<k"``; 0 is shown.
 2. **Secondary (complementary) suppression.** Published totals must not give a suppressed cell
    back. Each *line* is an equation ``total = sum of members`` (a table row or column with its
-   margin; a clinic and its clinicians; the network and its clinics). A reader who knows the
-   published cells and what the markers say (a ``"<k"`` cell lies in ``1..k-1``, a complementary
-   cell, shown as :data:`SECONDARY_MARKER`, in ``k..``) can bound each suppressed cell of a line.
-   While some line pins a suppressed non-zero cell to a single value (the simplest case: exactly
-   one suppressed cell in a row whose total is published; also e.g. two ``"<5"`` cells whose sum
-   the total reveals to be 2), the next-smallest non-zero published member of that line is
-   suppressed too (or, when there is none, the line's total). This repeats until no line changes.
+   margin; a share's denominator with its numerator and complement; a clinic and its
+   clinicians). A reader who knows the published cells and what the markers say (a ``"<k"`` cell
+   lies in ``1..k-1``, a complementary cell, shown as :data:`SECONDARY_MARKER`, in ``k..``) can
+   bound each suppressed cell of a line. While some line pins a suppressed non-zero cell to a
+   single value, the next-smallest non-zero published member of that line is suppressed too (or,
+   when there is none, the line's total). Then the whole published system (every line and every
+   known inequality at once) is attacked as an integer program (:func:`attacker_ranges`), and
+   more cells are suppressed until no small count is pinned (:func:`protect_cells`). A small
+   count that its ``"<k"`` marker alone would give away is shown with the neutral marker.
 3. **Derived figures.** A percentage or mean is suppressed when its numerator or denominator is.
 
-The check is made line by line, as statistical offices' standard "at least two suppressed cells
-per line" rule is: it does not solve the whole system of equations at once, so unusual patterns
-spanning several lines could in principle narrow a cell further. Zeros are never protected
-(they are published by rule 1).
-
-Every function returns a :class:`Suppressed` pair ``(display, mask)``: the strings to print and
-the boolean mask, so every output format shows exactly the same cells.
+Front-end and engine
+--------------------
+- :func:`suppress` (counts by name, the lines relating them, ``k``) is the one front-end the
+  reports use: it returns a :class:`Suppressed` pair ``(display, mask)`` of the strings to print
+  and the boolean mask, so every output format shows exactly the same cells. :func:`share_cells`
+  builds ``n (%)`` cells on it, protecting each share's complement.
+- :func:`protect_cells` is the engine (any cells, lines and inequalities, explicit bounds); the
+  quarterly audit calls it directly for its linked tables.
+- :func:`format_count` writes one count under the primary rule (``4,610``; ``"<5"``).
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from typing import NamedTuple
 
 import numpy as np
@@ -36,8 +40,6 @@ from hipdata.protocol import SUPPRESSION_K
 
 #: How a cell suppressed only to protect another cell is displayed.
 SECONDARY_MARKER = "*"
-#: Label pandas gives margins (``pd.crosstab(..., margins=True)``, ``pivot_table``).
-MARGINS_NAME = "All"
 _TOLERANCE = 1e-9
 
 
@@ -58,48 +60,6 @@ def primary_marker(k: int = SUPPRESSION_K) -> str:
 def small_count_mask(values: pd.Series | pd.DataFrame, *, k: int = SUPPRESSION_K):
     """``True`` where a value is a small count, 1 <= value <= k - 1 (NaN and 0 are not)."""
     return (values >= 1 - _TOLERANCE) & (values <= k - 1 + _TOLERANCE)
-
-
-def _format_counts(values: pd.Series | pd.DataFrame):
-    def one(value) -> str:
-        if pd.isna(value):
-            return ""
-        return f"{value:.0f}" if float(value).is_integer() else f"{value:g}"
-
-    return values.map(one)
-
-
-def suppress_small_counts(
-    counts: pd.Series | pd.DataFrame, *, k: int = SUPPRESSION_K
-) -> Suppressed:
-    """Primary suppression only: hide every count from 1 to ``k - 1``.
-
-    Use this for a list of counts published *without* totals; when totals are shown, use
-    :func:`suppress_table` (two-way tables with margins) or :func:`suppress_hierarchy` (clinics
-    within the network, clinicians within their clinic) so the totals cannot give cells back.
-
-    Parameters
-    ----------
-    counts : Series or DataFrame
-        Non-negative whole counts (NaN allowed, displayed empty).
-    k : int
-        Smallest count that is shown; default :data:`hipdata.protocol.SUPPRESSION_K`.
-
-    Returns
-    -------
-    Suppressed
-        ``display`` (strings, ``"<k"`` where suppressed) and ``mask``.
-
-    Examples
-    --------
-    >>> import pandas as pd
-    >>> display, mask = suppress_small_counts(pd.Series([0, 3, 12]))
-    >>> display.tolist(), mask.tolist()
-    (['0', '<5', '12'], [False, True, False])
-    """
-    mask = small_count_mask(counts, k=k)
-    display = _format_counts(counts).mask(mask, primary_marker(k))
-    return Suppressed(display, mask)
 
 
 def protect_cells(
@@ -461,214 +421,189 @@ def _sum_of_others(bounds: pd.Series, line: pd.Series) -> pd.Series:
     return finite_others.mask(pos_others > 0, np.inf).mask(neg_others > 0, -np.inf)
 
 
-def suppress_table(
-    table: pd.DataFrame,
+# ------------------------------------------------------------------------------------------------
+# the front-end
+# ------------------------------------------------------------------------------------------------
+def format_count(value, k: int = SUPPRESSION_K) -> str:
+    """A count for people, under the primary rule: ``4,610``; ``"<k"`` for 1..k-1; ``""`` if NaN.
+
+    >>> format_count(4610), format_count(3), format_count(0)
+    ('4,610', '<5', '0')
+    """
+    if pd.isna(value):
+        return ""
+    if bool(small_count_mask(float(value), k=k)):
+        return primary_marker(k)
+    return f"{int(round(float(value))):,}"
+
+
+def suppress(
+    values: pd.Series,
+    lines: Iterable[tuple[str, Sequence[str]]] = (),
     *,
     k: int = SUPPRESSION_K,
-    margins_name: str = MARGINS_NAME,
-    secondary_marker: str = SECONDARY_MARKER,
+    inequalities: Iterable[tuple[str, str]] = (),
 ) -> Suppressed:
-    """Primary and secondary suppression of a two-way count table with margins.
-
-    The margins are the row labelled ``margins_name`` (column totals) and the column labelled
-    ``margins_name`` (row totals), as ``pd.crosstab(..., margins=True)`` makes them; a table may
-    have either, both or neither. Every row is a line when the row-total column is present, every
-    column when the total row is (the margins themselves included, with the grand total). Counts
-    1..k-1 are shown as ``"<k"``, complementary suppressions as ``secondary_marker``.
+    """Primary and secondary suppression of named counts related by additive lines.
 
     Parameters
     ----------
-    table : DataFrame
-        Non-negative whole counts; the margins must equal the sums they label.
+    values : Series
+        Counts by cell name. Cells that are not printed but that a reader can work out (the
+        complement of a share) belong here too, so that they are protected like the others.
+    lines : iterable of (total, members)
+        ``values[total] == sum(values[members])`` for each line (a table's rows and columns with
+        their margins, a share's denominator = numerator + complement, ...).
     k : int
-        Smallest count that is shown.
-    margins_name : str
-        Label of the total row and column.
-    secondary_marker : str
-        Display of a cell suppressed to protect another.
+        Counts 1..k-1 are suppressed (``k = 1``: nothing is, the internal audience).
+    inequalities : iterable of (smaller, larger)
+        Orderings a reader knows, ``values[smaller] <= values[larger]`` (follow-ups cannot
+        outnumber discharges), used by the whole-system check.
 
     Returns
     -------
     Suppressed
-        ``display`` (strings) and ``mask`` (bool), labelled like ``table``.
+        ``display`` (``"<k"`` primary, :data:`SECONDARY_MARKER` complementary or relaxed, else
+        :func:`format_count`) and ``mask``, both indexed like ``values``.
 
     Examples
     --------
     >>> import pandas as pd
-    >>> t = pd.DataFrame({"a": [3, 10, 13], "b": [20, 30, 50], "All": [23, 40, 63]},
-    ...                  index=["x", "y", "All"])
-    >>> suppress_table(t).display.loc["x"].tolist()
-    ['<5', '*', '23']
+    >>> values = pd.Series({"all": 60, "a": 3, "b": 27, "c": 30})
+    >>> suppress(values, [("all", ["a", "b", "c"])]).display.tolist()  # 3 = 60 - 27 - 30
+    ['60', '<5', '*', '30']
     """
-    values = table.astype("float64")
-    n_rows, n_cols = values.shape
-    cell_ids = np.arange(n_rows * n_cols).reshape(n_rows, n_cols)
-    flat = values.to_numpy().ravel()
-    primary = small_count_mask(pd.Series(flat), k=k).to_numpy()
+    names = list(values.index)
+    position = {name: i for i, name in enumerate(names)}
+    numbers = values.astype("float64").to_numpy()
+    primary = (numbers >= 1) & (numbers <= k - 1)
     cells = pd.DataFrame(
         {
-            "value": flat,
+            "value": numbers,
             "suppressed": primary,
             "lo": np.where(primary, 1.0, np.nan),
             "hi": np.where(primary, k - 1.0, np.nan),
         }
     )
-    row_total = list(values.columns).index(margins_name) if margins_name in values.columns else None
-    col_total = list(values.index).index(margins_name) if margins_name in values.index else None
-    parts = []
-    if row_total is not None:
-        sign = np.where(np.arange(n_cols) == row_total, -1, 1)
-        parts.append(
-            pd.DataFrame(
-                {
-                    "line": np.repeat(np.arange(n_rows), n_cols),
-                    "cell": cell_ids.ravel(),
-                    "sign": np.tile(sign, n_rows),
-                }
-            )
+    line_rows = [
+        (number, position[cell], sign)
+        for number, (total, members) in enumerate(lines)
+        for cell, sign in [(total, -1), *((member, 1) for member in members)]
+    ]
+    pairs = [(position[a], position[b]) for a, b in inequalities]
+    if line_rows or pairs:
+        line_frame = pd.DataFrame(line_rows, columns=["line", "cell", "sign"])
+        order = pd.DataFrame(pairs, columns=["smaller", "larger"]) if pairs else None
+        # k: the lines are also attacked together as an integer program
+        cells = protect_cells(
+            cells, line_frame, secondary_bounds=(float(k), np.inf), inequalities=order, k=k
         )
-    if col_total is not None:
-        sign = np.where(np.arange(n_rows) == col_total, -1, 1)
-        parts.append(
-            pd.DataFrame(
-                {
-                    "line": n_rows + np.repeat(np.arange(n_cols), n_rows),
-                    "cell": cell_ids.T.ravel(),
-                    "sign": np.tile(sign, n_cols),
-                }
-            )
-        )
-    if parts:
-        cells = protect_cells(cells, pd.concat(parts), secondary_bounds=(float(k), np.inf))
     else:
         cells["secondary"] = False
-    mask = pd.DataFrame(
-        cells["suppressed"].to_numpy().reshape(n_rows, n_cols),
-        index=table.index,
-        columns=table.columns,
+        cells["relaxed"] = False
+    mask = pd.Series(cells["suppressed"].to_numpy(dtype=bool), index=values.index)
+    neutral = (cells["secondary"] | cells["relaxed"]).to_numpy(dtype=bool)
+    display = values.map(lambda v: format_count(v, k))
+    display = display.mask(mask, primary_marker(k)).mask(
+        pd.Series(neutral, index=values.index), SECONDARY_MARKER
     )
-    secondary = cells["secondary"].to_numpy().reshape(n_rows, n_cols)
-    display = _format_counts(values).mask(mask, primary_marker(k)).mask(secondary, secondary_marker)
     return Suppressed(display, mask)
 
 
-def suppress_hierarchy(
-    frame: pd.DataFrame,
+def format_share(display: str, suppressed: bool, n, denominator, denominator_hidden: bool) -> str:
+    """``"62 (48%)"`` from a count's display; the percentage left out when either count is hidden.
+
+    >>> format_share("62", False, 62, 130, False), format_share("*", True, 7, 130, False)
+    ('62 (48%)', '*')
+    """
+    if suppressed or denominator_hidden or pd.isna(denominator) or denominator <= 0:
+        return display
+    return f"{display} ({100 * n / denominator:.0f}%)"
+
+
+def share_cells(
+    numerator: pd.Series,
+    denominator: pd.Series,
     *,
-    value: str,
-    node: str = "node",
-    parent: str = "parent",
-    by: Sequence[str] = (),
     k: int = SUPPRESSION_K,
-    primary: pd.Series | None = None,
-    marker: str = SECONDARY_MARKER,
-) -> Suppressed:
-    """Suppression of counts published at nested levels (network > clinic > clinician).
+    total: str | None = None,
+) -> pd.DataFrame:
+    """``n (%)`` cells for a share per group, its complement protected, with a total row.
 
-    Each node's count is the sum of its children's counts (clinicians sum to their clinic, clinics
-    to the network); every parent with children is a line. A suppressed cell is shown with one
-    neutral ``marker`` (or left empty, as in the long-form CSV), whether it is small or hidden to
-    protect another, so a reader only knows that it is a count >= 0: the protection assumes no
-    more. (Showing ``"<k"`` on some of them would tell more and need :func:`suppress_table`'s
-    stricter bounds.)
+    Each group's denominator is a line ``denominator = numerator + (denominator - numerator)``:
+    a published pair reveals the complement, so it obeys the same rule. The percentage is shown
+    only when neither count is suppressed (rule 3).
 
     Parameters
     ----------
-    frame : DataFrame
-        One row per node (and per combination of the ``by`` columns), with the count in ``value``,
-        the node id in ``node`` and its parent's node id in ``parent`` (missing for the root).
-        Node ids must be unique within a ``by`` group (prefix them with the level if a clinic and
-        a clinician could share an id).
-    value, node, parent : str
-        Column names.
-    by : sequence of str
-        Columns that split the frame into independent tables (e.g. quarter, indicator).
+    numerator, denominator : Series
+        Counts indexed by group.
     k : int
-        Smallest count that is shown.
-    primary : Series of bool, optional
-        The primary decision, aligned with ``frame``; default: ``value`` in 1..k-1.
-
-    marker : str
-        Display of a suppressed count.
+        Suppression threshold.
+    total : str, optional
+        The group holding the sums over the other groups (then every kind of count is a line
+        over the groups too).
 
     Returns
     -------
-    Suppressed
-        ``display`` (Series of strings) and ``mask`` (Series of bool), aligned with ``frame``.
+    DataFrame
+        Indexed by group: ``numerator`` (``"62 (48%)"``), ``denominator`` (display) and
+        ``hidden`` (bool: either count suppressed).
 
     Examples
     --------
     >>> import pandas as pd
-    >>> f = pd.DataFrame({"node": ["all", "c1", "c2", "c3"],
-    ...                   "parent": [None, "all", "all", "all"], "n": [60, 3, 27, 30]})
-    >>> suppress_hierarchy(f, value="n").display.tolist()  # 3 alone would be 60 - 27 - 30
-    ['60', '*', '*', '30']
+    >>> cells = share_cells(pd.Series({"a": 3, "b": 20}), pd.Series({"a": 10, "b": 40}))
+    >>> cells["numerator"].tolist(), cells["hidden"].tolist()
+    (['<5', '20 (50%)'], [True, False])
     """
-    by = list(by)
-    values = frame[value].astype("float64").reset_index(drop=True)
-    first = small_count_mask(values, k=k) if primary is None else primary.reset_index(drop=True)
-    cells = pd.DataFrame(
-        {"value": values, "suppressed": first.astype(bool), "lo": 0.0, "hi": np.inf}
+    groups = list(numerator.index)
+    values = pd.concat(
+        [
+            numerator.rename(lambda g: ("num", g)),
+            denominator.rename(lambda g: ("den", g)),
+            (denominator - numerator).rename(lambda g: ("rest", g)),
+        ]
     )
-    keys = frame[by + [node, parent]].reset_index(drop=True)
-    keys["cell"] = np.arange(len(keys))
-    line_keys = by + [parent]
-    members = keys[keys[parent].notna()]
-    members = members.assign(line=members.groupby(line_keys).ngroup(), sign=1)
-    totals = (
-        members[line_keys + ["line"]]
-        .drop_duplicates()
-        .merge(keys[by + [node, "cell"]].rename(columns={node: parent}), on=line_keys)
-        .assign(sign=-1)
-    )
-    lines = pd.concat([members[["line", "cell", "sign"]], totals[["line", "cell", "sign"]]])
-    result = protect_cells(cells, lines)
-    mask = pd.Series(result["suppressed"].to_numpy(), index=frame.index, name=value)
-    display = _format_counts(frame[value]).mask(mask, marker)
-    return Suppressed(display, mask)
+    values.index = [f"{kind}|{group}" for kind, group in values.index]
+    lines = [(f"den|{g}", [f"num|{g}", f"rest|{g}"]) for g in groups]
+    if total is not None:
+        others = [g for g in groups if g != total]
+        lines += [
+            (f"{kind}|{total}", [f"{kind}|{g}" for g in others]) for kind in ("num", "den", "rest")
+        ]
+    display, mask = suppress(values, lines, k=k)
+    rows = []
+    for group in groups:
+        num_hidden = bool(mask[f"num|{group}"])
+        den_hidden = bool(mask[f"den|{group}"])
+        rows.append(
+            {
+                "group": group,
+                "numerator": format_share(
+                    display[f"num|{group}"],
+                    num_hidden,
+                    numerator[group],
+                    denominator[group],
+                    den_hidden,
+                ),
+                "denominator": display[f"den|{group}"],
+                "hidden": num_hidden or den_hidden,
+            }
+        )
+    return pd.DataFrame(rows).set_index("group")
 
 
-def suppress_derived(
-    values: pd.Series | pd.DataFrame,
-    *masks: pd.Series | pd.DataFrame,
-    decimals: int = 1,
-    percent: bool = False,
-    marker: str = SECONDARY_MARKER,
-) -> Suppressed:
-    """Suppress percentages or means whose numerator or denominator is suppressed.
+def suppression_note(k: int = SUPPRESSION_K) -> str:
+    """The markers' legend printed under every suppressed table (one wording for all reports).
 
-    Parameters
-    ----------
-    values : Series or DataFrame
-        The derived figures (proportions when ``percent`` is True: 0.25 is shown as ``25.0%``).
-    *masks : Series or DataFrame of bool
-        The suppression masks of the counts the figures are made of (numerator, denominator),
-        labelled like ``values``.
-    decimals : int
-        Decimals shown.
-    percent : bool
-        Show proportions as percentages.
-    marker : str
-        Display of a suppressed figure.
-
-    Returns
-    -------
-    Suppressed
-
-    Examples
-    --------
-    >>> import pandas as pd
-    >>> share = pd.Series([0.5, 0.25])
-    >>> suppress_derived(share, pd.Series([False, True]), percent=True).display.tolist()
-    ['50.0%', '*']
+    >>> suppression_note(1)
+    'No small-cell suppression: internal report, not for circulation.'
     """
-    mask = values.notna() & False
-    for other in masks:
-        mask = mask | other.astype(bool)
-    scale, suffix = (100.0, "%") if percent else (1.0, "")
-
-    def one(value) -> str:
-        return "" if pd.isna(value) else f"{value * scale:.{decimals}f}{suffix}"
-
-    display = values.map(one).mask(mask, marker)
-    return Suppressed(display, mask)
+    if k <= 1:  # the internal audience
+        return "No small-cell suppression: internal report, not for circulation."
+    return (
+        f"{primary_marker(k)}: a count from 1 to {k - 1}, suppressed; {SECONDARY_MARKER}: "
+        f"suppressed so that a small count cannot be worked out from the totals, or a figure "
+        f"over fewer than {k} patients."
+    )

@@ -159,3 +159,204 @@ class Protocol:
     def as_dict(self) -> dict:
         """The fields as a plain dict (for a manifest or a notebook's parameters)."""
         return dataclasses.asdict(self)
+
+
+# ------------------------------------------------------------------------------------------------
+# the definitions, worded once (both reports' appendices and the notebook read them from here)
+# ------------------------------------------------------------------------------------------------
+#: How each Kaplan-Meier interval type (R ``survfit`` ``conf.type``) is named in a report.
+KM_CI_TEXT = {
+    "log-log": "log-log transformed (R survfit conf.type 'log-log'; R's default is 'log')",
+    "log": "log transformed (R survfit's default conf.type 'log')",
+    "plain": "plain (untransformed, clipped to 0-100%)",
+}
+#: How each competing discharge reason reads in a sentence.
+DISCHARGE_REASON_TEXT = {"referred_surgery": "a surgery referral", "dropped_out": "drop-out"}
+#: How each ``responder_rule`` reads in a report.
+RESPONDER_RULE_TEXT = {"or": "either MCID suffices", "and": "both MCIDs needed"}
+
+
+def definitions(
+    protocol: Protocol | None = None,
+    measures: dict | None = None,
+    *,
+    k: int = SUPPRESSION_K,
+    km_conf_type: str = "log-log",
+):
+    """Every definition a report uses, worded with the values of ``protocol``.
+
+    Parameters
+    ----------
+    protocol : Protocol, optional
+        The parameters behind the report (default ``Protocol()``).
+    measures : dict of str to Measure, optional
+        The study's outcome measures (one responder definition each; default the shipped ones).
+    k : int
+        The report's suppression threshold (1: internal, no suppression).
+    km_conf_type : {"log-log", "log", "plain"}
+        The Kaplan-Meier interval type used.
+
+    Returns
+    -------
+    DataFrame
+        ``Term, Definition``, one row per definition.
+
+    Examples
+    --------
+    >>> table = definitions(Protocol(pain_threshold=2)).set_index("Term")["Definition"]
+    >>> table["Pain limit"]
+    "Pain during exercise and in the 24 h after at most 2/10 (the protocol's rule)."
+    """
+    import pandas as pd
+
+    from hipdata.analysis.progression import COMPETING_DISCHARGE_REASONS
+    from hipdata.analysis.response import DOSE_RESPONSE_STEP_PCT
+    from hipdata.disclosure import SECONDARY_MARKER, primary_marker, suppression_note
+    from hipdata.outcome_measures import MEASURES
+
+    p = Protocol() if protocol is None else protocol
+    measures = MEASURES if measures is None else measures
+    limit = f"{p.pain_threshold:g}/10"
+    base_lo, base_hi = p.baseline_window_days
+    fu_lo, fu_hi = p.followup_window_days
+    rows = [
+        (
+            "Week of care",
+            "floor((date - start_date) / 7 days); week 0 is the first 7 days of care.",
+        ),
+        (
+            "Session",
+            "All exercise rows of one patient on one date; exercise rows may precede the start of "
+            f"care by at most {PRE_START_DAYS} days.",
+        ),
+        (
+            "Pain limit",
+            f"Pain during exercise and in the 24 h after at most {limit} (the protocol's rule).",
+        ),
+        (
+            "Flare",
+            f"A session with pain during exercise or in the 24 h after above {limit}; unknown when "
+            "pain was not recorded.",
+        ),
+        (
+            "Progression criterion",
+            f"At one ladder level: at least {p.criterion_sets} sets of at least "
+            f"{p.criterion_reps:g} reps (target {p.criterion_reps:g}-{p.criterion_reps_max:g}) "
+            f"or holds of at least {p.criterion_hold_s:g} s (target "
+            f"{p.criterion_hold_s:g}-{p.criterion_hold_max_s:g} s), with pain during and in the "
+            f"24 h after at most {limit}.",
+        ),
+        (
+            "On criteria / early progression",
+            "A move up a level or load whose previous session met / did not meet the criterion.",
+        ),
+        (
+            "Held-back episode",
+            f"A run at one level and load in which the first session meeting the criterion is "
+            f"followed by {p.held_back_sessions} or more further sessions.",
+        ),
+        (
+            "Volume load",
+            "reps x load_kg per set (0 for body weight or band); total reps are shown beside it.",
+        ),
+        (
+            "Attendance",
+            "Sessions / (planned sessions per week x weeks in care); weeks in care = "
+            "max(1, days / 7) from start to discharge (or last session while in care).",
+        ),
+        (
+            "Completion",
+            f"A discharged patient with attendance of at least "
+            f"{100 * p.completion_attendance:g}% of planned sessions.",
+        ),
+        (
+            "Pain-threshold adherence",
+            f"Sessions with both pains (during and 24 h after) within {limit} / sessions with "
+            "both pains recorded.",
+        ),
+        (
+            "Dose adherence",
+            "Mean over exercises in sessions of performed / prescribed reps (or time under "
+            "tension); not capped.",
+        ),
+        (
+            "Activity target",
+            f"A week with at least {p.who_cardio_min:g} min of cardio and "
+            f"{p.who_strength_sessions:g} strength sessions (WHO); share of weeks with activity "
+            "recorded.",
+        ),
+        (
+            "Baseline score",
+            f"The score closest to the start of care within {base_lo:+d} to {base_hi:+d} days "
+            "(ties: the earlier).",
+        ),
+        (
+            "Follow-up score",
+            f"The latest score within {fu_lo:+d} to {fu_hi:+d} days of discharge, after the "
+            "baseline; none while in care.",
+        ),
+    ]
+    for measure in measures.values():
+        direction = "higher" if measure.higher_is_better else "lower"
+        rule = f"improvement of at least {measure.mcid_points:g} points"
+        if measure.mcid_pct is not None:
+            rule += f" {p.responder_rule} {measure.mcid_pct:g}% of baseline"
+        rows.append(
+            (
+                f"Responder: {measure.label or measure.name}",
+                f"{rule} (range {measure.low:g} to {measure.high:g}, {direction} is better; "
+                f"MCID source: {measure.source or 'not given'}).",
+            )
+        )
+    competing = " or ".join(DISCHARGE_REASON_TEXT.get(r, r) for r in COMPETING_DISCHARGE_REASONS)
+    rows += [
+        (
+            "Outcome mixed model",
+            "score ~ weeks since start, random intercept per patient (REML), on every score: no "
+            "patient is dropped for a missing follow-up and nothing is carried forward.",
+        ),
+        (
+            "Pain mixed model",
+            "pain_24h ~ week with a random intercept and slope per patient (REML, at lme4's "
+            "optimum); refitted with a random intercept only when that optimum is singular.",
+        ),
+        (
+            "Responder sensitivity",
+            "Among discharged patients with a baseline: complete case (responders / patients "
+            "with a follow-up); bounds counting every missing follow-up as a non-responder "
+            "(lower) or a responder (upper).",
+        ),
+        (
+            "Dose-response slope",
+            f"OLS of a session's pain_24h on its largest family volume change per "
+            f"{DOSE_RESPONSE_STEP_PCT:g}%, standard errors clustered by patient (pooled); split "
+            "into within- and between-patient slopes by a mixed model with the patient-centred "
+            "dose and the patient's mean dose, random intercept per patient (REML).",
+        ),
+        (
+            "Time to next level",
+            "Kaplan-Meier, from the first session at a level to the first session at a higher "
+            "level; censored at discharge (or last session while in care); pointwise CIs "
+            f"{KM_CI_TEXT[km_conf_type]}.",
+        ),
+        (
+            "Cumulative incidence of progression",
+            f"Aalen-Johansen: discharge for {competing} before moving up is a competing event; "
+            "other discharges and patients in care are censored.",
+        ),
+        (
+            "SMD",
+            "Standardised mean difference: |difference in means| / pooled SD; for categories, "
+            "Yang & Dalton's multivariate form. The largest over pairs of clinics is shown.",
+        ),
+        ("Confidence intervals", "95%: Wilson for shares, t for means, Wald for model effects."),
+        (
+            "Small-cell suppression",
+            suppression_note(k)
+            if k <= 1
+            else f"Counts from 1 to {k - 1} are shown as {primary_marker(k)}; cells that "
+            f"would let a reader work them out are shown as {SECONDARY_MARKER}; shares and means "
+            f"over fewer than {k} patients are not shown; figures leave such groups out.",
+        ),
+    ]
+    return pd.DataFrame(rows, columns=["Term", "Definition"])

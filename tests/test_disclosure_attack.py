@@ -217,7 +217,7 @@ def test_cohort_table_counts_are_not_pinned_by_differencing():
     # A clinic x sex table as cohort Table 1 builds it (rows add to N, clinics to "All").
     # X = 1 in A and 2 in B, M = 3 in B: primary. Line by line, hiding the next-smallest cell
     # of each line can still leave the whole system pinning a "<5"; the reader here solves it.
-    from hipdata.report.cohort import protect_counts
+    from hipdata.disclosure import suppress
 
     table = {"A": {"M": 30, "F": 20, "X": 1}, "B": {"M": 3, "F": 25, "X": 2}}
     values, lines = {}, []
@@ -230,7 +230,7 @@ def test_cohort_table_counts_are_not_pinned_by_differencing():
         values[f"{part}|All"] = sum(values[f"{part}|{c}"] for c in table)
         lines.append((f"{part}|All", [f"{part}|{c}" for c in table]))
     values = pd.Series(values, dtype="float64")
-    display, mask = protect_counts(values, lines, k=K)
+    display, mask = suppress(values, lines, k=K)
     names = list(values.index)
     hidden = [n for n in names if mask[n]]
     col = {n: j for j, n in enumerate(hidden)}

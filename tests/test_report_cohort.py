@@ -15,6 +15,8 @@ import pytest
 from pypdf import PdfReader
 
 import hipdata
+from hipdata.analysis.balance import patient_characteristics, smd_categorical, smd_continuous
+from hipdata.analysis.flow import patient_flow
 from hipdata.analysis.outcomes import responder_sensitivity
 from hipdata.metrics import compute_all
 from hipdata.report import cohort
@@ -40,7 +42,7 @@ def demo():
 @pytest.fixture(scope="module")
 def doc(demo):
     ds, tables = demo
-    return cohort.build_cohort_report(ds, tables, generated=GENERATED, show=False)
+    return cohort.build_cohort_report(ds, tables=tables, generated=GENERATED, show=False)
 
 
 @pytest.fixture(scope="module")
@@ -48,7 +50,7 @@ def small_doc(demo):
     """One clinic and a late start: a small cohort with many counts below k."""
     ds, tables = demo
     return cohort.build_cohort_report(
-        ds, tables, clinics=["C03"], start="2026-05-01", generated=GENERATED, show=False
+        ds, tables=tables, clinics=["C03"], start="2026-05-01", generated=GENERATED, show=False
     )
 
 
@@ -108,8 +110,8 @@ def test_small_cohort_shows_suppression_markers(small_doc):
 
 def test_patient_flow_adds_up_against_the_patients_table(demo):
     ds, tables = demo
-    ctx = cohort.make_context(ds, tables)
-    flow = cohort.patient_flow(ctx).set_index("stage")["n"]
+    ctx = cohort.CohortContext.build(ds, tables=tables)
+    flow = patient_flow(ctx.tables).set_index("stage")["n"]
     patients = ds.patients
     # independent counts: treated = has a row in the exercise sets; discharge reason as recorded
     treated = patients["patient_id"].isin(ds.sets["patient_id"])
@@ -130,13 +132,13 @@ def test_patient_flow_adds_up_against_the_patients_table(demo):
     assert flow["followup"] + flow["no_followup"] == flow["treated"] - flow["in_care"]
     assert flow["treated"] + flow["not_treated"] == flow["enrolled"]
     # the displayed table shows the same (all demo flow counts are 0 or >= 5)
-    shown = cohort.patient_flow_table(ctx)["Patients"].str.replace(",", "").astype(int)
+    shown = cohort.patient_flow_table(patient_flow(ctx.tables), k=ctx.k)["Patients"].str.replace(",", "").astype(int)
     assert shown.tolist() == flow.tolist()
 
 
 def test_filters_restrict_patients_by_clinic_and_start_date(demo):
     ds, tables = demo
-    ctx = cohort.make_context(ds, tables, clinics=["C03"], start="2026-05-01")
+    ctx = cohort.CohortContext.build(ds, tables=tables, clinics=["C03"], start="2026-05-01")
     patients = ds.patients
     expected = (patients["clinic_id"] == "C03") & (patients["start_date"] >= "2026-05-01")
     assert len(ctx.ds.patients) == expected.sum()
@@ -151,15 +153,15 @@ def test_pdf_has_the_sections_more_than_three_pages_and_is_reproducible(doc, dem
     for title in cohort.SECTION_TITLES.values():
         assert title in text
     ds, tables = demo
-    again = cohort.build_cohort_report(ds, tables, generated=GENERATED, show=False)
+    again = cohort.build_cohort_report(ds, tables=tables, generated=GENERATED, show=False)
     assert again.to_pdf().to_bytes() == pdf_bytes
 
 
 def test_smd_formulas():
     # continuous: |1 - 0| / sqrt((1 + 1) / 2) = 1
-    assert cohort.smd_continuous(1.0, 1.0, 0.0, 1.0) == pytest.approx(1.0)
+    assert smd_continuous(1.0, 1.0, 0.0, 1.0) == pytest.approx(1.0)
     # binary: |0.5 - 0.7| / sqrt((0.5 * 0.5 + 0.7 * 0.3) / 2) = 0.2 / sqrt(0.23) = 0.417029
-    assert cohort.smd_categorical([0.5, 0.5], [0.3, 0.7]) == pytest.approx(0.2 / np.sqrt(0.23))
+    assert smd_categorical([0.5, 0.5], [0.3, 0.7]) == pytest.approx(0.2 / np.sqrt(0.23))
 
 
 def test_quarantine_reasons_lose_their_particulars():
@@ -214,7 +216,7 @@ def _percent(cell: str) -> float:
 
 def test_responder_sensitivity_table_brackets_the_complete_case_rate(demo):
     ds, tables = demo
-    ctx = cohort.make_context(ds, tables)
+    ctx = cohort.CohortContext.build(ds, tables=tables)
     table = cohort.responder_sensitivity_table(ctx).set_index("Measure")
     nprs = table.loc["NPRS pain (0-10)"]
     rates = responder_sensitivity(tables["outcome_change"], patients=ds.patients)
@@ -233,7 +235,7 @@ def test_responder_sensitivity_table_brackets_the_complete_case_rate(demo):
 
 def test_responder_sensitivity_rows_are_hidden_with_a_small_cell(demo):
     ds, tables = demo
-    ctx = cohort.make_context(ds, tables, clinics=["C03"], start="2026-05-01")
+    ctx = cohort.CohortContext.build(ds, tables=tables, clinics=["C03"], start="2026-05-01")
     table = cohort.responder_sensitivity_table(ctx)
     counts = responder_sensitivity(ctx.tables["outcome_change"], patients=ctx.ds.patients)
     first = counts.drop_duplicates("measure").set_index("measure")
@@ -249,8 +251,8 @@ def test_responder_sensitivity_rows_are_hidden_with_a_small_cell(demo):
 
 def test_responder_rule_and_is_passed_to_the_metrics_and_stated(demo):
     ds, _ = demo
-    either = cohort.make_context(ds)
-    both = cohort.make_context(ds, responder_rule="and")
+    either = cohort.CohortContext.build(ds)
+    both = cohort.CohortContext.build(ds, hipdata.Protocol(responder_rule="and"))
     n_either = int(either.tables["outcome_change"]["responder"].sum())
     n_both = int(both.tables["outcome_change"]["responder"].sum())
     assert n_both < n_either  # "and" needs both MCIDs: never more responders
@@ -260,7 +262,7 @@ def test_responder_rule_and_is_passed_to_the_metrics_and_stated(demo):
 
 def test_km_interval_type_is_a_report_parameter_and_is_stated(demo):
     ds, tables = demo
-    ctx = cohort.make_context(ds, tables, km_conf_type="log")
+    ctx = cohort.CohortContext.build(ds, tables=tables, km_conf_type="log")
     doc = cohort.new_document(ctx, generated=GENERATED, show=False)
     cohort.section_progression(ctx, doc)
     ttp = ctx.results["time_to_progression"]
@@ -273,7 +275,7 @@ def test_km_interval_type_is_a_report_parameter_and_is_stated(demo):
 
 def test_progression_section_reports_cumulative_incidence_beside_km(doc, demo):
     ds, tables = demo
-    ctx = cohort.make_context(ds, tables)
+    ctx = cohort.CohortContext.build(ds, tables=tables)
     incidence = cohort.progression_incidence_fit(ctx)
     # competing discharges exist in the demo, and AJ never exceeds 1 - KM
     assert incidence["competing_events"].sum() > 0
@@ -294,10 +296,10 @@ def test_pain_response_section_reports_within_and_between_slopes(doc):
 
 def test_sex_unknown_is_missing_in_table_one_and_the_association(demo):
     ds, tables = demo
-    ctx = cohort.make_context(ds, tables)
+    ctx = cohort.CohortContext.build(ds, tables=tables)
     unknown = set(ds.patients.loc[ds.patients["sex"] == "unknown", "patient_id"])
     assert unknown, "the demo has patients whose sex is 'unknown'"
-    frame, _, _ = cohort._table_one_variables(ctx)
+    frame, _, _ = patient_characteristics(ctx.ds.patients, ctx.tables["outcome_change"])
     assert frame.loc[list(unknown), "sex"].isna().all()  # Table 1: "Not recorded"
     raw, _ = cohort.association_table(ctx)
     change = tables["outcome_change"]
