@@ -132,7 +132,11 @@ def test_patient_flow_adds_up_against_the_patients_table(demo):
     assert flow["followup"] + flow["no_followup"] == flow["treated"] - flow["in_care"]
     assert flow["treated"] + flow["not_treated"] == flow["enrolled"]
     # the displayed table shows the same (all demo flow counts are 0 or >= 5)
-    shown = cohort.patient_flow_table(patient_flow(ctx.tables), k=ctx.k)["Patients"].str.replace(",", "").astype(int)
+    shown = (
+        cohort.patient_flow_table(patient_flow(ctx.tables), k=ctx.k)["Patients"]
+        .str.replace(",", "")
+        .astype(int)
+    )
     assert shown.tolist() == flow.tolist()
 
 
