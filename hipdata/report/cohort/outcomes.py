@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import numpy as np
 import pandas as pd
-from matplotlib.figure import Figure
 
 from hipdata.analysis.balance import SEX_LABELS
 from hipdata.analysis.models import MixedModelFit
@@ -17,6 +15,7 @@ from hipdata.analysis.outcomes import (
     responder_sensitivity,
 )
 from hipdata.disclosure import SECONDARY_MARKER, format_share, suppress, suppression_note
+from hipdata.plots.outcomes import plot_improvement
 from hipdata.report.cohort.common import (
     DAYS_PER_MONTH,
     mcid_text,
@@ -213,44 +212,6 @@ def outcome_model_table(ctx: CohortContext) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def _improvement_histogram(ctx: CohortContext, name: str) -> tuple[Figure, int]:
-    """Histogram of improvement in ``name``, bins with 1..k-1 patients left out."""
-    k = ctx.k
-    measure = ctx.measures[name]
-    change = ctx.tables["outcome_change"]
-    values = change.loc[(change["measure"] == name), "improvement"].dropna().astype("float64")
-    figure, ax = new_figure(7.0, 3.6)
-    width = 1.0 if (measure.high - measure.low) <= 10 else 5.0
-    if (measure.high - measure.low) <= 2:
-        width = 0.05
-    low = np.floor(values.min() / width) * width if len(values) else 0.0
-    high = np.ceil(values.max() / width) * width + width if len(values) else width
-    counts, edges = np.histogram(values, bins=np.arange(low, high + width / 2, width))
-    keep = (counts == 0) | (counts >= k)
-    ax.bar(
-        edges[:-1][keep],
-        counts[keep],
-        width=width,
-        align="edge",
-        color="#1f4e79",
-        alpha=0.75,
-        edgecolor="white",
-    )
-    ax.axvline(
-        measure.mcid_points,
-        color="tab:green",
-        linestyle="--",
-        label=f"MCID {measure.mcid_points:g} points",
-    )
-    ax.axvline(0.0, color="grey", linestyle=":", label="No change")
-    ax.set_xlabel(f"Improvement in {measure.label or name} (positive = better)")
-    ax.set_ylabel("Patients")
-    ax.legend(fontsize="small", frameon=False, loc="upper left")
-    for side in ("top", "right"):
-        ax.spines[side].set_visible(False)
-    return figure, int((~keep).sum())
-
-
 def section_outcomes(ctx: CohortContext, doc: Document) -> None:
     """Section 8: responders and mean change per measure, and the outcome mixed models."""
     k = ctx.k
@@ -332,7 +293,10 @@ def section_outcomes(ctx: CohortContext, doc: Document) -> None:
     if remarks:
         doc.paragraph("Model remarks:")
         doc.bullets(remarks)
-    figure, dropped = _improvement_histogram(ctx, primary)
+    figure, ax = new_figure(7.0, 3.6)
+    change = ctx.tables["outcome_change"]
+    plot_improvement(data=change, measure=measure, min_patients=k, ax=ax)
+    dropped = ax.hipdata_dropped
     doc.figure(
         figure,
         caption=(

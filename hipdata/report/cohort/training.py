@@ -91,9 +91,18 @@ def section_dose_volume(ctx: CohortContext, doc: Document) -> None:
 # ------------------------------------------------------------------------------------------------
 # 4. pain trajectory
 # ------------------------------------------------------------------------------------------------
-def pain_trajectory_fit(ctx: CohortContext) -> MixedModelFit:
-    """The mixed model of pain_24h over weeks of care (computed once per context)."""
-    return ctx.cached("pain_fit", lambda: fit_pain_trajectory(ctx.tables["sessions"]))
+def pain_trajectory_fit(ctx: CohortContext, *, random_slope: bool | None = None) -> MixedModelFit:
+    """The mixed model of pain_24h over weeks of care (:func:`fit_pain_trajectory`).
+
+    ``random_slope`` None: the model this report already fitted, else a random intercept and
+    slope per patient; True / False: fit that model (and use it in the rest of the report, e.g.
+    the data-quality remarks). Raises ValueError when the model cannot be fitted.
+    """
+    if random_slope is None and "pain_fit" in ctx.results:
+        return ctx.results["pain_fit"]
+    slope = True if random_slope is None else random_slope
+    ctx.results["pain_fit"] = fit_pain_trajectory(ctx.tables["sessions"], random_slope=slope)
+    return ctx.results["pain_fit"]
 
 
 _TERM_LABELS = {
@@ -126,8 +135,14 @@ def model_table(fit: MixedModelFit, decimals: int = 2) -> pd.DataFrame:
     )
 
 
-def section_pain_trajectory(ctx: CohortContext, doc: Document) -> None:
-    """Section 4: weekly mean pain with CIs, the mixed model line and its summary table."""
+def section_pain_trajectory(
+    ctx: CohortContext, doc: Document, *, random_slope: bool = True
+) -> None:
+    """Section 4: weekly mean pain with CIs, the mixed model line and its summary table.
+
+    ``random_slope``: a random slope on week per patient besides the random intercept (the
+    model falls back to the intercept when lme4's rule finds the slope singular).
+    """
     k = ctx.k
     sessions = ctx.tables["sessions"]
     weekly = weekly_pain(sessions)
@@ -135,7 +150,7 @@ def section_pain_trajectory(ctx: CohortContext, doc: Document) -> None:
     enough_weeks = patients_per_week.index[patients_per_week >= k]
     weekly = weekly.loc[weekly["week"].isin(enough_weeks) & (weekly["n"] >= k)]
     try:
-        fit = pain_trajectory_fit(ctx)
+        fit = pain_trajectory_fit(ctx, random_slope=random_slope)
     except ValueError as error:
         doc.paragraph(f"The pain model could not be fitted: {scrub_small_numbers(str(error), k)}")
         fit = None
