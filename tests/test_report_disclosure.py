@@ -142,6 +142,21 @@ def test_share_cells_with_a_total_row_protect_across_groups():
     assert cells.loc["All", "numerator"] == "12 (20%)"
 
 
+def test_inequalities_a_reader_knows_are_part_of_the_attack():
+    # D discharges 11 = F follow-ups 10 + M missing 1; P NPRS pairs 10 is published too.
+    # Line by line: M (1, "<5") is pinned by 11 - 10, so F is hidden ("*", a reader knows only
+    # F >= 5): M in 1..4 and F in 7..10, nothing pinned.
+    values = pd.Series({"D": 11.0, "F": 10.0, "M": 1.0, "P": 10.0})
+    lines = [("D", ["F", "M"])]
+    assert suppress(values, lines).display.tolist() == ["11", "*", "<5", "10"]
+    # A reader also knows P <= F (pairs cannot outnumber follow-ups): F >= 10, so F = 10 and
+    # M = 1 would be pinned by its "<5". M is then shown with the neutral marker (a count >= 0):
+    # F in 10..11 and M in 0..1, nothing pinned.
+    display, mask = suppress(values, lines, inequalities=[("P", "F")])
+    assert display.tolist() == ["11", "*", "*", "10"]
+    assert mask.tolist() == [False, True, True, False]
+
+
 def test_hierarchy_hand_worked():
     # network 65 = C1 23 + C2 42; C1 = T1 3 + T2 20; C2 = T3 30 + T4 12.
     # T1 (3) is primary; C1 = T1 + T2 with C1 published -> T2 (next smallest) hidden too. Then
