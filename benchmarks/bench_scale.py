@@ -58,19 +58,34 @@ def _rss_mib_self() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
+#: JSON-lines file the child appends each measurement to (so a crash or a kill keeps the steps
+#: measured before it); set by ``--child``.
+_PARTIAL: Path | None = None
+
+
+def _record(results: list, record: dict) -> None:
+    results.append(record)
+    if _PARTIAL is not None:
+        with open(_PARTIAL, "a", encoding="utf-8") as stream:
+            stream.write(json.dumps(record) + "\n")
+
+
 def _timed(results: list, size: int, step: str, action, *, floor: float | None = None):
+    print(f"  {step:<34} ...", end="", flush=True)
     began = _now()
     value = action()
     seconds = _now() - began
-    results.append(
+    _record(
+        results,
         {
             "rows": size,
             "step": step,
             "seconds": round(seconds, 4),
             "ratio_to_read_floor": round(seconds / floor, 2) if floor else None,
-        }
+            "peak_rss_mib": round(_rss_mib_self()),
+        },
     )
-    print(f"  {step:<34} {seconds:9.2f} s", flush=True)
+    print(f"\r  {step:<34} {seconds:9.2f} s  (process peak {_rss_mib_self():,.0f} MiB)", flush=True)
     return value
 
 
@@ -257,14 +272,15 @@ def measure_in_process(folder: Path, rows: int, naive: bool) -> list[dict]:
             lambda: naive_tables(ds.sets, ds.patients),
             floor=floor_s,
         )
-    results.append(
+    _record(
+        results,
         {
             "rows": rows,
             "step": "in-process peak",
             "seconds": None,
             "ratio_to_read_floor": None,
             "peak_rss_mib": round(_rss_mib_self()),
-        }
+        },
     )
     return results
 
@@ -378,7 +394,90 @@ def write_report(frame, out: Path, synth_rows: dict) -> None:
     print("\n".join(lines))
 
 
+def _measure_size(size: int, folder: Path, args, hipdata_cli: str) -> list[dict]:
+    """Every measurement of one size; what was measured is kept even when a step fails."""
+    print(f"{size:,} set rows", flush=True)
+    began = _now()
+    # in a child process, so that the generator's memory is given back before the measurements
+    prepared = subprocess.run(
+        [sys.executable, __file__, "--prepare", str(folder), str(size)],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    facts = json.loads(prepared.stdout.splitlines()[-1])
+    print(
+        f"  {facts['patients']:,} patients, {facts['set_rows']:,} set rows; "
+        f"csv {facts['csv_bytes'] / 2**20:,.0f} MiB, "
+        f"parquet {facts['parquet_bytes'] / 2**20:,.0f} MiB (prepared in {_now() - began:.0f} s)",
+        flush=True,
+    )
+    partial = folder / "measured.jsonl"
+    partial.unlink(missing_ok=True)
+    child = subprocess.run(
+        [
+            sys.executable,
+            __file__,
+            "--child",
+            str(folder),
+            str(size),
+            "1" if size <= args.naive_max_rows else "0",
+        ],
+        stdout=sys.stdout,
+        stderr=subprocess.PIPE,
+        text=True,
+        check=False,
+    )
+    measured = []
+    if partial.exists():
+        measured = [json.loads(line) for line in partial.read_text().splitlines() if line]
+    if child.returncode != 0:
+        steps = [r["step"] for r in measured]
+        print(
+            f"  in-process steps stopped after {steps[-1] if steps else 'nothing'!r} "
+            f"(exit {child.returncode}):\n{child.stderr[-3000:]}",
+            file=sys.stderr,
+            flush=True,
+        )
+        measured.append({"rows": size, "step": "in-process stopped", "exit_code": child.returncode})
+    floor = next((r["seconds"] for r in measured if r["step"] == "read floor parquet"), None)
+    commands = {
+        "hipdata metrics (parquet)": [
+            hipdata_cli,
+            "metrics",
+            str(folder / "parquet"),
+            "--out",
+            str(folder / "tables"),
+            "--format",
+            "parquet",
+        ],
+        "hipdata report audit": [
+            hipdata_cli,
+            "report",
+            "audit",
+            "--data",
+            str(folder / "parquet"),
+            "--out",
+            str(folder / "audit"),
+            "--generated",
+            "2026-11-28",
+        ],
+    }
+    for step, command in commands.items():
+        measured.append(run_command(command, size, step, floor))
+    measured.append({"rows": size, "step": "synth", "seconds": round(facts["synth_s"], 3)})
+    for record in measured:
+        record.update(
+            actual_rows=facts["set_rows"],
+            patients=facts["patients"],
+            csv_bytes=facts["csv_bytes"],
+            parquet_bytes=facts["parquet_bytes"],
+        )
+    return measured
+
+
 def main() -> None:
+    global _PARTIAL
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--rows", nargs="+", type=float, default=[1e5, 1e6, 1e7])
     parser.add_argument("--out", type=Path, default=Path("reports/benchmarks"))
@@ -389,12 +488,29 @@ def main() -> None:
         help="also time the generator alone at this many patients (0: skip)",
     )
     parser.add_argument(
+        "--naive-max-rows",
+        type=float,
+        default=NAIVE_MAX_ROWS,
+        help="time the naive groupby.apply baseline up to this many rows (0: never)",
+    )
+    parser.add_argument(
+        "--work",
+        type=Path,
+        default=None,
+        help="keep the generated cohorts and outputs here (default: a temporary folder)",
+    )
+    parser.add_argument(
         "--child", nargs=3, metavar=("FOLDER", "ROWS", "NAIVE"), help=argparse.SUPPRESS
     )
+    parser.add_argument("--prepare", nargs=2, metavar=("FOLDER", "ROWS"), help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.prepare:
+        print(json.dumps(prepare(int(args.prepare[1]), Path(args.prepare[0]))))
+        return
     if args.child:
         folder, rows, naive = args.child
-        print(json.dumps(measure_in_process(Path(folder), int(rows), naive == "1")))
+        _PARTIAL = Path(folder) / "measured.jsonl"
+        measure_in_process(Path(folder), int(rows), naive == "1")
         return
 
     import pandas as pd
@@ -404,81 +520,11 @@ def main() -> None:
     records: list[dict] = []
     synth_seconds: dict[int, float] = {}
     with tempfile.TemporaryDirectory(prefix="hipdata-bench-") as scratch:
+        work = args.work or Path(scratch)
         for size in (int(r) for r in args.rows):
-            folder = Path(scratch) / str(size)
-            print(f"{size:,} set rows", flush=True)
-            facts = prepare(size, folder)
-            print(
-                f"  {facts['patients']:,} patients, {facts['set_rows']:,} set rows; "
-                f"csv {facts['csv_bytes'] / 2**20:,.0f} MiB, "
-                f"parquet {facts['parquet_bytes'] / 2**20:,.0f} MiB",
-                flush=True,
-            )
-            child = subprocess.run(
-                [
-                    sys.executable,
-                    __file__,
-                    "--child",
-                    str(folder),
-                    str(size),
-                    "1" if size <= NAIVE_MAX_ROWS else "0",
-                ],
-                capture_output=True,
-                text=True,
-                check=False,
-            )
-            sys.stdout.write("\n".join(child.stdout.splitlines()[:-1]) + "\n")
-            if child.returncode != 0:
-                print(child.stderr[-3000:], file=sys.stderr)
-                continue
-            measured = json.loads(child.stdout.splitlines()[-1])
-            floor = next(r["seconds"] for r in measured if r["step"] == "read floor parquet")
-            measured.append(
-                run_command(
-                    [
-                        hipdata_cli,
-                        "metrics",
-                        str(folder / "parquet"),
-                        "--out",
-                        str(folder / "tables"),
-                        "--format",
-                        "parquet",
-                    ],
-                    size,
-                    "hipdata metrics (parquet)",
-                    floor,
-                )
-            )
-            measured.append(
-                run_command(
-                    [
-                        hipdata_cli,
-                        "report",
-                        "audit",
-                        "--data",
-                        str(folder / "parquet"),
-                        "--out",
-                        str(folder / "audit"),
-                        "--generated",
-                        "2026-11-28",
-                    ],
-                    size,
-                    "hipdata report audit",
-                    floor,
-                )
-            )
-            for record in measured:
-                record.update(actual_rows=facts["set_rows"], patients=facts["patients"])
-            records.extend(measured)
-            records.append(
-                {
-                    "rows": size,
-                    "step": "synth",
-                    "seconds": round(facts["synth_s"], 3),
-                    "actual_rows": facts["set_rows"],
-                    "patients": facts["patients"],
-                }
-            )
+            records.extend(_measure_size(size, work / str(size), args, hipdata_cli))
+            # results so far, after every size: a long run killed later still leaves them
+            pd.DataFrame.from_records(records).to_csv(args.out / "results.csv", index=False)
     if args.synth_patients:
         from hipdata.synth import generate
 
@@ -492,6 +538,7 @@ def main() -> None:
                 "step": f"synth {args.synth_patients} patients",
                 "seconds": round(synth_seconds[args.synth_patients], 3),
                 "patients": args.synth_patients,
+                "peak_rss_mib": round(_rss_mib_self()),
             }
         )
     if not records:
