@@ -107,7 +107,6 @@ def write_registry(
         ``root``.
     """
     import pyarrow as pa
-    import pyarrow.dataset as pads
 
     from hipdata.io.loader import load
 
@@ -116,25 +115,47 @@ def write_registry(
     if any((root / name).exists() for name in REGISTRY_TABLES):
         raise FileExistsError(f"{root} already holds a registry; write to a new folder")
     root.mkdir(parents=True, exist_ok=True)
-    patients = ds.patients[["patient_id", "clinic_id"]].assign(
+    keys = ds.patients[["patient_id", "clinic_id"]].assign(
         bucket=patient_bucket(ds.patients["patient_id"], buckets)
     )
     for name, table in _input_tables(ds).items():
-        if name != "patients":
-            table = table.merge(patients, on="patient_id", how="left", validate="many_to_one")
-        else:
-            table = table.assign(bucket=patient_bucket(table["patient_id"], buckets))
-        table = table.astype({"clinic_id": str, "bucket": "int32"})
-        pads.write_dataset(
-            pa.Table.from_pandas(table, preserve_index=False),
-            root / name,
-            format="parquet",
-            partitioning=_partitioning(),
-            basename_template="part-{i}.parquet",
-        )
+        write_partitioned(pa.Table.from_pandas(table, preserve_index=False), root / name, keys)
     ds.quarantine.to_parquet(root / "quarantine.parquet", index=False)
     ds.load_report.to_parquet(root / "load_report.parquet", index=False)
     return root
+
+
+def write_partitioned(table, folder: str | os.PathLike, keys: pd.DataFrame) -> None:
+    """Write one table (a ``pyarrow.Table`` with ``patient_id``) under ``folder``, partitioned by
+    its patients' ``clinic_id`` and ``bucket`` (``keys``: one row per patient), in Arrow: the
+    table is never converted to pandas, so a large table costs about its own size in memory.
+
+    Raises
+    ------
+    ValueError
+        When a row's patient is not in ``keys`` (it would have no partition).
+    """
+    import pyarrow as pa
+    import pyarrow.compute as pc
+    import pyarrow.dataset as pads
+
+    ids = pa.array(keys["patient_id"].astype(str).to_numpy(dtype=object), pa.string())
+    table = table.drop_columns([c for c in ("clinic_id", "bucket") if c in table.column_names])
+    where = pc.index_in(table.column("patient_id").cast(pa.string()), value_set=ids)
+    if where.null_count:
+        raise ValueError(f"{where.null_count} rows of {folder} belong to no patient of the keys")
+    clinic = pa.array(keys["clinic_id"].astype(str).to_numpy(dtype=object), pa.string())
+    bucket = pa.array(keys["bucket"].to_numpy(dtype="int32"), pa.int32())
+    table = table.append_column("clinic_id", clinic.take(where))
+    table = table.append_column("bucket", bucket.take(where))
+    pads.write_dataset(
+        table,
+        folder,
+        format="parquet",
+        partitioning=_partitioning(),
+        basename_template="part-{i}.parquet",
+        max_partitions=1 << 20,
+    )
 
 
 @dataclass(frozen=True)
