@@ -14,7 +14,8 @@ with ``os.wait4``:
    step, the files and bytes the load read (the pushed-down scan) against the registry's.
 3. **partitions**: :func:`hipdata.registry.metrics_by_partition` over that clinic's partitions
    (peak memory is one partition's, whatever the registry's size).
-4. with ``--whole``: the same audit of every clinic through the same path (slow at 10^7).
+4. with ``--all-partitions``: every partition's tables (the registry's whole ``hipdata metrics``
+   in bounded memory); with ``--whole``: the audit of every clinic through the same path.
 
 Results are appended to ``OUT/registry_results.csv``.
 
@@ -107,7 +108,9 @@ def partitions_run(root: Path, out: Path, clinics: list[str]) -> dict:
 
 
 def _child(step: str, *args: str) -> tuple[dict, float, int]:
-    """Run ``step`` in a fresh interpreter: (its JSON result, wall seconds, peak RSS MiB)."""
+    """Run ``step`` in a fresh interpreter: (its JSON result with its CPU seconds, wall seconds,
+    peak RSS MiB). CPU seconds (user + system) say what the step costs on a busy machine, where
+    wall seconds depend on the other jobs."""
     began = time.perf_counter()
     process = subprocess.Popen(
         [sys.executable, __file__, "--step", step, *args],
@@ -120,7 +123,9 @@ def _child(step: str, *args: str) -> tuple[dict, float, int]:
     stdout, stderr = process.stdout.read(), process.stderr.read()
     if os.waitstatus_to_exitcode(status) != 0:
         raise SystemExit(f"{step} failed:\n{stderr[-3000:]}")
-    return json.loads(stdout.splitlines()[-1]), seconds, round(usage.ru_maxrss / 1024)
+    result = json.loads(stdout.splitlines()[-1])
+    result["cpu_s"] = round(usage.ru_utime + usage.ru_stime, 3)
+    return result, seconds, round(usage.ru_maxrss / 1024)
 
 
 def main() -> None:
@@ -132,6 +137,9 @@ def main() -> None:
     parser.add_argument("--split", type=int, default=10, help="clinics per generated clinic")
     parser.add_argument("--buckets", type=int, default=4, help="patient-hash buckets per clinic")
     parser.add_argument("--whole", action="store_true", help="also audit every clinic")
+    parser.add_argument(
+        "--all-partitions", action="store_true", help="also compute every partition's tables"
+    )
     parser.add_argument("--step", nargs="+", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.step:
@@ -170,6 +178,11 @@ def main() -> None:
         "metrics by partition, one clinic",
         *_child("partitions", str(root), str(out), json.dumps([clinic])),
     )
+    if args.all_partitions:
+        record(
+            "metrics by partition, whole registry",
+            *_child("partitions", str(root), str(work / "all-partition-tables"), "null"),
+        )
     if args.whole:
         record("audit every clinic", *_child("audit", str(root), "null"))
     import pandas as pd

@@ -72,7 +72,7 @@ def _record(results: list, record: dict) -> None:
 
 def _timed(results: list, size: int, step: str, action, *, floor: float | None = None):
     print(f"  {step:<34} ...", end="", flush=True)
-    began = _now()
+    began, cpu = _now(), time.process_time()
     value = action()
     seconds = _now() - began
     _record(
@@ -83,6 +83,7 @@ def _timed(results: list, size: int, step: str, action, *, floor: float | None =
             "seconds": round(seconds, 4),
             "ratio_to_read_floor": round(seconds / floor, 2) if floor else None,
             "peak_rss_mib": round(_rss_mib_self()),
+            "cpu_s": round(time.process_time() - cpu, 4),
         },
     )
     print(f"\r  {step:<34} {seconds:9.2f} s  (process peak {_rss_mib_self():,.0f} MiB)", flush=True)
@@ -305,6 +306,7 @@ def run_command(args: list[str], rows: int, step: str, floor_s: float | None) ->
         "seconds": round(seconds, 3) if code == 0 else None,
         "ratio_to_read_floor": round(seconds / floor_s, 2) if floor_s and code == 0 else None,
         "peak_rss_mib": round(usage.ru_maxrss / 1024),
+        "cpu_s": round(usage.ru_utime + usage.ru_stime, 3),
         "exit_code": code,
     }
 
