@@ -11,6 +11,7 @@ from importlib.metadata import PackageNotFoundError, version
 from hipdata.catalogue import load_catalogue
 from hipdata.dataset import Dataset
 from hipdata.errors import DataError
+from hipdata.protocol import Protocol
 
 try:
     __version__ = version("hipdata")
@@ -81,6 +82,7 @@ def pseudonymise(*args, **kwargs):
 
 
 __all__ = [
+    "Protocol",
     "Dataset",
     "DataError",
     "load",

@@ -489,13 +489,14 @@ def load_registry(
 def partition_tables(root: str | os.PathLike, partition: Partition, **options) -> dict:
     """The contract's tables (:func:`hipdata.metrics.compute_all`) of one partition."""
     from hipdata.metrics import compute_all
+    from hipdata.protocol import Protocol
 
     load_options = {k: v for k, v in options.items() if k in _LOAD_OPTIONS}
     metric_options = {k: v for k, v in options.items() if k not in _LOAD_OPTIONS}
     ds = load_registry(
         root, clinics=[partition.clinic_id], buckets=[partition.bucket], **load_options
     )
-    tables = compute_all(ds, **metric_options)
+    tables = compute_all(ds, Protocol(**metric_options))
     tables["quarantine"] = ds.quarantine
     return tables
 

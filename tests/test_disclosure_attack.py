@@ -1,6 +1,6 @@
 """An attacker's integer program over everything the audit publishes pins no small count.
 
-The attacker is written here independently of :mod:`hipdata.report.disclosure`: it reads only the
+The attacker is written here independently of :mod:`hipdata.disclosure`: it reads only the
 published long table (``audit_indicators.csv``: numerator and denominator of each unit, quarter
 and indicator, empty when suppressed; ``"<k"`` for a suppressed count indicator that is small and
 ``"*"`` otherwise, a neutral marker: any count) and what every reader knows: clinicians (and the clinic's unpublished part)

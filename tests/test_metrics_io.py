@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from hipdata import Dataset
+from hipdata import Dataset, Protocol
 from hipdata.metrics import (
     CONTRACT_COLUMNS,
     TABLE_NAMES,
@@ -69,7 +69,7 @@ def small_ds() -> Dataset:
 
 def test_compute_all_matches_the_individual_functions():
     ds = small_ds()
-    tables = compute_all(ds, pain_threshold=2.0)
+    tables = compute_all(ds, Protocol(pain_threshold=2.0))
     assert tuple(tables) == TABLE_NAMES
     for name, columns in CONTRACT_COLUMNS.items():
         assert list(tables[name].columns[: len(columns)]) == columns, name

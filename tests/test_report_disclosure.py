@@ -1,4 +1,4 @@
-"""Small-cell suppression (hipdata.report.disclosure): hand-worked tables and property tests."""
+"""Small-cell suppression (hipdata.disclosure): hand-worked tables and property tests."""
 
 from __future__ import annotations
 
@@ -8,8 +8,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from hipdata.protocol import SUPPRESSION_K
-from hipdata.report.disclosure import (
+from hipdata.disclosure import (
     MARGINS_NAME,
     SECONDARY_MARKER,
     primary_marker,
@@ -18,6 +17,7 @@ from hipdata.report.disclosure import (
     suppress_small_counts,
     suppress_table,
 )
+from hipdata.protocol import SUPPRESSION_K
 
 K = SUPPRESSION_K  # 5: counts 1..4 are hidden
 

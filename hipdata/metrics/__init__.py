@@ -18,7 +18,7 @@ function               table
 
 from __future__ import annotations
 
-from hipdata.metrics.compute import METRIC_PARAMETERS, TABLE_NAMES, compute_all
+from hipdata.metrics.compute import TABLE_NAMES, compute_all
 from hipdata.metrics.family import (
     FAMILY_SESSION_COLUMNS,
     WEEKLY_LOAD_COLUMNS,
@@ -56,7 +56,6 @@ CONTRACT_COLUMNS = {
 }
 
 __all__ = [
-    "METRIC_PARAMETERS",
     "CONTRACT_COLUMNS",
     "HELD_BACK_COLUMNS",
     "TABLE_NAMES",

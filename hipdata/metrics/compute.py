@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import inspect
-
 import pandas as pd
 
 from hipdata.dataset import Dataset
@@ -14,17 +12,7 @@ from hipdata.metrics.sessions import _sessions_from_sets
 from hipdata.metrics.sets import _sets_table
 from hipdata.metrics.summary import _patient_summary_from
 from hipdata.outcome_measures import Measure
-from hipdata.protocol import (
-    BASELINE_WINDOW_DAYS,
-    CRITERION_HOLD_S,
-    CRITERION_REPS,
-    CRITERION_SETS,
-    FOLLOWUP_WINDOW_DAYS,
-    HELD_BACK_SESSIONS,
-    PAIN_THRESHOLD,
-    WHO_CARDIO_MIN,
-    WHO_STRENGTH_SESSIONS,
-)
+from hipdata.protocol import Protocol
 
 #: The keys of :func:`compute_all`, in the order they are computed and written.
 TABLE_NAMES = (
@@ -40,18 +28,9 @@ TABLE_NAMES = (
 
 def compute_all(
     ds: Dataset,
+    protocol: Protocol | None = None,
     *,
-    pain_threshold: float = PAIN_THRESHOLD,
-    criterion_sets: int = CRITERION_SETS,
-    criterion_reps: float = CRITERION_REPS,
-    criterion_hold_s: float = CRITERION_HOLD_S,
-    held_back_sessions: int = HELD_BACK_SESSIONS,
-    who_cardio_min: float = WHO_CARDIO_MIN,
-    who_strength_sessions: float = WHO_STRENGTH_SESSIONS,
     measures: dict[str, Measure] | None = None,
-    baseline_window_days: tuple[int, int] = BASELINE_WINDOW_DAYS,
-    followup_window_days: tuple[int, int] = FOLLOWUP_WINDOW_DAYS,
-    responder_rule: str = "or",
 ) -> dict[str, pd.DataFrame]:
     """Compute every table of CONTRACT §5 (plus ``family_sessions``) from one dataset.
 
@@ -64,10 +43,12 @@ def compute_all(
     ----------
     ds : Dataset
         The loaded cohort.
-    pain_threshold, criterion_sets, criterion_reps, criterion_hold_s, held_back_sessions,
-    who_cardio_min, who_strength_sessions, measures, baseline_window_days, followup_window_days,
-    responder_rule
-        As in the individual functions; defaults from :mod:`hipdata.protocol`.
+    protocol : Protocol, optional
+        The thresholds and windows behind every table (:class:`hipdata.protocol.Protocol`);
+        default ``Protocol()``, the published protocol.
+    measures : dict of str to Measure, optional
+        The study's outcome measures (default: those the dataset was loaded with, else the
+        shipped ones); see :func:`outcome_change`.
 
     Returns
     -------
@@ -75,15 +56,18 @@ def compute_all(
         Keys ``sets, sessions, family_sessions, weekly_load, progressions, patient_summary,
         outcome_change``.
     """
+    p = Protocol() if protocol is None else protocol
+    if not isinstance(p, Protocol):
+        raise TypeError(f"protocol must be a hipdata.Protocol, got {type(p).__name__}")
     sets = _sets_table(ds.sets, ds.patients)
-    sessions = _sessions_from_sets(sets, ds.patients, pain_threshold=pain_threshold)
+    sessions = _sessions_from_sets(sets, ds.patients, pain_threshold=p.pain_threshold)
     family_table = _family_sessions_from_sets(
         sets,
         ds.patients,
-        pain_threshold=pain_threshold,
-        criterion_sets=criterion_sets,
-        criterion_reps=criterion_reps,
-        criterion_hold_s=criterion_hold_s,
+        pain_threshold=p.pain_threshold,
+        criterion_sets=p.criterion_sets,
+        criterion_reps=p.criterion_reps,
+        criterion_hold_s=p.criterion_hold_s,
     )
     progression_events = _progressions_from(family_table)
     summary = _patient_summary_from(
@@ -92,9 +76,9 @@ def compute_all(
         sessions,
         family_table,
         progression_events,
-        _held_back_from(family_table, held_back_sessions=held_back_sessions),
-        who_cardio_min=who_cardio_min,
-        who_strength_sessions=who_strength_sessions,
+        _held_back_from(family_table, held_back_sessions=p.held_back_sessions),
+        who_cardio_min=p.who_cardio_min,
+        who_strength_sessions=p.who_strength_sessions,
     )
     return {
         "sets": sets,
@@ -106,15 +90,8 @@ def compute_all(
         "outcome_change": outcome_change(
             ds,
             measures=measures,
-            baseline_window_days=baseline_window_days,
-            followup_window_days=followup_window_days,
-            responder_rule=responder_rule,
+            baseline_window_days=p.baseline_window_days,
+            followup_window_days=p.followup_window_days,
+            responder_rule=p.responder_rule,
         ),
     }
-
-
-#: The keyword parameters of :func:`compute_all` (the thresholds and windows behind every table);
-#: reports use it to pass their parameters on and to reject misspelt ones.
-METRIC_PARAMETERS = tuple(
-    name for name in inspect.signature(compute_all).parameters if name != "ds"
-)

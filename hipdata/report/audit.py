@@ -18,7 +18,7 @@ Suppression
 Each figure is built from additive counts (*quantities*: ``sessions``, ``sessions_flare``,
 ``episodes_completed``, ...). A count from 1 to ``k - 1`` is suppressed; for a proportion the
 complement (denominator - numerator) is a count the published pair reveals, so it is suppressed
-by the same rule. Secondary suppression (:func:`hipdata.report.disclosure.protect_cells`) then
+by the same rule. Secondary suppression (:func:`hipdata.disclosure.protect_cells`) then
 protects every additive line: clinicians within their clinic, clinics within the network, and
 ``denominator = numerator + complement`` within a unit. A mean's sum is suppressed with its count.
 A row is suppressed when its numerator or its denominator is; it then has numerator,
@@ -43,7 +43,7 @@ import numpy as np
 import pandas as pd
 
 from hipdata.dataset import Dataset
-from hipdata.metrics.compute import METRIC_PARAMETERS
+from hipdata.disclosure import SECONDARY_MARKER, protect_cells, small_count_mask
 from hipdata.outcome_measures import MEASURES
 from hipdata.protocol import (
     COMPLETION_ATTENDANCE,
@@ -57,8 +57,8 @@ from hipdata.protocol import (
     TOLERANCE,
     WHO_CARDIO_MIN,
     WHO_STRENGTH_SESSIONS,
+    Protocol,
 )
-from hipdata.report.disclosure import SECONDARY_MARKER, protect_cells, small_count_mask
 
 AUDIT_COLUMNS = [
     "level",
@@ -229,7 +229,7 @@ def definition_parameters(**params) -> dict:
     return values
 
 
-_KNOWN_PARAMS = set(METRIC_PARAMETERS)
+_KNOWN_PARAMS = set(Protocol.names()) | {"measures"}
 
 
 def indicator_definitions(**params) -> pd.DataFrame:

@@ -21,13 +21,13 @@ section                        contents
 :func:`section_definitions`    every definition, with the parameter values used
 =============================  ===================================================================
 
-Disclosure control (the reports issue, :mod:`hipdata.report.disclosure`)
+Disclosure control (the reports issue, :mod:`hipdata.disclosure`)
 ----------------------------------------------------------------------
 - No patient id, date of birth or free text appears: tables hold aggregates only, quarantine
   reasons are shown as generalised categories (quoted values and numbers removed).
 - Every count from 1 to ``k - 1`` is shown as ``"<k"``; counts a reader could work out from the
   published totals are suppressed too (``"*"``, secondary suppression with
-  :func:`~hipdata.report.disclosure.protect_cells`). A share's complement (denominator minus
+  :func:`~hipdata.disclosure.protect_cells`). A share's complement (denominator minus
   numerator) is a count the published pair reveals, so it obeys the same rule. Percentages and
   means over a suppressed count, or over fewer than ``k`` patients, are shown as ``"*"``.
 - Figures leave out groups, weeks and bins with fewer than ``k`` patients (captions say so), and
@@ -76,7 +76,13 @@ from hipdata.analysis.response import (
 )
 from hipdata.analysis.trajectories import fit_pain_trajectory, weekly_pain
 from hipdata.dataset import Dataset
-from hipdata.metrics import METRIC_PARAMETERS, compute_all
+from hipdata.disclosure import (
+    SECONDARY_MARKER,
+    primary_marker,
+    protect_cells,
+    small_count_mask,
+)
+from hipdata.metrics import compute_all
 from hipdata.outcome_measures import MEASURES, Measure
 from hipdata.plots.pain import plot_pain_trajectory
 from hipdata.plots.progress import (
@@ -104,12 +110,7 @@ from hipdata.protocol import (
     SUPPRESSION_K,
     WHO_CARDIO_MIN,
     WHO_STRENGTH_SESSIONS,
-)
-from hipdata.report.disclosure import (
-    SECONDARY_MARKER,
-    primary_marker,
-    protect_cells,
-    small_count_mask,
+    Protocol,
 )
 from hipdata.report.document import Document
 
@@ -316,7 +317,8 @@ def make_context(
         "km_conf_type": km_conf_type,
     }
     if tables is None:
-        tables = compute_all(filtered, **{name: params[name] for name in METRIC_PARAMETERS})
+        protocol = Protocol(**{name: params[name] for name in Protocol.names() if name in params})
+        tables = compute_all(filtered, protocol, measures=params["measures"])
     else:
         tables = {name: only(table) for name, table in tables.items()}
     clinic_list = sorted(filtered.patients["clinic_id"].astype(str).unique())

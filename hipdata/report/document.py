@@ -6,7 +6,7 @@ lays the same blocks out with :class:`~hipdata.report.pdf.ReportPDF`. So the PDF
 notebook (and its HTML) always show the same figures and tables.
 
 Tables given to a document are display tables: already formatted as strings and already
-through disclosure control (:mod:`hipdata.report.disclosure`).
+through disclosure control (:mod:`hipdata.disclosure`).
 
 In the notebook (and so in its HTML export) every text is HTML-escaped before it is shown:
 headings, paragraphs, bullets, captions and notes may carry data-borne values (clinic ids,

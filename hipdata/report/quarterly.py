@@ -20,6 +20,7 @@ import pandas as pd
 
 import hipdata
 from hipdata.dataset import Dataset
+from hipdata.disclosure import SECONDARY_MARKER, primary_marker
 from hipdata.protocol import (
     COMPLETION_ATTENDANCE,
     CRITERION_HOLD_MAX_S,
@@ -42,7 +43,6 @@ from hipdata.report.audit import (
     patient_contributions,
     previous_quarters,
 )
-from hipdata.report.disclosure import SECONDARY_MARKER, primary_marker
 from hipdata.report.document import Document
 from hipdata.report.funnel import (
     FLAG_WITHIN,
