@@ -17,7 +17,16 @@ read floor of the same size and process), ``reports/benchmarks/targets.md`` (eac
 scale issue, met or not) and a log-log plot ``scaling.svg``. Absolute times drift on shared
 machines; the ratios against a baseline timed in the same process are what to compare.
 
-Run: ``make bench`` or ``python benchmarks/bench_scale.py --rows 1e5 1e6 1e7``.
+At each size it also runs ``bench_registry.py`` on the Parquet cohort (one clinic's quarterly
+audit from a partitioned registry: bytes read, seconds, peak RSS; metrics partition by partition),
+unless ``--no-registry``.
+
+Every in-process step is appended to ``<work>/<rows>/measured.jsonl`` as soon as it is timed, so a
+run that fails or is stopped keeps what it measured and still times the whole commands; CPU
+seconds are recorded beside wall seconds (on a shared machine they are what a step costs).
+
+Run: ``make bench`` or ``python benchmarks/bench_scale.py --rows 1e5 1e6 1e7``; choose sizes and
+steps with ``make bench BENCH_ARGS="--rows 1e5 1e6 --naive-max-rows 1e5 --synth-patients 0"``.
 """
 
 from __future__ import annotations
@@ -327,7 +336,7 @@ def write_report(frame, out: Path, synth_rows: dict) -> None:
     import matplotlib.pyplot as plt
 
     frame.to_csv(out / "results.csv", index=False)
-    sizes = sorted(frame["rows"].unique())
+    sizes = sorted(int(r) for r in frame["rows"].unique() if r > 0)  # 0: the synth-only row
     steps = ["load csv", "load parquet", "read floor parquet", "hipdata metrics (parquet)"]
     steps += ["model pain trajectory", "hipdata report audit", "naive baseline (groupby.apply)"]
     fig, ax = plt.subplots(figsize=(7, 4.5))
@@ -353,13 +362,13 @@ def write_report(frame, out: Path, synth_rows: dict) -> None:
 
     big, small, mid = max(sizes), min(sizes), 1_000_000
     add(
-        "hipdata metrics, largest size, wall s",
+        f"hipdata metrics, {big:,} rows, wall s",
         TARGETS["metrics_1e7_wall_s"],
         _value(frame, big, "hipdata metrics (parquet)"),
     )
     rss = _value(frame, big, "hipdata metrics (parquet)", "peak_rss_mib")
     add(
-        "hipdata metrics, largest size, peak GiB",
+        f"hipdata metrics, {big:,} rows, peak GiB",
         TARGETS["metrics_1e7_rss_gib"],
         rss / 1024 if rss else None,
     )
@@ -374,20 +383,20 @@ def write_report(frame, out: Path, synth_rows: dict) -> None:
         actual = _value(frame, size, "hipdata metrics (parquet)", "actual_rows")
         per_row[size] = seconds / actual if seconds and actual else None
     add(
-        "time per row, largest / smallest",
+        f"time per row, {big:,} / {small:,} rows",
         TARGETS["time_per_row_1e7_vs_1e5"],
         per_row[big] / per_row[small] if per_row[big] and per_row[small] else None,
     )
     load = _value(frame, big, "load csv")
     actual = _value(frame, big, "load csv", "actual_rows")
     add(
-        "CSV load, rows per second (largest size)",
+        f"CSV load, rows per second ({big:,} rows)",
         TARGETS["csv_load_rows_per_s"],
         actual / load if load and actual else None,
         below=False,
     )
     add(
-        "hipdata report audit, largest size, s",
+        f"hipdata report audit, {big:,} rows, s",
         TARGETS["report_audit_1e7_s"],
         _value(frame, big, "hipdata report audit"),
     )
@@ -467,6 +476,21 @@ def _measure_size(size: int, folder: Path, args, hipdata_cli: str) -> list[dict]
     }
     for step, command in commands.items():
         measured.append(run_command(command, size, step, floor))
+    if args.registry:
+        # one clinic's audit from the cohort written as a registry, and metrics partition by
+        # partition (appends to OUT/registry_results.csv; see bench_registry.py)
+        subprocess.run(
+            [
+                sys.executable,
+                str(Path(__file__).with_name("bench_registry.py")),
+                str(folder / "parquet"),
+                "--label",
+                str(size),
+                "--out",
+                str(args.out),
+            ],
+            check=False,
+        )
     measured.append({"rows": size, "step": "synth", "seconds": round(facts["synth_s"], 3)})
     for record in measured:
         record.update(
@@ -494,6 +518,12 @@ def main() -> None:
         type=float,
         default=NAIVE_MAX_ROWS,
         help="time the naive groupby.apply baseline up to this many rows (0: never)",
+    )
+    parser.add_argument(
+        "--no-registry",
+        dest="registry",
+        action="store_false",
+        help="skip bench_registry.py (one clinic's audit from a registry) at each size",
     )
     parser.add_argument(
         "--work",
