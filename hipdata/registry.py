@@ -31,6 +31,7 @@ import numpy as np
 import pandas as pd
 
 from hipdata.dataset import Dataset
+from hipdata.errors import DataError
 
 #: Tables of a registry, in the input layout (CONTRACT §1).
 REGISTRY_TABLES = ("patients", "exercises", "activity", "outcomes", "treatments")
@@ -298,6 +299,21 @@ def _quarter_periods(quarters: Iterable[str] | str) -> pd.PeriodIndex:
         ) from None
 
 
+def _check_clinics(wanted: list[str] | None, known, where: str) -> None:
+    """A clinic id that is not in the data is a mistake to report, not an empty selection."""
+    if wanted is None:
+        return
+    missing = sorted(set(wanted) - {str(c) for c in known})
+    if missing:
+        shown = sorted({str(c) for c in known})
+        raise DataError(
+            f"no clinic {', '.join(missing)} in the data",
+            file=where,
+            fix=f"use clinic ids that occur in clinic_id: {', '.join(shown[:20])}"
+            + (" ..." if len(shown) > 20 else ""),
+        )
+
+
 def _filter_meta(clinics, quarters) -> dict:
     return {
         "clinics": None if clinics is None else sorted(_listed(clinics)),
@@ -397,6 +413,8 @@ def select(
     from dataclasses import replace
 
     tables = _loaded_tables(ds)
+    if clinics is not None:
+        _check_clinics(_listed(clinics), ds.patients["clinic_id"].unique(), ds.source)
     keep = selected_patients(ds.patients, tables.values(), clinics=clinics, quarters=quarters)
     ids = pd.Index(ds.patients.loc[keep, "patient_id"])
     kept = {"patients": ds.patients[keep].reset_index(drop=True)}
@@ -461,6 +479,7 @@ def load_registry(
     from hipdata.io.loader import load
 
     clinics = None if clinics is None else _listed(clinics)
+    _check_clinics(clinics, {p.clinic_id for p in partitions(root)}, str(root))
     tables, scan = read_tables(root, clinics=clinics, buckets=buckets)
     outside: dict[str, int] = {}
     if quarters is not None:

@@ -8,6 +8,7 @@ import pandas as pd
 import pytest
 
 import hipdata
+from hipdata.errors import DataError
 from hipdata.metrics import compute_all
 from hipdata.registry import quarter_window, selected_patients, write_registry
 from hipdata.report.audit import audit_indicators
@@ -186,6 +187,14 @@ def test_registry_quarters_and_clinics_equal_the_folder(cohort):
     expected = hipdata.load(folder, clinics=["C04"], quarters=window, today=TODAY)
     _same_rows(got, expected)
     assert got.meta["filter"]["quarters"] == window
+
+
+def test_an_unknown_clinic_is_an_error_not_an_empty_load(cohort):
+    folder, _, root = cohort
+    for source in (folder, root):
+        with pytest.raises(DataError, match="no clinic C99") as error:
+            hipdata.load(source, clinics=["C01", "C99"], today=TODAY)
+        assert "C01, C02, C03, C04" in str(error.value)  # the fix lists the known clinics
 
 
 def test_clinic_ids_that_look_like_numbers_stay_text(tmp_path):
