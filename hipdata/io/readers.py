@@ -199,11 +199,13 @@ def coded_cells(codes: np.ndarray, texts) -> pd.Series:
     texts = pd.Series(pd.array(np.asarray(texts, dtype=object), dtype="str")).fillna("")
     texts = pd.concat([texts, pd.Series([""], dtype="str")], ignore_index=True)
     remap, categories = pd.factorize(texts)
-    codes = np.asarray(codes, dtype=np.int64)
+    codes = np.asarray(codes)
     codes = np.where(codes < 0, len(texts) - 1, codes)
+    if len(categories) < len(texts):
+        codes = remap[codes]  # some texts repeat: follow the distinct categories
     return pd.Series(
         pd.Categorical.from_codes(
-            remap[codes].astype(np.int32), categories=pd.Index(categories, dtype="str")
+            codes.astype(np.int32, copy=False), categories=pd.Index(categories, dtype="str")
         )
     )
 
@@ -247,6 +249,11 @@ def _limit_cell_length(raw: RawTable) -> None:
     found = []
     for position in range(raw.cells.shape[1]):
         column = raw.cells.iloc[:, position]
+        if (
+            isinstance(column.dtype, pd.CategoricalDtype)
+            and not (column.cat.categories.str.len() > MAX_CELL_CHARS).any()
+        ):
+            continue  # no distinct text is too long
         lengths = column.str.len()
         long = (lengths > MAX_CELL_CHARS).to_numpy()
         if not long.any():
@@ -836,8 +843,7 @@ def _arrow_coded(column, name: str) -> pd.Series | None:
     if isinstance(column, pa.ChunkedArray):
         column = column.combine_chunks() if column.num_chunks else pa.array([], type=kind)
     encoded = column if pa.types.is_dictionary(kind) else pc.dictionary_encode(column)
-    codes = encoded.indices.to_numpy(zero_copy_only=False)
-    codes = np.where(pd.isna(codes), -1, codes).astype(np.int64)
+    codes = pc.fill_null(encoded.indices, -1).to_numpy(zero_copy_only=False)
     dictionary = encoded.dictionary
     if len(dictionary) == 0:
         return coded_cells(codes, [])
