@@ -885,8 +885,14 @@ def _load_exercises(raw, patients, rejected, catalogue, dayfirst, today, pain_ma
         }
     )[keep]
     repeat = n_sets[keep].astype(int).to_numpy()
-    sets = rows.loc[rows.index.repeat(repeat)]
-    set_index = sets.groupby(level=0).cumcount().to_numpy()
+    # one row per set: each kept row repeated, numbered 0, 1, ... within its repeats (what
+    # ``rows.loc[rows.index.repeat(repeat)]`` and ``groupby(level=0).cumcount()`` give)
+    if (repeat == 1).all():
+        sets = rows
+        set_index = np.zeros(len(rows), dtype=np.int64)
+    else:
+        sets = rows.take(np.repeat(np.arange(len(rows)), repeat))
+        set_index = np.arange(int(repeat.sum())) - np.repeat(np.cumsum(repeat) - repeat, repeat)
     if set_level:
         sets = sets.assign(set=set_number[keep].astype(int).to_numpy())
     else:
@@ -902,10 +908,26 @@ def _load_exercises(raw, patients, rejected, catalogue, dayfirst, today, pain_ma
         )
         column = np.where(single[row_positions], 0, np.minimum(set_index, table.shape[1] - 1))
         sets[name] = table[row_positions, column]
+    # sorted by patient, date, source row and set; the patient ids by the rank of their distinct
+    # text (the order of the text itself), so no string is compared per row
+    coded_ids = checked.coded("patient_id")
+    rank = np.empty(len(coded_ids.cat.categories), dtype=np.int64)
+    rank[np.argsort(np.asarray(coded_ids.cat.categories, dtype=object), kind="stable")] = np.arange(
+        len(rank)
+    )
+    kept_codes = coded_ids.cat.codes.to_numpy()[keep]
+    order_key = pd.DataFrame(
+        {
+            "patient": rank[kept_codes[np.repeat(np.arange(len(kept_codes)), repeat)]],
+            "date": sets["date"].to_numpy(),
+            "source_row": sets["source_row"].to_numpy(),
+            "set": sets["set"].to_numpy(),
+        }
+    )
+    order = order_key.sort_values(list(order_key.columns), kind="stable").index.to_numpy()
     sets = join_catalogue(sets, catalogue, validate=None)
     sets["level"] = sets["level"].astype("int64")
-    sets = sets.sort_values(["patient_id", "date", "source_row", "set"], kind="stable")
-    return checked, sets[SET_COLUMNS].reset_index(drop=True)
+    return checked, sets[SET_COLUMNS].take(order).reset_index(drop=True)
 
 
 def _load_optional(raw, table, patients, rejected, dayfirst, today, measures):
