@@ -590,25 +590,20 @@ def _check_patient_ids(checked: _Checked, patients: pd.DataFrame, rejected: pd.S
 def _flag_duplicates(checked: _Checked, key: pd.DataFrame, what: str) -> None:
     """Quarantine later copies of a key among otherwise valid rows, naming the first copy's row."""
     ok = ~checked.bad_positions()
-    # only equality matters here: text keys compare as their factorize codes (missing -> -1,
-    # equal to each other as missing keys are in ``duplicated`` and ``groupby(dropna=False)``)
-    key = pd.DataFrame(
-        {
-            column: values
-            if pd.api.types.is_numeric_dtype(values.dtype)
-            or pd.api.types.is_datetime64_any_dtype(values.dtype)
-            else pd.factorize(values)[0]
-            for column, values in key.items()
-        },
-        index=key.index,
-    )
-    key["_row"] = checked.raw.source_row
-    valid = key[ok]
-    columns = [c for c in key.columns if c != "_row"]
-    later = valid.duplicated(columns, keep="first")
+    columns = list(key.columns)
+    # one integer per distinct key among the valid rows, in order of first appearance: each
+    # column's factorize codes (missing values equal to each other, as in ``duplicated``)
+    # combined column by column and factorized again, so nothing overflows
+    positions = np.flatnonzero(ok)
+    group = np.zeros(len(positions), dtype=np.int64)
+    for column in columns:
+        codes, uniques = pd.factorize(key[column].iloc[positions])
+        group = pd.factorize(group * (len(uniques) + 1) + (codes + 1))[0]
+    later = pd.Series(group).duplicated(keep="first")
     if not later.any():
         return
-    first_row = valid.groupby(columns, dropna=False, sort=False)["_row"].transform("first")
+    _, first_position = np.unique(group, return_index=True)  # groups are numbered 0, 1, ...
+    first_row = pd.Series(checked.raw.source_row[ok][first_position[group]])
     mask = np.zeros(len(key), dtype=bool)
     mask[np.flatnonzero(ok)[later.to_numpy()]] = True
     reasons = pd.Series("", index=checked.raw.cells.index, dtype=object)
