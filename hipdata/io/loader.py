@@ -699,6 +699,30 @@ def _split_list(cells: pd.Series) -> pd.DataFrame:
     return cells.str.split("/", expand=True, regex=False).fillna("")
 
 
+def _loaded_variants(checked, names, exercise, load_kg, loaded, catalogue) -> pd.Series:
+    """:func:`~hipdata.catalogue.apply_loaded_variants` for the rows with a load, called once
+    per distinct (name as written, exercise) pair: on those rows its answer depends on the pair
+    only. Rows without a load keep their exercise."""
+    name_codes = checked.coded("exercise").cat.codes.to_numpy().astype(np.int64)
+    exercise_codes, exercises = pd.factorize(exercise)
+    pair = pd.factorize(name_codes[loaded] * (len(exercises) + 1) + (exercise_codes[loaded] + 1))[0]
+    _, first = np.unique(pair, return_index=True)
+    rows = np.flatnonzero(loaded)[first]
+    moved = apply_loaded_variants(
+        names.iloc[rows], exercise.iloc[rows], load_kg.iloc[rows], catalogue
+    )
+    moved_codes, moved_values = pd.factorize(moved)
+    codes = exercise_codes.copy()
+    codes[loaded] = np.where(moved_codes[pair] < 0, -1, moved_codes[pair] + len(exercises))
+    values = pd.array(
+        np.concatenate(
+            [np.asarray(exercises, dtype=object), np.asarray(moved_values, dtype=object)]
+        ),
+        dtype=exercise.dtype,
+    )
+    return pd.Series(values.take(codes, allow_fill=True), index=exercise.index, name=exercise.name)
+
+
 def _load_exercises(raw, patients, rejected, catalogue, dayfirst, today, pain_max):
     known = KNOWN_COLUMNS["exercises"]
     checked = _Checked(raw, "exercises", *_with_report(_map_columns(raw, "exercises", known)))
@@ -835,10 +859,7 @@ def _load_exercises(raw, patients, rejected, catalogue, dayfirst, today, pain_ma
     # rows without a load keep their exercise, so only the loaded rows are looked at
     loaded = (load_kg.fillna(0) > 0).to_numpy()
     if loaded.any():
-        exercise = exercise.copy()
-        exercise[loaded] = apply_loaded_variants(
-            names[loaded], exercise[loaded], load_kg[loaded], catalogue
-        )
+        exercise = _loaded_variants(checked, names, exercise, load_kg, loaded, catalogue)
     set_type = map_distinct(checked.coded("set_type"), column_key).map(SET_TYPE_NAMES)
     checked.flag(
         set_type.isna().to_numpy(),
