@@ -422,7 +422,7 @@ def _read_csv_arrow(path: Path, text: str, sep: str) -> RawTable | None:
                 quoted_strings_can_be_null=False,
             ),
         )
-    except (pa.ArrowInvalid, pa.ArrowNotImplementedError, pa.ArrowTypeError):
+    except (pa.ArrowException, ValueError):  # any record pyarrow refuses: the other parsers
         return None
     if table.num_rows == 0 or table.num_columns != width:
         return None
