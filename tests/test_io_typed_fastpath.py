@@ -127,3 +127,38 @@ def test_coded_cells_are_the_text_cells(both, fmt):
             lambda c: decode_cells(c) if isinstance(c.dtype, pd.CategoricalDtype) else c
         )
         pd.testing.assert_frame_equal(decoded, text)
+
+
+CSV_EDGE_CASES = {
+    "quote_inside_cell": 'a,b\nx"y",2\n',
+    "text_after_quote": 'a,b\n"xy"z,2\n',
+    "lone_cr": "a,b\r1,2\r3,4\r",
+    "mixed_line_ends": "a,b\r\n1,2\n3,4\r5,6",
+    "quoted_newline": 'a,b\n"x\ny",2\n3,4\n',
+    "blank_line": "a,b\n1,2\n\n3,4\n",
+    "whitespace_line": "a,b\n1,2\n   \n3,4\n",
+    "short_row": "a,b,c\n1,2\n3,4,5\n",
+    "long_row": "a,b\n1,2,3\n3,4\n",
+    "unbalanced_quote": 'a,b\n"1,2\n3,4\n',
+    "spaces_and_nbsp": "a , b \n\u00a01\u00a0 , 2 \n",
+    "doubled_quote": 'a,b\n"x""y",2\n',
+    "trailing_delimiter": "a,b,\n1,2,\n3,4,\n",
+    "semicolons": "a;b\n1,5;2\n",
+    "bom": "\ufeffa,b\n1,2\n",
+}
+
+
+@pytest.mark.parametrize("name", sorted(CSV_EDGE_CASES))
+def test_csv_arrow_path_reads_like_pandas_and_careful_paths(tmp_path, name):
+    # the coded CSV reader (pyarrow.csv, falling back to pandas' C parser and the csv module)
+    # must give the same cells, rows, malformed records and notes as the text reader
+    path = tmp_path / f"{name}.csv"
+    path.write_text(CSV_EDGE_CASES[name], encoding="utf-8", newline="")
+    text, coded = read_raw(path), read_raw(path, coded=True)
+    decoded = coded.cells.apply(
+        lambda c: decode_cells(c) if isinstance(c.dtype, pd.CategoricalDtype) else c
+    )
+    pd.testing.assert_frame_equal(decoded, text.cells)
+    assert list(coded.source_row) == list(text.source_row)
+    assert coded.malformed == text.malformed
+    assert coded.notes == text.notes
