@@ -32,31 +32,14 @@ import pandas as pd
 
 from hipdata.dataset import Dataset
 from hipdata.errors import DataError
+from hipdata.io.columns import KNOWN_COLUMNS
 
 #: Tables of a registry, in the input layout (CONTRACT §1).
 REGISTRY_TABLES = ("patients", "exercises", "activity", "outcomes", "treatments")
 #: Patient-hash buckets per clinic (a partition holds one clinic's patients of one bucket).
 DEFAULT_BUCKETS = 16
 #: Columns of the input layout written for each table (from the loader's clean tables).
-_INPUT_COLUMNS = {
-    "exercises": [
-        "patient_id",
-        "date",
-        "exercise",
-        "set",
-        "reps",
-        "hold_s",
-        "load_kg",
-        "pain_during",
-        "pain_24h",
-        "prescribed_sets",
-        "prescribed_reps",
-        "prescribed_hold_s",
-    ],
-    "activity": ["patient_id", "date", "cardio_min", "strength_sessions"],
-    "outcomes": ["patient_id", "date", "measure", "score"],
-    "treatments": ["patient_id", "date", "treatment"],
-}
+_INPUT_COLUMNS = KNOWN_COLUMNS  # present ones only: the clean tables' set, load_kg
 _HASH_KEY = "hipdata-registry"  # 16 characters, as pandas' hash_array requires
 
 
