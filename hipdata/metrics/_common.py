@@ -32,9 +32,13 @@ def week_of(dates: pd.Series, start_dates: pd.Series) -> pd.Series:
 
 
 def attach_patients(
-    frame: pd.DataFrame, patients: pd.DataFrame, columns: list[str]
+    frame: pd.DataFrame, patients: pd.DataFrame, columns: list[str], *, as_codes: bool = False
 ) -> pd.DataFrame:
     """Add patient columns (e.g. ``start_date``, ``clinic_id``) to rows keyed by ``patient_id``.
+
+    ``as_codes=True`` adds text columns as :func:`coded` categoricals (a take of integer codes per
+    row instead of one of strings; :func:`text_as_str` turns them back). A categorical
+    ``patient_id`` is looked up once per category, not once per row.
 
     Raises
     ------
@@ -42,32 +46,94 @@ def attach_patients(
         When a row names a patient missing from ``patients`` (the loader quarantines such rows,
         so this only happens with hand-made frames).
     """
-    known = frame["patient_id"].isin(patients["patient_id"])
-    if not known.all():
-        unknown = sorted(frame.loc[~known, "patient_id"].astype(str).unique())
-        raise ValueError(f"rows refer to patients missing from the patients table: {unknown}")
     added = [c for c in columns if c not in frame.columns]
     ids = pd.Index(patients["patient_id"])
-    if ids.is_unique:
-        # a left many-to-one join as one hash lookup per row and a take per added column: no
-        # merge (which factorizes both key columns and copies every column of ``frame``)
-        position = ids.get_indexer(frame["patient_id"])
-        extra = text_as_str(patients[added]).reset_index(drop=True)
-        out = frame.reset_index(drop=True)
-        taken = {c: extra[c].take(position).reset_index(drop=True) for c in added}
-        return out.assign(**taken) if taken else out
-    return frame.merge(
-        text_as_str(patients[["patient_id", *added]]),
-        on="patient_id",
-        how="left",
-        validate="many_to_one",
+    keys = frame["patient_id"]
+    if ids.is_unique and isinstance(keys.dtype, pd.CategoricalDtype):
+        # one hash lookup per distinct patient, spread to the rows by their codes
+        by_category = ids.get_indexer(keys.cat.categories)
+        codes = keys.cat.codes.to_numpy()
+        position = np.where(codes >= 0, by_category[codes], -1)
+    else:
+        known = keys.isin(patients["patient_id"])
+        if not known.all():
+            _raise_unknown(frame.loc[~known, "patient_id"])
+        if not ids.is_unique:
+            return frame.merge(
+                text_as_str(patients[["patient_id", *added]]),
+                on="patient_id",
+                how="left",
+                validate="many_to_one",
+            )
+        position = ids.get_indexer(keys)
+    if (position < 0).any():
+        _raise_unknown(keys[position < 0])
+    # a left many-to-one join as one hash lookup per row (or category) and a take per added
+    # column: no merge (which factorizes both key columns and copies every column of ``frame``)
+    extra = patients[added].reset_index(drop=True)
+    extra = coded(extra, _text_columns(extra)) if as_codes else text_as_str(extra)
+    out = frame.reset_index(drop=True)
+    taken = {c: extra[c].take(position).reset_index(drop=True) for c in added}
+    return out.assign(**taken) if taken else out
+
+
+def _raise_unknown(unknown_ids: pd.Series) -> None:
+    unknown = sorted(unknown_ids.astype(str).unique())
+    raise ValueError(f"rows refer to patients missing from the patients table: {unknown}")
+
+
+def _text_columns(frame: pd.DataFrame) -> list[str]:
+    return [
+        c
+        for c in frame.columns
+        if frame[c].dtype == object
+        or isinstance(frame[c].dtype, pd.StringDtype)
+        or _is_text_categorical(frame[c].dtype)
+    ]
+
+
+def _is_text_categorical(dtype) -> bool:
+    return isinstance(dtype, pd.CategoricalDtype) and (
+        dtype.categories.dtype == object or isinstance(dtype.categories.dtype, pd.StringDtype)
     )
 
 
+def coded(frame: pd.DataFrame, columns: list[str]) -> pd.DataFrame:
+    """``frame`` with the text ``columns`` as categoricals whose categories are sorted.
+
+    The categories are the distinct values in the order ``sort_values`` puts text in, so sorting
+    or grouping (``sort=True``) on the codes orders rows exactly as on the text, with missing
+    values (code -1) last / dropped as for text; every later group-by, sort and merge works on
+    integers instead of hashing strings. A column that is already categorical keeps its codes
+    when its categories are sorted. :func:`text_as_str` turns the columns back into text.
+    """
+    replaced = {}
+    for column in columns:
+        values = frame[column]
+        if isinstance(values.dtype, pd.CategoricalDtype):
+            categories = values.cat.categories
+            if not categories.is_monotonic_increasing:
+                values = values.cat.reorder_categories(categories.sort_values())
+            if values.cat.ordered:
+                values = values.cat.as_unordered()
+        else:
+            codes, uniques = pd.factorize(values, sort=True)
+            values = pd.Series(
+                pd.Categorical.from_codes(codes, categories=uniques),
+                index=values.index,
+                name=column,
+            )
+        replaced[column] = values
+    return frame.assign(**replaced) if replaced else frame
+
+
 def text_as_str(frame: pd.DataFrame) -> pd.DataFrame:
-    """Give ``object`` text columns (e.g. an all-empty ``clinician_id``) pandas' ``str`` dtype,
+    """Give ``object`` text columns (e.g. an all-empty ``clinician_id``) and text categoricals
+    (the metrics' :func:`coded` keys, or ids a loader made categorical) pandas' ``str`` dtype,
     so every output table types them alike and Parquet round-trips them."""
-    text = [c for c in frame.columns if frame[c].dtype == object]
+    text = [
+        c for c in frame.columns if frame[c].dtype == object or _is_text_categorical(frame[c].dtype)
+    ]
     return frame.astype(dict.fromkeys(text, "str")) if text else frame
 
 
