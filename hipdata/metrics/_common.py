@@ -131,10 +131,20 @@ def text_as_str(frame: pd.DataFrame) -> pd.DataFrame:
     """Give ``object`` text columns (e.g. an all-empty ``clinician_id``) and text categoricals
     (the metrics' :func:`coded` keys, or ids a loader made categorical) pandas' ``str`` dtype,
     so every output table types them alike and Parquet round-trips them."""
-    text = [
-        c for c in frame.columns if frame[c].dtype == object or _is_text_categorical(frame[c].dtype)
-    ]
-    return frame.astype(dict.fromkeys(text, "str")) if text else frame
+    plain = [c for c in frame.columns if frame[c].dtype == object]
+    categorical = [c for c in frame.columns if _is_text_categorical(frame[c].dtype)]
+    if categorical:
+        frame = frame.assign(**{c: _categorical_as_str(frame[c]) for c in categorical})
+    return frame.astype(dict.fromkeys(plain, "str")) if plain else frame
+
+
+def _categorical_as_str(values: pd.Series) -> pd.Series:
+    """``values.astype("str")`` for a categorical, as one take from its categories as text
+    (``astype`` goes through one Python object per row)."""
+    categories = values.cat.categories.astype("str")
+    codes = values.cat.codes.to_numpy()
+    text = categories.array.take(codes, allow_fill=True)
+    return pd.Series(text, index=values.index, name=values.name)
 
 
 def safe_ratio(numerator: pd.Series, denominator: pd.Series) -> pd.Series:
