@@ -9,9 +9,11 @@ from hipdata.dataset import Dataset
 from hipdata.metrics._common import (
     FAMILY_SESSION_KEYS,
     SESSION_KEYS,
+    agg_by,
     at_least,
     at_most,
     attach_patients,
+    grouper_for,
     safe_ratio,
     text_as_str,
 )
@@ -108,26 +110,18 @@ def _family_sessions_from_sets(
     criterion_reps: float,
     criterion_hold_s: float,
 ) -> pd.DataFrame:
-    whole_family = (
-        sets.groupby(FAMILY_SESSION_KEYS, sort=True, observed=True)
-        .agg(
-            week=("week", "first"),
-            total_reps=("reps", "sum"),
-            volume_load_kg=("volume_load_kg", "sum"),
-            tut_s=("tut_s", "sum"),
-        )
-        .reset_index()
+    whole_family = agg_by(
+        sets,
+        FAMILY_SESSION_KEYS,
+        week=("week", "first"),
+        total_reps=("reps", "sum"),
+        volume_load_kg=("volume_load_kg", "sum"),
+        tut_s=("tut_s", "sum"),
     )
-    session_pain_24h = (
-        sets.groupby(SESSION_KEYS, sort=False, observed=True)["pain_24h"]
-        .max()
-        .rename("pain_24h")
-        .reset_index()
-    )
+    session_pain_24h = agg_by(sets, SESSION_KEYS, pain_24h=("pain_24h", "max"))
 
-    top_level = sets.groupby(FAMILY_SESSION_KEYS, sort=False, observed=True)["level"].transform(
-        "max"
-    )
+    by_family_session = grouper_for(sets, FAMILY_SESSION_KEYS)
+    top_level = sets.groupby(by_family_session, sort=False, observed=True)["level"].transform("max")
     needed = [*FAMILY_SESSION_KEYS, "level", "load_kg", "set", "pain_during"]
     needed += ["dose", "reps", "hold_s", "set_type"]
     at_level = sets.loc[(sets["level"] == top_level).to_numpy(), needed]  # no copy of the rest
@@ -138,18 +132,15 @@ def _family_sessions_from_sets(
     )
     # warm-up sets never count towards the criterion's sets (their pain still counts)
     on_target &= at_level["set_type"] != "warmup"
-    level_part = (
-        at_level.assign(on_target=on_target.astype("int64"))
-        .groupby(FAMILY_SESSION_KEYS, sort=False, observed=True)
-        .agg(
-            level=("level", "first"),
-            top_load_kg=("load_kg", "max"),
-            sets=("set", "size"),
-            # "the worst pain_during of those sets": all sets at the level, like the column.
-            max_pain_during=("pain_during", "max"),
-            sets_on_target=("on_target", "sum"),
-        )
-        .reset_index()
+    level_part = agg_by(
+        at_level.assign(on_target=on_target.astype("int64")),
+        FAMILY_SESSION_KEYS,
+        level=("level", "first"),
+        top_load_kg=("load_kg", "max"),
+        sets=("set", "size"),
+        # "the worst pain_during of those sets": all sets at the level, like the column.
+        max_pain_during=("pain_during", "max"),
+        sets_on_target=("on_target", "sum"),
     )
 
     table = whole_family.merge(level_part, on=FAMILY_SESSION_KEYS, validate="one_to_one")
@@ -253,25 +244,23 @@ def family_sessions(
 
 def _weekly_load_from(sets: pd.DataFrame) -> pd.DataFrame:
     keys = ["patient_id", "week", "family"]
-    table = (
-        sets.groupby(keys, sort=True, observed=True)
-        .agg(
-            sessions=("date", "nunique"),
-            sets=("set", "size"),
-            total_reps=("reps", "sum"),
-            volume_load_kg=("volume_load_kg", "sum"),
-            tut_s=("tut_s", "sum"),
-            top_level=("level", "max"),
-        )
-        .reset_index()
+    table = agg_by(
+        sets,
+        keys,
+        sessions=("date", "nunique"),
+        sets=("set", "size"),
+        total_reps=("reps", "sum"),
+        volume_load_kg=("volume_load_kg", "sum"),
+        tut_s=("tut_s", "sum"),
+        top_level=("level", "max"),
     )
-    top_level = sets.groupby(keys, sort=False, observed=True)["level"].transform("max")
-    top_load = (
-        sets.loc[(sets["level"] == top_level).to_numpy(), [*keys, "load_kg"]]
-        .groupby(keys, sort=False, observed=True)["load_kg"]
-        .max()
-        .rename("top_load_kg")
-        .reset_index()
+    top_level = sets.groupby(grouper_for(sets, keys), sort=False, observed=True)["level"].transform(
+        "max"
+    )
+    top_load = agg_by(
+        sets.loc[(sets["level"] == top_level).to_numpy(), [*keys, "load_kg"]],
+        keys,
+        top_load_kg=("load_kg", "max"),
     )
     previous = table[keys + ["volume_load_kg"]].rename(
         columns={"volume_load_kg": "previous_volume_load_kg"}

@@ -6,7 +6,14 @@ import numpy as np
 import pandas as pd
 
 from hipdata.dataset import Dataset
-from hipdata.metrics._common import SESSION_KEYS, at_most, attach_patients, text_as_str, week_of
+from hipdata.metrics._common import (
+    SESSION_KEYS,
+    agg_by,
+    at_most,
+    attach_patients,
+    text_as_str,
+    week_of,
+)
 from hipdata.metrics.sets import _sets_table
 from hipdata.protocol import PAIN_THRESHOLD
 
@@ -60,8 +67,9 @@ def flare(
 def _sessions_from_sets(
     sets: pd.DataFrame, patients: pd.DataFrame, *, pain_threshold: float
 ) -> pd.DataFrame:
-    grouped = sets.groupby(SESSION_KEYS, sort=True, observed=True)
-    table = grouped.agg(
+    table = agg_by(
+        sets,
+        SESSION_KEYS,
         n_exercises=("exercise", "nunique"),
         n_sets=("set", "size"),
         total_reps=("reps", "sum"),
@@ -69,7 +77,7 @@ def _sessions_from_sets(
         tut_s=("tut_s", "sum"),
         max_pain_during=("pain_during", "max"),
         pain_24h=("pain_24h", "max"),
-    ).reset_index()
+    )
     table = attach_patients(
         table, patients, ["clinic_id", "clinician_id", "start_date"], as_codes=True
     )

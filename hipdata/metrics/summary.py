@@ -7,6 +7,7 @@ import pandas as pd
 
 from hipdata.dataset import Dataset
 from hipdata.metrics._common import (
+    agg_by,
     at_least,
     attach_patients,
     days_between,
@@ -91,17 +92,15 @@ def dose_units(sets: pd.DataFrame) -> pd.DataFrame:
     # warm-ups are neither prescribed nor dose (only the columns needed are kept: no copy of the
     # whole sets table)
     sets = sets.loc[(sets["set_type"] != "warmup").to_numpy(), needed]
-    units = (
-        sets.groupby(["patient_id", "date", "exercise"], sort=True, observed=True)
-        .agg(
-            sets_done=("set", "size"),
-            total_reps=("reps", "sum"),
-            tut_s=("tut_s", "sum"),
-            prescribed_sets=("prescribed_sets", "first"),
-            prescribed_reps=("prescribed_reps", "first"),
-            prescribed_hold_s=("prescribed_hold_s", "first"),
-        )
-        .reset_index()
+    units = agg_by(
+        sets,
+        ["patient_id", "date", "exercise"],
+        sets_done=("set", "size"),
+        total_reps=("reps", "sum"),
+        tut_s=("tut_s", "sum"),
+        prescribed_sets=("prescribed_sets", "first"),
+        prescribed_reps=("prescribed_reps", "first"),
+        prescribed_hold_s=("prescribed_hold_s", "first"),
     )
     by_reps = units["prescribed_reps"].notna()
     per_set = units["prescribed_reps"].where(by_reps, units["prescribed_hold_s"])
