@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 import numpy as np
 import pandas as pd
 
@@ -199,32 +201,46 @@ def sorted_runs(frame: pd.DataFrame, keys: list[str]) -> tuple[np.ndarray, np.nd
     return group, starts
 
 
-def agg_by(frame: pd.DataFrame, keys: list[str], **named) -> pd.DataFrame:
+class Groups(NamedTuple):
+    """The groups of a sorted frame read off its row order (see :func:`group_codes`)."""
+
+    grouper: pd.Categorical  # one code per row, 0.. in key order
+    first: np.ndarray  # the first row of each group
+
+
+def agg_by(
+    frame: pd.DataFrame, keys: list[str], *, groups: Groups | None = None, **named
+) -> pd.DataFrame:
     """``frame.groupby(keys, sort=True, observed=True).agg(**named).reset_index()``, faster on
     sorted frames.
 
     When ``frame`` is sorted by ``keys`` (or by all but the last, and the last is a categorical),
-    the groups are read off the row order (:func:`sorted_runs`) and pandas groups by one
-    integer code per row instead of hashing every key column; the same cython aggregations run
-    on the same rows in the same order, so the result is identical.
+    the groups are read off the row order (:func:`group_codes`, or ``groups`` when already
+    made) and pandas groups by one integer code per row instead of hashing every key column;
+    the same cython aggregations run on the same rows in the same order, so the result is
+    identical.
     """
-    found = _group_codes(frame, keys)
-    if found is None:
+    if groups is None:
+        groups = group_codes(frame, keys)
+    if groups is None:
         return frame.groupby(keys, sort=True, observed=True).agg(**named).reset_index()
-    codes, n_groups, first = found
-    grouper = pd.Categorical.from_codes(codes, categories=pd.RangeIndex(n_groups))
-    values = frame.groupby(grouper, sort=True, observed=True).agg(**named)
-    key_frame = frame[keys].take(first).reset_index(drop=True)
+    values = frame.groupby(groups.grouper, sort=True, observed=True).agg(**named)
+    key_frame = frame[keys].take(groups.first).reset_index(drop=True)
     return pd.concat([key_frame, values.reset_index(drop=True)], axis=1)
 
 
-def _group_codes(frame: pd.DataFrame, keys: list[str]) -> tuple[np.ndarray, int, np.ndarray] | None:
-    """Group code of each row (0.. in key order), the number of groups and each group's first
-    row, from the row order; None when the frame is not sorted as :func:`agg_by` needs."""
+def group_codes(frame: pd.DataFrame, keys: list[str]) -> Groups | None:
+    """The groups of ``keys`` read off the row order, or None when ``frame`` is not sorted so.
+
+    Either ``frame`` is sorted by ``keys`` (:func:`sorted_runs`), or it is sorted by all keys
+    but the last and the last is a categorical: then a group is a run of the first keys and a
+    code of the last, ranked densely (a ``bincount`` over the possible pairs when that array is
+    small, else ``pandas.factorize``).
+    """
     runs = sorted_runs(frame, keys)
     if runs is not None:
         group, starts = runs
-        return group, len(starts), starts
+        return Groups(_range_categorical(group, len(starts)), starts)
     last = frame[keys[-1]]
     if len(keys) < 2 or not isinstance(last.dtype, pd.CategoricalDtype):
         return None
@@ -232,19 +248,33 @@ def _group_codes(frame: pd.DataFrame, keys: list[str]) -> tuple[np.ndarray, int,
     last_codes = last.cat.codes.to_numpy().astype("int64")
     if runs is None or (last_codes < 0).any():
         return None
-    composite = runs[0] * len(last.cat.categories) + last_codes
-    codes, uniques = pd.factorize(composite, sort=True)
-    grouper = pd.Categorical.from_codes(codes, categories=pd.RangeIndex(len(uniques)))
+    width = max(len(last.cat.categories), 1)
+    composite = runs[0] * width + last_codes
+    possible = len(runs[1]) * width
+    if possible <= 4 * len(frame) + 1024:
+        present = np.zeros(possible, dtype=bool)
+        present[composite] = True
+        rank = np.cumsum(present) - 1
+        codes, n_groups = rank[composite], int(present.sum())
+    else:
+        codes, uniques = pd.factorize(composite, sort=True)
+        n_groups = len(uniques)
+    grouper = _range_categorical(codes, n_groups)
     rows = pd.Series(np.arange(len(frame)))
     first = rows.groupby(grouper, sort=True, observed=True).min().to_numpy()
-    return codes, len(uniques), first
+    return Groups(grouper, first)
 
 
-def grouper_for(frame: pd.DataFrame, keys: list[str]) -> list[str] | pd.Categorical:
-    """What to pass to ``frame.groupby`` for the groups of ``keys``: one integer code per row
-    read off the row order when :func:`agg_by` can (same groups, no hashing), else ``keys``."""
-    found = _group_codes(frame, keys)
-    if found is None:
-        return keys
-    codes, n_groups, _ = found
+def _range_categorical(codes: np.ndarray, n_groups: int) -> pd.Categorical:
     return pd.Categorical.from_codes(codes, categories=pd.RangeIndex(n_groups))
+
+
+def grouper_for(
+    frame: pd.DataFrame, keys: list[str], groups: Groups | None = None
+) -> list[str] | pd.Categorical:
+    """What to pass to ``frame.groupby`` for the groups of ``keys``: one integer code per row
+    read off the row order when :func:`group_codes` can (same groups, no hashing), else
+    ``keys``."""
+    if groups is None:
+        groups = group_codes(frame, keys)
+    return keys if groups is None else groups.grouper

@@ -13,6 +13,7 @@ from hipdata.metrics._common import (
     at_least,
     at_most,
     attach_patients,
+    group_codes,
     grouper_for,
     safe_ratio,
     text_as_str,
@@ -110,9 +111,11 @@ def _family_sessions_from_sets(
     criterion_reps: float,
     criterion_hold_s: float,
 ) -> pd.DataFrame:
+    groups = group_codes(sets, FAMILY_SESSION_KEYS)
     whole_family = agg_by(
         sets,
         FAMILY_SESSION_KEYS,
+        groups=groups,
         week=("week", "first"),
         total_reps=("reps", "sum"),
         volume_load_kg=("volume_load_kg", "sum"),
@@ -120,7 +123,7 @@ def _family_sessions_from_sets(
     )
     session_pain_24h = agg_by(sets, SESSION_KEYS, pain_24h=("pain_24h", "max"))
 
-    by_family_session = grouper_for(sets, FAMILY_SESSION_KEYS)
+    by_family_session = grouper_for(sets, FAMILY_SESSION_KEYS, groups)
     top_level = sets.groupby(by_family_session, sort=False, observed=True)["level"].transform("max")
     needed = [*FAMILY_SESSION_KEYS, "level", "load_kg", "set", "pain_during"]
     needed += ["dose", "reps", "hold_s", "set_type"]
@@ -244,9 +247,11 @@ def family_sessions(
 
 def _weekly_load_from(sets: pd.DataFrame) -> pd.DataFrame:
     keys = ["patient_id", "week", "family"]
+    groups = group_codes(sets, keys)
     table = agg_by(
         sets,
         keys,
+        groups=groups,
         sessions=("date", "nunique"),
         sets=("set", "size"),
         total_reps=("reps", "sum"),
@@ -254,9 +259,9 @@ def _weekly_load_from(sets: pd.DataFrame) -> pd.DataFrame:
         tut_s=("tut_s", "sum"),
         top_level=("level", "max"),
     )
-    top_level = sets.groupby(grouper_for(sets, keys), sort=False, observed=True)["level"].transform(
-        "max"
-    )
+    top_level = sets.groupby(grouper_for(sets, keys, groups), sort=False, observed=True)[
+        "level"
+    ].transform("max")
     top_load = agg_by(
         sets.loc[(sets["level"] == top_level).to_numpy(), [*keys, "load_kg"]],
         keys,
