@@ -20,7 +20,7 @@ import pytest
 
 import hipdata
 from hipdata.metrics import _common, compute_all
-from hipdata.metrics._common import agg_by, coded, group_codes, text_as_str
+from hipdata.metrics._common import agg_by, coded, group_codes, sort_order, text_as_str
 from hipdata.metrics.family import criterion
 from hipdata.metrics.sessions import flare, quarter_label
 from hipdata.synth import generate
@@ -63,6 +63,23 @@ def test_agg_by_equals_groupby_agg(order, keys):
     if groups is not None:  # the row order allowed it: same groups as pandas' ngroup
         expected = frame.groupby(keys, sort=True, observed=True).ngroup().to_numpy()
         np.testing.assert_array_equal(np.asarray(groups.grouper.codes), expected)
+
+
+@pytest.mark.parametrize("keys", [["p", "d", "w", "e"], ["d", "p"], ["e", "w", "p", "d"]])
+def test_sort_order_equals_sort_values(keys):
+    frame = _frame(4000, 3)
+    shuffled = coded(frame, ["p", "e"]).iloc[np.random.default_rng(4).permutation(len(frame))]
+    order = sort_order(shuffled, keys)
+    assert order is not None
+    pd.testing.assert_frame_equal(shuffled.take(order), shuffled.sort_values(keys))
+    # and the text keys sort the rows the same way
+    assert (frame.loc[shuffled.index].sort_values(keys).index == shuffled.index[order]).all()
+    # nanosecond dates too; times of day, floats and missing keys are left to sort_values
+    as_ns = shuffled.assign(d=shuffled["d"].astype("datetime64[ns]"))
+    pd.testing.assert_frame_equal(as_ns.take(sort_order(as_ns, keys)), as_ns.sort_values(keys))
+    assert sort_order(shuffled.assign(d=shuffled["d"] + pd.Timedelta(days=1)), keys) is not None
+    assert sort_order(shuffled.assign(d=shuffled["d"] + pd.Timedelta(minutes=1)), keys) is None
+    assert sort_order(shuffled, ["p", "v"]) is None
 
 
 def test_group_codes_needs_sorted_complete_keys():

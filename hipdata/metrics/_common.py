@@ -278,3 +278,39 @@ def grouper_for(
     if groups is None:
         groups = group_codes(frame, keys)
     return keys if groups is None else groups.grouper
+
+
+#: Largest product of key ranges :func:`sort_order` packs into one int64 key.
+_PACKED_LIMIT = 2**62
+
+
+def sort_order(frame: pd.DataFrame, keys: list[str]) -> np.ndarray | None:
+    """Row positions that sort ``frame`` like ``frame.sort_values(keys)`` (stable), or None.
+
+    Each key becomes a small non-negative integer (categorical codes, whole days, integers minus
+    their minimum) and the keys are packed into one int64 (mixed radix, first key most
+    significant), sorted once with a stable sort, so rows tied on every key keep their order as
+    in ``sort_values``. None when a key has missing values or another dtype, or the packed range
+    would not fit in 62 bits (the caller then uses ``sort_values``).
+    """
+    packed = np.zeros(len(frame), dtype="int64")
+    span = 1
+    for key in keys:
+        values = _key_integers(frame[key])
+        if values is None:
+            return None
+        if len(values) == 0:
+            return np.zeros(0, dtype="int64")
+        if frame[key].dtype.kind == "M":  # whole days (any resolution), else not packed
+            moments = frame[key].to_numpy()
+            days = moments.astype("datetime64[D]")
+            if (days != moments).any():
+                return None
+            values = days.view("int64")
+        low, high = int(values.min()), int(values.max())
+        width = high - low + 1
+        span *= width
+        if span >= _PACKED_LIMIT:
+            return None
+        packed = packed * width + (values - low)
+    return np.argsort(packed, kind="stable")

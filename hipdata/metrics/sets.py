@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 
 from hipdata.dataset import Dataset
-from hipdata.metrics._common import attach_patients, coded, text_as_str, week_of
+from hipdata.metrics._common import attach_patients, coded, sort_order, text_as_str, week_of
 
 SETS_COLUMNS = [
     "patient_id",
@@ -60,7 +60,9 @@ def _sets_table(sets: pd.DataFrame, patients: pd.DataFrame) -> pd.DataFrame:
     table["load_kg"] = table["load_kg"].fillna(0.0)
     table["volume_load_kg"] = set_volume_load_kg(table["reps"], table["load_kg"])
     table["tut_s"] = set_tut_s(table["reps"], table["hold_s"])
-    table = table.sort_values(["patient_id", "date", "family", "level", "exercise", "set"])
+    keys = ["patient_id", "date", "family", "level", "exercise", "set"]
+    order = sort_order(table, keys)
+    table = table.sort_values(keys) if order is None else table.take(order)
     return table[SETS_COLUMNS + SETS_EXTRA_COLUMNS].reset_index(drop=True)
 
 
