@@ -150,7 +150,8 @@ def shuffled_cohort():
 
 
 def _plain(monkeypatch):
-    """Switch both coded paths off: text keys stay text and every group-by is pandas'."""
+    """Switch the coded paths off: text keys stay text, every group-by is pandas' and every
+    join a merge."""
     import hipdata.metrics.family as family
     import hipdata.metrics.sets as sets
 
@@ -161,6 +162,8 @@ def _plain(monkeypatch):
     monkeypatch.setattr(sets, "coded", identity)
     monkeypatch.setattr(_common, "group_codes", lambda frame, keys: None)
     monkeypatch.setattr(family, "group_codes", lambda frame, keys: None)
+    # and the one-to-one merges of aligned tables stay merges
+    monkeypatch.setattr(family, "same_keys", lambda left, right, keys: False)
 
 
 def test_compute_all_equals_plain_pandas_on_text_keys(shuffled_cohort, monkeypatch):

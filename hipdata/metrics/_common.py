@@ -314,3 +314,20 @@ def sort_order(frame: pd.DataFrame, keys: list[str]) -> np.ndarray | None:
             return None
         packed = packed * width + (values - low)
     return np.argsort(packed, kind="stable")
+
+
+def same_keys(left: pd.DataFrame, right: pd.DataFrame, keys: list[str]) -> bool:
+    """Whether ``left`` and ``right`` have the same ``keys`` values row by row (same length,
+    same dtypes, no missing key), so that a one-to-one merge on them is a side-by-side concat."""
+    if len(left) != len(right):
+        return False
+    for key in keys:
+        a, b = left[key], right[key]
+        if a.dtype != b.dtype or a.isna().any():
+            return False
+        if isinstance(a.dtype, pd.CategoricalDtype):
+            if not (a.cat.codes.to_numpy() == b.cat.codes.to_numpy()).all():
+                return False
+        elif not (a.to_numpy() == b.to_numpy()).all():
+            return False
+    return True

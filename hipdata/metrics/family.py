@@ -16,6 +16,8 @@ from hipdata.metrics._common import (
     group_codes,
     grouper_for,
     safe_ratio,
+    same_keys,
+    sorted_runs,
     text_as_str,
 )
 from hipdata.metrics.sets import _sets_table
@@ -146,8 +148,22 @@ def _family_sessions_from_sets(
         sets_on_target=("on_target", "sum"),
     )
 
-    table = whole_family.merge(level_part, on=FAMILY_SESSION_KEYS, validate="one_to_one")
-    table = table.merge(session_pain_24h, on=SESSION_KEYS, how="left", validate="many_to_one")
+    if same_keys(whole_family, level_part, FAMILY_SESSION_KEYS):
+        # one row per family session in both, in the same order: the inner merge is a concat
+        table = pd.concat([whole_family, level_part.drop(columns=FAMILY_SESSION_KEYS)], axis=1)
+    else:
+        table = whole_family.merge(level_part, on=FAMILY_SESSION_KEYS, validate="one_to_one")
+    sessions_of = sorted_runs(table, SESSION_KEYS)
+    if sessions_of is not None and same_keys(
+        table[SESSION_KEYS].iloc[sessions_of[1]].reset_index(drop=True),
+        session_pain_24h,
+        SESSION_KEYS,
+    ):
+        # the family sessions' sessions, in order, are the rows of session_pain_24h: a take
+        pain = session_pain_24h["pain_24h"].to_numpy()[sessions_of[0]]
+        table["pain_24h"] = pain
+    else:
+        table = table.merge(session_pain_24h, on=SESSION_KEYS, how="left", validate="many_to_one")
     table = attach_patients(table, patients, ["clinic_id", "clinician_id"], as_codes=True)
     table["criterion"] = _criterion_coded(
         table["sets_on_target"],
@@ -271,9 +287,11 @@ def _weekly_load_from(sets: pd.DataFrame) -> pd.DataFrame:
         columns={"volume_load_kg": "previous_volume_load_kg"}
     )
     previous["week"] = previous["week"] + 1
-    table = table.merge(top_load, on=keys, how="left", validate="one_to_one").merge(
-        previous, on=keys, how="left", validate="one_to_one"
-    )
+    if same_keys(table, top_load, keys):  # every group has sets at its top level: aligned
+        table["top_load_kg"] = top_load["top_load_kg"].to_numpy()
+    else:
+        table = table.merge(top_load, on=keys, how="left", validate="one_to_one")
+    table = table.merge(previous, on=keys, how="left", validate="one_to_one")
     table["volume_change_pct"] = 100 * safe_ratio(
         table["volume_load_kg"] - table["previous_volume_load_kg"],
         table["previous_volume_load_kg"],
