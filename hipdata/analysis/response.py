@@ -91,7 +91,7 @@ def _summarise_pain_by_bin(
         }
     )
     table[f"{prefix}_ci_low"], table[f"{prefix}_ci_high"] = t_interval(
-        table[f"{prefix}_mean"], table[f"{prefix}_sd"], table[f"{prefix}_n"], ci=1 - alpha
+        table[f"{prefix}_mean"], table[f"{prefix}_sd"], table[f"{prefix}_n"], alpha=alpha
     )
     return table
 
@@ -200,7 +200,7 @@ def pain_response_curve(
         table["flare_known"] > 0
     )
     table["flare_ci_low"], table["flare_ci_high"] = wilson_ci(
-        table["flare_count"], table["flare_known"], ci=1 - alpha
+        table["flare_count"], table["flare_known"], alpha=alpha
     )
     table = table.reset_index()
     table["volume_change_bin"] = table["volume_change_bin"].astype(str)
@@ -480,7 +480,7 @@ def dose_response_within_between(
                 "pain_24h ~ dose_within + dose_between",
                 group="patient_id",
                 re_formula="1",
-                ci=1 - alpha,
+                alpha=alpha,
                 group_label="patient",
                 row_label="sessions",
             )
