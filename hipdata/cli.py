@@ -420,10 +420,31 @@ def _compute_metrics(dataset, out: Path, fmt: str, measures=None, protocol=None)
     if model is not None:
         outputs["pain_trajectory_model"] = model.table()  # summary + which model and why
     outputs["quarantine"] = dataset.quarantine
+    outputs["protocol"] = _protocol_table(protocol)  # the values these tables were computed with
     _write_tables_whole(outputs, out, fmt)
     for warning in model.warnings if model is not None else ["not fitted (no exercise sessions)"]:
         err_console.print(f"[yellow]pain trajectory model:[/yellow] {warning}")
     return {"tables": tables, "model": model}
+
+
+def _protocol_table(protocol):
+    """``field, value, changed``: the protocol a metrics run used (values as JSON text)."""
+    import json
+
+    import pandas as pd
+
+    from hipdata.protocol import Protocol
+
+    protocol = protocol or Protocol()
+    fields = protocol.as_dict()
+    changed = protocol.overrides()
+    return pd.DataFrame(
+        {
+            "field": list(fields),
+            "value": [json.dumps(list(v) if isinstance(v, tuple) else v) for v in fields.values()],
+            "changed": [name in changed for name in fields],
+        }
+    )
 
 
 def _print_protocol(protocol) -> None:
@@ -480,7 +501,8 @@ def metrics(
     responder_rule: ResponderRule = None,
 ) -> None:
     """Compute the contract's tables (sets, sessions, weekly_load, progressions,
-    patient_summary, outcome_change), the pain-trajectory model and the quarantine."""
+    patient_summary, outcome_change), the pain-trajectory model, the quarantine and the
+    protocol the tables were computed with (protocol.csv)."""
     if format not in ("csv", "parquet"):
         raise DataError(f"unknown format {format!r}", fix="use --format csv or --format parquet")
     protocol = _protocol(protocol_file, pain_threshold, responder_rule)

@@ -99,6 +99,12 @@ def test_metrics_uses_the_protocol_and_cites_it(cohort, tmp_path):
     assert "sessions within 3/10 pain" in _text(default)
     assert "sessions within 2/10 pain" in _text(strict)
     assert "changed: pain_threshold" in _text(strict) and "published protocol" in _text(default)
+    # the folder records the protocol its tables were computed with
+    recorded = pd.read_csv(tmp_path / "b" / "protocol.csv").set_index("field")
+    assert recorded.loc["pain_threshold", "value"] == "2.0"
+    assert bool(recorded.loc["pain_threshold", "changed"])
+    assert recorded.loc["baseline_window_days", "value"] == "[-30, 7]"
+    assert recorded["changed"].astype(bool).sum() == 1
     # the written table is compute_all's with the same protocol
     sessions = pd.read_csv(tmp_path / "b" / "sessions.csv")
     expected = compute_all(load(cohort), Protocol(pain_threshold=2))["sessions"]
