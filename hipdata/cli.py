@@ -676,7 +676,15 @@ def _run_report(kind: str, data: Path, out: Path, parameters: dict, generated: s
     _print_rows_per_file(result["load_report"])
     from hipdata.protocol import Protocol
 
-    _print_protocol(Protocol(**result["protocol"]))
+    if result.get("protocol") is not None:
+        _print_protocol(Protocol(**result["protocol"]))
+    elif parameters.get("protocol"):
+        err_console.print(
+            f"[bold yellow]warning:[/bold yellow] the {kind} notebook did not record the "
+            f"protocol it used; it was given {parameters['protocol']} (check that the notebook "
+            "reads its `protocol` parameter).",
+            highlight=False,
+        )
     paths = result["paths"]
     for name, path in paths.items():
         console.print(f"{name:>18}: {path}")

@@ -220,6 +220,22 @@ def test_report_parameters_carry_the_protocol(monkeypatch, cohort, tmp_path):
     assert "Protocol: pain <= 2/10" in _text(audit_run)
 
 
+def test_report_warns_when_the_notebook_did_not_record_the_protocol(monkeypatch, cohort, tmp_path):
+    from hipdata.report import run
+
+    def old_notebook(kind, *, data, out, parameters, generated, progress):
+        return {"paths": {}, "load_report": [], "protocol": None}
+
+    monkeypatch.setattr(run, "run_report", old_notebook)
+    common = ["--data", str(cohort), "--out", str(tmp_path / "out")]
+    changed = runner.invoke(app, ["report", "audit", *common, "--pain-threshold", "2"])
+    published = runner.invoke(app, ["report", "audit", *common])
+    assert changed.exit_code == 0 and published.exit_code == 0, changed.output
+    assert "did not record the protocol it used" in _text(changed)
+    assert "{'pain_threshold': 2.0}" in _text(changed)
+    assert "warning" not in published.output and "Protocol:" not in published.output
+
+
 def test_manifest_records_the_protocol(tmp_path):
     from hipdata.report.run import write_manifest
 

@@ -225,8 +225,8 @@ def run_report(
     dict
         ``paths``: ``pdf``, ``html`` and any tables the notebook listed, as final paths;
         ``load_report``: the loader's rows read / kept / quarantined per file (list of dicts);
-        ``protocol``: the protocol's fields the report used (from the notebook's manifest, else
-        those it was given).
+        ``protocol``: the protocol's fields the report used, as its notebook recorded them with
+        :func:`write_manifest` (``None`` when the notebook did not record them).
     """
     import nbformat
     import papermill
@@ -286,12 +286,11 @@ def run_report(
         produced = {"pdf": f"{stem}.pdf", "html": f"{stem}.html", **manifest.get("tables", {})}
         moved = commit(staging, out, list(produced.values()))
         paths = {name: moved[file_name] for name, file_name in produced.items()}
-    protocol = manifest.get("protocol")
-    if protocol is None:  # a notebook that does not record it yet: the protocol it was given
-        from hipdata.protocol import Protocol
-
-        protocol = Protocol(**parameters.get("protocol", {})).as_dict()
-    return {"paths": paths, "load_report": manifest.get("load_report", []), "protocol": protocol}
+    return {
+        "paths": paths,
+        "load_report": manifest.get("load_report", []),
+        "protocol": manifest.get("protocol"),
+    }
 
 
 def write_manifest(
