@@ -81,6 +81,24 @@ def pseudonymise(*args, **kwargs):
     return pseudonymise_folder(*args, **kwargs)
 
 
+#: Subpackages reachable as attributes after ``import hipdata`` (``hipdata.analysis.fit_mixed``),
+#: imported on first use: plots loads matplotlib and seaborn, analysis statsmodels, and
+#: ``import hipdata`` should not pay for them (``python -X importtime -c 'import hipdata'``).
+_SUBPACKAGES = ("analysis", "metrics", "plots", "report")
+
+
+def __getattr__(name: str):
+    if name in _SUBPACKAGES:
+        import importlib
+
+        return importlib.import_module(f"hipdata.{name}")
+    raise AttributeError(f"module 'hipdata' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_SUBPACKAGES))
+
+
 __all__ = [
     "Protocol",
     "Dataset",
