@@ -38,6 +38,10 @@ _STYLE = {
 _LEVELS = ("clinic", "clinician")
 
 
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}" + ("" if n == 1 else "s")
+
+
 def trends_figure(ctx: AuditContext, indicators: Sequence[str] = TREND_INDICATORS) -> Figure:
     """Small multiples of indicators across the report's quarters: the network and each clinic
     in scope (suppressed points left out), the audited quarter shaded."""
@@ -107,7 +111,7 @@ def funnel_figure(ctx: AuditContext, funnel, indicator: str) -> tuple[Figure | N
             ax.set_ylabel(label)
             ax.set_xlabel(FUNNEL_DENOMINATORS.get(indicator, "Denominator"))
             counts.append(
-                f"{len(part)} {level}s plotted, {flag_count(part, FUNNEL_LEVELS[0])} flagged at "
+                f"{_count(len(part), level)} plotted, {flag_count(part, FUNNEL_LEVELS[0])} flagged at "
                 f"95 % (about {expected_chance_flags(len(part)):.1f} expected by chance alone), "
                 f"{flag_count(part, FUNNEL_LEVELS[-1])} at 99.8 %"
             )
@@ -120,7 +124,7 @@ def funnel_figure(ctx: AuditContext, funnel, indicator: str) -> tuple[Figure | N
             if note.get("overdispersion"):
                 extra.append(f"By {level}: {note['overdispersion']}")
         fig.suptitle(f"{label}, {ctx.quarter}", fontsize=TITLE_PT)
-        figure_legend(fig, axes[0], ncol=3 if len(levels) > 1 else 2)
+        figure_legend(fig, axes[0], ncol=4 if len(levels) > 1 else 2)
         fig.tight_layout(rect=(0, 0.14, 1, 1))
     if any(omitted.values()):
         extra.append(
@@ -157,11 +161,11 @@ def casemix_figure(ctx: AuditContext, result: dict, indicator: str) -> tuple[Fig
                 legend=False,
             )
             counts.append(
-                f"{len(part)} {level}s plotted, {flag_count(part, FUNNEL_LEVELS[0])} flagged "
+                f"{_count(len(part), level)} plotted, {flag_count(part, FUNNEL_LEVELS[0])} flagged "
                 f"at 95 % (about {expected_chance_flags(len(part)):.1f} expected by chance)"
             )
         fig.suptitle(f"{label}, case-mix adjusted, {ctx.quarter}", fontsize=TITLE_PT)
-        figure_legend(fig, axes[0], ncol=3 if len(levels) > 1 else 2)
+        figure_legend(fig, axes[0], ncol=4 if len(levels) > 1 else 2)
         fig.tight_layout(rect=(0, 0.14, 1, 1))
     missing = [level for level in _LEVELS if level not in levels]
     tail = f" No {' or '.join(missing)} has figures to plot." if missing else ""
