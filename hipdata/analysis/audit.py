@@ -392,7 +392,7 @@ def audit_indicators(
         level = cells["node"].map(nodes.set_index("node")["level"])
         unpublished = level.eq("clinician") & ~cells["quarter"].isin(shown)
     if len(cells):
-        decision = suppress_cells(cells, nodes, k=k, pooled=windows, unpublished=unpublished)
+        decision = _suppress(cells, nodes, k=k, windows=windows, unpublished=unpublished)
         cells["suppressed"] = decision["suppressed"].astype(bool).to_numpy()
         cells["relaxed"] = decision["relaxed"].astype(bool).to_numpy()
     else:
@@ -408,6 +408,35 @@ def audit_indicators(
         table.attrs["small_count"] = small
     table.attrs["pooled"] = windows
     return table
+
+
+def _suppress(
+    cells: pd.DataFrame,
+    nodes: pd.DataFrame,
+    *,
+    k: int,
+    windows: dict[str, list[str]],
+    unpublished: pd.Series | None,
+) -> pd.DataFrame:
+    """:func:`suppress_cells` over quarters and pooled periods together.
+
+    Should the solver fail on the linked system (HiGHS has called a consistent system with
+    pooled periods infeasible on a one-clinician cohort), no pooled figure is published: the
+    pooled cells are all hidden (shown ``"*"``) and the quarters are protected on their own.
+    """
+    try:
+        return suppress_cells(cells, nodes, k=k, pooled=windows, unpublished=unpublished)
+    except RuntimeError:
+        if not windows:
+            raise
+    quarterly = ~cells["quarter"].isin(windows)
+    decision = suppress_cells(
+        cells[quarterly],
+        nodes,
+        k=k,
+        unpublished=None if unpublished is None else unpublished[quarterly],
+    )
+    return decision.reindex(cells.index).fillna(True).astype(bool)
 
 
 def patient_contributions(

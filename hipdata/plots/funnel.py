@@ -348,11 +348,13 @@ def figure_legend(fig, axes, *, fontsize: float = LABEL_PT, ncol: int = 3) -> No
     for ax in axes:
         for handle, label in zip(*ax.get_legend_handles_labels(), strict=True):
             entries.setdefault(label, handle)
+    if not entries:
+        return
     fig.legend(
         list(entries.values()),
         list(entries),
         loc="lower center",
-        ncol=ncol,
+        ncol=min(ncol, len(entries)),
         fontsize=fontsize,
         frameon=False,
     )

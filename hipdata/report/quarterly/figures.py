@@ -64,8 +64,18 @@ def trends_figure(ctx: AuditContext, indicators: Sequence[str] = TREND_INDICATOR
             )
         for ax in axes.flat[len(indicators) :]:
             ax.remove()
-        handles, labels = axes.flat[0].get_legend_handles_labels()
-        fig.legend(handles, labels, loc="lower center", ncol=min(6, len(labels)), frameon=False)
+        entries: dict = {}  # every unit once, from whichever panel shows it
+        for ax in axes.flat[: len(indicators)]:
+            for handle, label in zip(*ax.get_legend_handles_labels(), strict=True):
+                entries.setdefault(label, handle)
+        if entries:
+            fig.legend(
+                list(entries.values()),
+                list(entries),
+                loc="lower center",
+                ncol=min(6, len(entries)),
+                frameon=False,
+            )
         fig.tight_layout(rect=(0, 0.08 / n_rows, 1, 1))
     return fig
 
