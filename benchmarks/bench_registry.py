@@ -10,7 +10,7 @@ with ``os.wait4``:
    so the registry looks like a network of many clinics. The generator's rows are valid by
    construction and are validated again when the registry is loaded.
 2. **clinic audit**: ``hipdata.load(registry, clinics=[one], quarters=quarter_window(Q))``, its
-   contract tables and :func:`hipdata.report.audit.audit_indicators` for the window: seconds per
+   contract tables and :func:`hipdata.analysis.audit.audit_indicators` for the window: seconds per
    step, the files and bytes the load read (the pushed-down scan) against the registry's.
 3. **partitions**: :func:`hipdata.registry.metrics_by_partition` over that clinic's partitions
    (peak memory is one partition's, whatever the registry's size).
@@ -62,9 +62,9 @@ def build(cohort: Path, root: Path, split: int, buckets: int) -> dict:
 
 def clinic_audit(root: Path, clinics: list[str] | None) -> dict:
     from hipdata import load
+    from hipdata.analysis.audit import audit_indicators
     from hipdata.metrics import compute_all
     from hipdata.registry import quarter_window
-    from hipdata.report.audit import audit_indicators
 
     window = quarter_window(QUARTER)
     began = time.perf_counter()

@@ -173,6 +173,7 @@ def measure_in_process(folder: Path, rows: int, naive: bool) -> list[dict]:
     import pandas as pd
 
     import hipdata
+    from hipdata.analysis.audit import audit_indicators
     from hipdata.analysis.outcomes import outcome_mixed_model
     from hipdata.analysis.trajectories import fit_pain_trajectory
     from hipdata.metrics.compute import compute_all
@@ -182,7 +183,6 @@ def measure_in_process(folder: Path, rows: int, naive: bool) -> list[dict]:
     from hipdata.metrics.sessions import _sessions_from_sets
     from hipdata.metrics.sets import _sets_table
     from hipdata.metrics.summary import _patient_summary_from
-    from hipdata.report.audit import audit_indicators
 
     DEFAULTS = {  # noqa: N806 - a constant of this run
         name: parameter.default

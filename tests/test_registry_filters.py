@@ -8,10 +8,10 @@ import pandas as pd
 import pytest
 
 import hipdata
+from hipdata.analysis.audit import audit_indicators
 from hipdata.errors import DataError
 from hipdata.metrics import compute_all
 from hipdata.registry import quarter_window, selected_patients, write_registry
-from hipdata.report.audit import audit_indicators
 from hipdata.synth import generate
 
 TODAY = "2026-11-28"
