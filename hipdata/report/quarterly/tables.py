@@ -119,12 +119,12 @@ def trend_table(ctx: AuditContext, *, level: str, unit: str) -> pd.DataFrame:
     return table.rename_axis("Indicator").reset_index()
 
 
-def network_interval(ctx: AuditContext, indicator: str, *, ci: float = 0.95) -> pd.Series | None:
+def network_interval(ctx: AuditContext, indicator: str, *, alpha: float = 0.05) -> pd.Series | None:
     """The network's share for a session indicator with a patient-clustered interval.
 
     :func:`hipdata.analysis.clustered.cluster_ratio` over the network's patients in the quarter
-    (ratio estimator, linearisation variance, t on patients - 1 df). None when the network figure
-    is suppressed or has no value.
+    (ratio estimator, linearisation variance, t on patients - 1 df; a ``1 - alpha`` interval). None when the
+    network figure is suppressed or has no value.
     """
     from hipdata.analysis.clustered import cluster_ratio
 
@@ -133,7 +133,7 @@ def network_interval(ctx: AuditContext, indicator: str, *, ci: float = 0.95) -> 
         return None
     spec = INDICATORS[indicator]
     table = cluster_ratio(
-        ctx.contributions(), numerator=spec.numerator, denominator=spec.denominator, ci=ci
+        ctx.contributions(), numerator=spec.numerator, denominator=spec.denominator, alpha=alpha
     )
     return table.iloc[0] if len(table) else None
 
