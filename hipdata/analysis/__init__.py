@@ -18,6 +18,13 @@ import importlib
 #: module -> the public names it exports here
 _EXPORTS = {
     "adherence": ("activity_target_summary", "adherence_distribution", "completion"),
+    "audit": (
+        "audit_indicators",
+        "latest_complete_quarter",
+        "patient_contributions",
+        "pooled_label",
+        "previous_quarters",
+    ),
     "casemix": (
         "CasemixFit",
         "c_statistic",
@@ -29,6 +36,15 @@ _EXPORTS = {
         "poisson_binomial_tails",
     ),
     "clustered": ("cluster_ratio", "clustered_mean", "design_effect", "icc_binary"),
+    "funnel": (
+        "binomial_tails",
+        "design_effects",
+        "flags_from_tails",
+        "funnel_limits_mean",
+        "funnel_limits_proportion",
+        "funnel_table",
+    ),
+    "indicators": ("indicator_definitions",),
     "intervals": ("t_interval", "t_mean_ci", "wilson_ci"),
     "models": ("MixedModelFit", "REMLResult", "fit_mixed"),
     "outcomes": (
