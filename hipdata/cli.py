@@ -154,6 +154,9 @@ def _friendly_errors(command):
         except DataError as exc:
             err_console.print(f"[bold red]hipdata: cannot use the input[/bold red]\n{exc}")
             raise typer.Exit(code=2) from None
+        except TimeoutError as exc:  # an OSError subclass, but not a file problem
+            err_console.print(f"[bold red]hipdata: a step took too long[/bold red]\n{exc}")
+            raise typer.Exit(code=2) from None
         except OSError as exc:
             where = f": {exc.filename}" if exc.filename else ""
             err_console.print(

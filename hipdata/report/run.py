@@ -196,7 +196,7 @@ def run_report(
     out: str | Path,
     parameters: dict | None = None,
     generated: dt.date | None = None,
-    timeout_s: int = 600,
+    timeout_s: int | None = None,
     progress: Callable[[str], None] | None = None,
 ) -> dict:
     """Execute the ``kind`` notebook on ``data`` and write its PDF, HTML and tables to ``out``.
@@ -215,8 +215,9 @@ def run_report(
         ``Protocol(**protocol)``.
     generated : date
         The report's generation date (default: today); same inputs and date, same PDF bytes.
-    timeout_s : int
-        Per-cell execution timeout.
+    timeout_s : int, optional
+        Per-cell execution timeout in seconds; default none (a registry's first cell, loading
+        and computing 10^7 set rows, takes minutes).
     progress : callable, optional
         Called with the title of each notebook section as it starts.
 
