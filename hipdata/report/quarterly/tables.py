@@ -371,5 +371,6 @@ def export(ctx: AuditContext, doc: Document, output_dir: str | Path) -> dict[str
         ctx.stem,
         {name: path.name for name, path in tables.items()},
         load_report=ctx.ds.load_report,
+        protocol=ctx.protocol,
     )
     return {"pdf": pdf, **tables}
