@@ -17,7 +17,16 @@ read floor of the same size and process), ``reports/benchmarks/targets.md`` (eac
 scale issue, met or not) and a log-log plot ``scaling.svg``. Absolute times drift on shared
 machines; the ratios against a baseline timed in the same process are what to compare.
 
-Run: ``make bench`` or ``python benchmarks/bench_scale.py --rows 1e5 1e6 1e7``.
+At each size it also runs ``bench_registry.py`` on the Parquet cohort (one clinic's quarterly
+audit from a partitioned registry: bytes read, seconds, peak RSS; metrics partition by partition),
+unless ``--no-registry``.
+
+Every in-process step is appended to ``<work>/<rows>/measured.jsonl`` as soon as it is timed, so a
+run that fails or is stopped keeps what it measured and still times the whole commands; CPU
+seconds are recorded beside wall seconds (on a shared machine they are what a step costs).
+
+Run: ``make bench`` or ``python benchmarks/bench_scale.py --rows 1e5 1e6 1e7``; choose sizes and
+steps with ``make bench BENCH_ARGS="--rows 1e5 1e6 --naive-max-rows 1e5 --synth-patients 0"``.
 """
 
 from __future__ import annotations
@@ -58,19 +67,35 @@ def _rss_mib_self() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
+#: JSON-lines file the child appends each measurement to (so a crash or a kill keeps the steps
+#: measured before it); set by ``--child``.
+_PARTIAL: Path | None = None
+
+
+def _record(results: list, record: dict) -> None:
+    results.append(record)
+    if _PARTIAL is not None:
+        with open(_PARTIAL, "a", encoding="utf-8") as stream:
+            stream.write(json.dumps(record) + "\n")
+
+
 def _timed(results: list, size: int, step: str, action, *, floor: float | None = None):
-    began = _now()
+    print(f"  {step:<34} ...", end="", flush=True)
+    began, cpu = _now(), time.process_time()
     value = action()
     seconds = _now() - began
-    results.append(
+    _record(
+        results,
         {
             "rows": size,
             "step": step,
             "seconds": round(seconds, 4),
             "ratio_to_read_floor": round(seconds / floor, 2) if floor else None,
-        }
+            "peak_rss_mib": round(_rss_mib_self()),
+            "cpu_s": round(time.process_time() - cpu, 4),
+        },
     )
-    print(f"  {step:<34} {seconds:9.2f} s", flush=True)
+    print(f"\r  {step:<34} {seconds:9.2f} s  (process peak {_rss_mib_self():,.0f} MiB)", flush=True)
     return value
 
 
@@ -148,6 +173,7 @@ def measure_in_process(folder: Path, rows: int, naive: bool) -> list[dict]:
     import pandas as pd
 
     import hipdata
+    from hipdata.analysis.audit import audit_indicators
     from hipdata.analysis.outcomes import outcome_mixed_model
     from hipdata.analysis.trajectories import fit_pain_trajectory
     from hipdata.metrics.compute import compute_all
@@ -157,7 +183,6 @@ def measure_in_process(folder: Path, rows: int, naive: bool) -> list[dict]:
     from hipdata.metrics.sessions import _sessions_from_sets
     from hipdata.metrics.sets import _sets_table
     from hipdata.metrics.summary import _patient_summary_from
-    from hipdata.report.audit import audit_indicators
 
     DEFAULTS = {  # noqa: N806 - a constant of this run
         name: parameter.default
@@ -257,14 +282,15 @@ def measure_in_process(folder: Path, rows: int, naive: bool) -> list[dict]:
             lambda: naive_tables(ds.sets, ds.patients),
             floor=floor_s,
         )
-    results.append(
+    _record(
+        results,
         {
             "rows": rows,
             "step": "in-process peak",
             "seconds": None,
             "ratio_to_read_floor": None,
             "peak_rss_mib": round(_rss_mib_self()),
-        }
+        },
     )
     return results
 
@@ -289,6 +315,7 @@ def run_command(args: list[str], rows: int, step: str, floor_s: float | None) ->
         "seconds": round(seconds, 3) if code == 0 else None,
         "ratio_to_read_floor": round(seconds / floor_s, 2) if floor_s and code == 0 else None,
         "peak_rss_mib": round(usage.ru_maxrss / 1024),
+        "cpu_s": round(usage.ru_utime + usage.ru_stime, 3),
         "exit_code": code,
     }
 
@@ -309,7 +336,7 @@ def write_report(frame, out: Path, synth_rows: dict) -> None:
     import matplotlib.pyplot as plt
 
     frame.to_csv(out / "results.csv", index=False)
-    sizes = sorted(frame["rows"].unique())
+    sizes = sorted(int(r) for r in frame["rows"].unique() if r > 0)  # 0: the synth-only row
     steps = ["load csv", "load parquet", "read floor parquet", "hipdata metrics (parquet)"]
     steps += ["model pain trajectory", "hipdata report audit", "naive baseline (groupby.apply)"]
     fig, ax = plt.subplots(figsize=(7, 4.5))
@@ -335,13 +362,13 @@ def write_report(frame, out: Path, synth_rows: dict) -> None:
 
     big, small, mid = max(sizes), min(sizes), 1_000_000
     add(
-        "hipdata metrics, largest size, wall s",
+        f"hipdata metrics, {big:,} rows, wall s",
         TARGETS["metrics_1e7_wall_s"],
         _value(frame, big, "hipdata metrics (parquet)"),
     )
     rss = _value(frame, big, "hipdata metrics (parquet)", "peak_rss_mib")
     add(
-        "hipdata metrics, largest size, peak GiB",
+        f"hipdata metrics, {big:,} rows, peak GiB",
         TARGETS["metrics_1e7_rss_gib"],
         rss / 1024 if rss else None,
     )
@@ -356,20 +383,23 @@ def write_report(frame, out: Path, synth_rows: dict) -> None:
         actual = _value(frame, size, "hipdata metrics (parquet)", "actual_rows")
         per_row[size] = seconds / actual if seconds and actual else None
     add(
-        "time per row, largest / smallest",
+        f"time per row, {big:,} / {small:,} rows",
         TARGETS["time_per_row_1e7_vs_1e5"],
         per_row[big] / per_row[small] if per_row[big] and per_row[small] else None,
     )
-    load = _value(frame, big, "load csv")
-    actual = _value(frame, big, "load csv", "actual_rows")
+    # the largest size at which the CSV load was timed (a stopped run may lack the largest)
+    timed_csv = [size for size in sizes if _value(frame, size, "load csv") is not None]
+    csv_size = max(timed_csv) if timed_csv else big
+    load = _value(frame, csv_size, "load csv")
+    actual = _value(frame, csv_size, "load csv", "actual_rows")
     add(
-        "CSV load, rows per second (largest size)",
+        f"CSV load, rows per second ({csv_size:,} rows)",
         TARGETS["csv_load_rows_per_s"],
         actual / load if load and actual else None,
         below=False,
     )
     add(
-        "hipdata report audit, largest size, s",
+        f"hipdata report audit, {big:,} rows, s",
         TARGETS["report_audit_1e7_s"],
         _value(frame, big, "hipdata report audit"),
     )
@@ -378,7 +408,105 @@ def write_report(frame, out: Path, synth_rows: dict) -> None:
     print("\n".join(lines))
 
 
+def _measure_size(size: int, folder: Path, args, hipdata_cli: str) -> list[dict]:
+    """Every measurement of one size; what was measured is kept even when a step fails."""
+    print(f"{size:,} set rows", flush=True)
+    began = _now()
+    # in a child process, so that the generator's memory is given back before the measurements
+    prepared = subprocess.run(
+        [sys.executable, __file__, "--prepare", str(folder), str(size)],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    facts = json.loads(prepared.stdout.splitlines()[-1])
+    print(
+        f"  {facts['patients']:,} patients, {facts['set_rows']:,} set rows; "
+        f"csv {facts['csv_bytes'] / 2**20:,.0f} MiB, "
+        f"parquet {facts['parquet_bytes'] / 2**20:,.0f} MiB (prepared in {_now() - began:.0f} s)",
+        flush=True,
+    )
+    partial = folder / "measured.jsonl"
+    partial.unlink(missing_ok=True)
+    child = subprocess.run(
+        [
+            sys.executable,
+            __file__,
+            "--child",
+            str(folder),
+            str(size),
+            "1" if size <= args.naive_max_rows else "0",
+        ],
+        stdout=sys.stdout,
+        stderr=subprocess.PIPE,
+        text=True,
+        check=False,
+    )
+    measured = []
+    if partial.exists():
+        measured = [json.loads(line) for line in partial.read_text().splitlines() if line]
+    if child.returncode != 0:
+        steps = [r["step"] for r in measured]
+        print(
+            f"  in-process steps stopped after {steps[-1] if steps else 'nothing'!r} "
+            f"(exit {child.returncode}):\n{child.stderr[-3000:]}",
+            file=sys.stderr,
+            flush=True,
+        )
+        measured.append({"rows": size, "step": "in-process stopped", "exit_code": child.returncode})
+    floor = next((r["seconds"] for r in measured if r["step"] == "read floor parquet"), None)
+    commands = {
+        "hipdata metrics (parquet)": [
+            hipdata_cli,
+            "metrics",
+            str(folder / "parquet"),
+            "--out",
+            str(folder / "tables"),
+            "--format",
+            "parquet",
+        ],
+        "hipdata report audit": [
+            hipdata_cli,
+            "report",
+            "audit",
+            "--data",
+            str(folder / "parquet"),
+            "--out",
+            str(folder / "audit"),
+            "--generated",
+            "2026-11-28",
+        ],
+    }
+    for step, command in commands.items():
+        measured.append(run_command(command, size, step, floor))
+    if args.registry:
+        # one clinic's audit from the cohort written as a registry, and metrics partition by
+        # partition (appends to OUT/registry_results.csv; see bench_registry.py)
+        subprocess.run(
+            [
+                sys.executable,
+                str(Path(__file__).with_name("bench_registry.py")),
+                str(folder / "parquet"),
+                "--label",
+                str(size),
+                "--out",
+                str(args.out),
+            ],
+            check=False,
+        )
+    measured.append({"rows": size, "step": "synth", "seconds": round(facts["synth_s"], 3)})
+    for record in measured:
+        record.update(
+            actual_rows=facts["set_rows"],
+            patients=facts["patients"],
+            csv_bytes=facts["csv_bytes"],
+            parquet_bytes=facts["parquet_bytes"],
+        )
+    return measured
+
+
 def main() -> None:
+    global _PARTIAL
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--rows", nargs="+", type=float, default=[1e5, 1e6, 1e7])
     parser.add_argument("--out", type=Path, default=Path("reports/benchmarks"))
@@ -389,12 +517,35 @@ def main() -> None:
         help="also time the generator alone at this many patients (0: skip)",
     )
     parser.add_argument(
+        "--naive-max-rows",
+        type=float,
+        default=NAIVE_MAX_ROWS,
+        help="time the naive groupby.apply baseline up to this many rows (0: never)",
+    )
+    parser.add_argument(
+        "--no-registry",
+        dest="registry",
+        action="store_false",
+        help="skip bench_registry.py (one clinic's audit from a registry) at each size",
+    )
+    parser.add_argument(
+        "--work",
+        type=Path,
+        default=None,
+        help="keep the generated cohorts and outputs here (default: a temporary folder)",
+    )
+    parser.add_argument(
         "--child", nargs=3, metavar=("FOLDER", "ROWS", "NAIVE"), help=argparse.SUPPRESS
     )
+    parser.add_argument("--prepare", nargs=2, metavar=("FOLDER", "ROWS"), help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.prepare:
+        print(json.dumps(prepare(int(args.prepare[1]), Path(args.prepare[0]))))
+        return
     if args.child:
         folder, rows, naive = args.child
-        print(json.dumps(measure_in_process(Path(folder), int(rows), naive == "1")))
+        _PARTIAL = Path(folder) / "measured.jsonl"
+        measure_in_process(Path(folder), int(rows), naive == "1")
         return
 
     import pandas as pd
@@ -404,81 +555,11 @@ def main() -> None:
     records: list[dict] = []
     synth_seconds: dict[int, float] = {}
     with tempfile.TemporaryDirectory(prefix="hipdata-bench-") as scratch:
+        work = args.work or Path(scratch)
         for size in (int(r) for r in args.rows):
-            folder = Path(scratch) / str(size)
-            print(f"{size:,} set rows", flush=True)
-            facts = prepare(size, folder)
-            print(
-                f"  {facts['patients']:,} patients, {facts['set_rows']:,} set rows; "
-                f"csv {facts['csv_bytes'] / 2**20:,.0f} MiB, "
-                f"parquet {facts['parquet_bytes'] / 2**20:,.0f} MiB",
-                flush=True,
-            )
-            child = subprocess.run(
-                [
-                    sys.executable,
-                    __file__,
-                    "--child",
-                    str(folder),
-                    str(size),
-                    "1" if size <= NAIVE_MAX_ROWS else "0",
-                ],
-                capture_output=True,
-                text=True,
-                check=False,
-            )
-            sys.stdout.write("\n".join(child.stdout.splitlines()[:-1]) + "\n")
-            if child.returncode != 0:
-                print(child.stderr[-3000:], file=sys.stderr)
-                continue
-            measured = json.loads(child.stdout.splitlines()[-1])
-            floor = next(r["seconds"] for r in measured if r["step"] == "read floor parquet")
-            measured.append(
-                run_command(
-                    [
-                        hipdata_cli,
-                        "metrics",
-                        str(folder / "parquet"),
-                        "--out",
-                        str(folder / "tables"),
-                        "--format",
-                        "parquet",
-                    ],
-                    size,
-                    "hipdata metrics (parquet)",
-                    floor,
-                )
-            )
-            measured.append(
-                run_command(
-                    [
-                        hipdata_cli,
-                        "report",
-                        "audit",
-                        "--data",
-                        str(folder / "parquet"),
-                        "--out",
-                        str(folder / "audit"),
-                        "--generated",
-                        "2026-11-28",
-                    ],
-                    size,
-                    "hipdata report audit",
-                    floor,
-                )
-            )
-            for record in measured:
-                record.update(actual_rows=facts["set_rows"], patients=facts["patients"])
-            records.extend(measured)
-            records.append(
-                {
-                    "rows": size,
-                    "step": "synth",
-                    "seconds": round(facts["synth_s"], 3),
-                    "actual_rows": facts["set_rows"],
-                    "patients": facts["patients"],
-                }
-            )
+            records.extend(_measure_size(size, work / str(size), args, hipdata_cli))
+            # results so far, after every size: a long run killed later still leaves them
+            pd.DataFrame.from_records(records).to_csv(args.out / "results.csv", index=False)
     if args.synth_patients:
         from hipdata.synth import generate
 
@@ -492,6 +573,7 @@ def main() -> None:
                 "step": f"synth {args.synth_patients} patients",
                 "seconds": round(synth_seconds[args.synth_patients], 3),
                 "patients": args.synth_patients,
+                "peak_rss_mib": round(_rss_mib_self()),
             }
         )
     if not records:

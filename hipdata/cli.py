@@ -46,6 +46,24 @@ MeasuresOpt = Annotated[
     Path | None,
     typer.Option(help="Custom outcome measures (CSV or TOML: measure, min, max, better, mcid)."),
 ]
+ProtocolFile = Annotated[
+    Path | None,
+    typer.Option(
+        "--protocol",
+        help="A study's protocol (TOML of Protocol fields, e.g. pain_threshold = 2); fields it "
+        "leaves out keep the published protocol's values.",
+    ),
+]
+PainThreshold = Annotated[
+    float | None,
+    typer.Option(help="The pain rule's threshold on 0-10 (default 3; overrides --protocol)."),
+]
+ResponderRule = Annotated[
+    str | None,
+    typer.Option(
+        help="or: either MCID makes a responder (default); and: both (overrides --protocol)."
+    ),
+]
 #: Share of input rows quarantined above which the commands warn (the input options may be
 #: wrong, e.g. dd/mm dates read without --dayfirst).
 QUARANTINE_WARNING_SHARE = 0.05
@@ -65,6 +83,28 @@ def _input_options(
         "catalogue": catalogue,
         "measures": measures,
     }
+
+
+def _protocol(protocol_file: Path | None, pain_threshold: float | None, responder_rule: str | None):
+    """The one :class:`hipdata.Protocol` of a run: the ``--protocol`` file (or the published
+    protocol), then the flags given on the command line; validated here, before any work."""
+    from hipdata.protocol import Protocol
+
+    protocol = Protocol() if protocol_file is None else Protocol.from_file(protocol_file)
+    flags = {"pain_threshold": pain_threshold, "responder_rule": responder_rule}
+    changes = {name: value for name, value in flags.items() if value is not None}
+    try:
+        return protocol.replace(**changes)
+    except ValueError as exc:
+        option = "--" + str(exc).split()[1].replace("_", "-")
+        raise DataError(f"{option}: {exc}", fix="give a value the protocol allows") from None
+
+
+def _protocol_parameters(protocol) -> dict:
+    """The notebook parameters that carry ``protocol``: ``protocol`` (the field overrides, as
+    the notebooks' ``Protocol(**protocol)`` reads them) and, until both notebooks read
+    ``protocol``, the older ``responder_rule`` parameter of the cohort notebook."""
+    return {"protocol": protocol.overrides(), "responder_rule": protocol.responder_rule}
 
 
 def _load_options(options: dict) -> dict:
@@ -113,6 +153,9 @@ def _friendly_errors(command):
             return command(*args, **kwargs)
         except DataError as exc:
             err_console.print(f"[bold red]hipdata: cannot use the input[/bold red]\n{exc}")
+            raise typer.Exit(code=2) from None
+        except TimeoutError as exc:  # an OSError subclass, but not a file problem
+            err_console.print(f"[bold red]hipdata: a step took too long[/bold red]\n{exc}")
             raise typer.Exit(code=2) from None
         except OSError as exc:
             where = f": {exc.filename}" if exc.filename else ""
@@ -242,9 +285,14 @@ def validate(
     pain_scale: PainScale = "nrs",
     catalogue: CatalogueOpt = None,
     measures: MeasuresOpt = None,
+    protocol_file: ProtocolFile = None,
 ) -> None:
-    """Load FOLDER, report rows read / kept / quarantined per file and the top reasons."""
+    """Load FOLDER, report rows read / kept / quarantined per file and the top reasons.
+
+    With --protocol, the study's protocol file is checked too (before the data)."""
     options = _input_options(dayfirst, pain_scale, catalogue, measures)
+    if protocol_file is not None:
+        _print_protocol(_protocol(protocol_file, None, None))
     started = time.perf_counter()
     dataset = _load_with_progress(folder, **_load_options(options))
     elapsed = time.perf_counter() - started
@@ -361,15 +409,13 @@ def _write_tables_whole(tables: dict, out: Path, fmt: str) -> dict:
     return {name: moved[path.name] for name, path in written.items()}
 
 
-def _compute_metrics(dataset, out: Path, fmt: str, measures=None) -> dict:
+def _compute_metrics(dataset, out: Path, fmt: str, measures=None, protocol=None) -> dict:
     """Compute and write every metric table plus the pain-trajectory model and quarantine."""
     from hipdata.analysis.trajectories import fit_pain_trajectory
     from hipdata.metrics import compute_all
 
     with console.status("computing metrics"):
-        tables = (
-            compute_all(dataset) if measures is None else compute_all(dataset, measures=measures)
-        )
+        tables = compute_all(dataset, protocol, measures=measures)
         # outcome-only data (no exercise sessions): no pain trajectory to model
         has_sessions = tables["sessions"]["patient_id"].nunique() >= 2
         model = fit_pain_trajectory(tables["sessions"]) if has_sessions else None
@@ -377,13 +423,49 @@ def _compute_metrics(dataset, out: Path, fmt: str, measures=None) -> dict:
     if model is not None:
         outputs["pain_trajectory_model"] = model.table()  # summary + which model and why
     outputs["quarantine"] = dataset.quarantine
+    outputs["protocol"] = _protocol_table(protocol)  # the values these tables were computed with
     _write_tables_whole(outputs, out, fmt)
     for warning in model.warnings if model is not None else ["not fitted (no exercise sessions)"]:
         err_console.print(f"[yellow]pain trajectory model:[/yellow] {warning}")
     return {"tables": tables, "model": model}
 
 
-def _print_metrics_summary(tables: dict) -> None:
+def _protocol_table(protocol):
+    """``field, value, changed``: the protocol a metrics run used (values as JSON text)."""
+    import json
+
+    import pandas as pd
+
+    from hipdata.protocol import Protocol
+
+    protocol = protocol or Protocol()
+    fields = protocol.as_dict()
+    changed = protocol.overrides()
+    return pd.DataFrame(
+        {
+            "field": list(fields),
+            "value": [json.dumps(list(v) if isinstance(v, tuple) else v) for v in fields.values()],
+            "changed": [name in changed for name in fields],
+        }
+    )
+
+
+def _print_protocol(protocol) -> None:
+    """One line: the protocol's values a run uses, marking those a study changed."""
+    changed = protocol.overrides()
+    text = (
+        f"pain <= {protocol.pain_threshold:g}/10; criterion {protocol.criterion_sets} x "
+        f">= {protocol.criterion_reps:g} reps or >= {protocol.criterion_hold_s:g} s; responder "
+        f"rule '{protocol.responder_rule}'"
+    )
+    note = f" (changed: {', '.join(changed)})" if changed else " (the published protocol)"
+    console.print(f"Protocol: {text}{note}.", highlight=False)
+
+
+def _print_metrics_summary(tables: dict, protocol=None) -> None:
+    from hipdata.protocol import Protocol
+
+    protocol = protocol or Protocol()
     sessions = tables["sessions"]
     summary = tables["patient_summary"]
     progressions = tables["progressions"]
@@ -398,9 +480,12 @@ def _print_metrics_summary(tables: dict) -> None:
     responders = nprs["responder"].astype(bool).mean() if len(nprs) else float("nan")
     console.print(
         f"{len(summary):,} patients, {len(sessions):,} sessions; "
-        f"progressions on criteria {on_criteria:.0%} ({len(rises):,} rises); "
-        f"sessions within 3/10 pain {adherent:.0%} (of {len(recorded):,} with both pains); "
-        f"NPRS responders {responders:.0%} (of {len(nprs):,} with follow-up)."
+        f"progressions on criteria ({protocol.criterion_sets} x >= {protocol.criterion_reps:g} "
+        f"reps / >= {protocol.criterion_hold_s:g} s) {on_criteria:.0%} ({len(rises):,} rises); "
+        f"sessions within {protocol.pain_threshold:g}/10 pain {adherent:.0%} "
+        f"(of {len(recorded):,} with both pains); NPRS responders "
+        f"(rule '{protocol.responder_rule}') {responders:.0%} (of {len(nprs):,} with follow-up).",
+        highlight=False,
     )
 
 
@@ -414,16 +499,22 @@ def metrics(
     pain_scale: PainScale = "nrs",
     catalogue: CatalogueOpt = None,
     measures: MeasuresOpt = None,
+    protocol_file: ProtocolFile = None,
+    pain_threshold: PainThreshold = None,
+    responder_rule: ResponderRule = None,
 ) -> None:
     """Compute the contract's tables (sets, sessions, weekly_load, progressions,
-    patient_summary, outcome_change), the pain-trajectory model and the quarantine."""
+    patient_summary, outcome_change), the pain-trajectory model, the quarantine and the
+    protocol the tables were computed with (protocol.csv)."""
     if format not in ("csv", "parquet"):
         raise DataError(f"unknown format {format!r}", fix="use --format csv or --format parquet")
+    protocol = _protocol(protocol_file, pain_threshold, responder_rule)
     options = _load_options(_input_options(dayfirst, pain_scale, catalogue, measures))
     dataset = _load_with_progress(folder, **options)
     _print_rows_per_file(dataset.load_report)
-    result = _compute_metrics(dataset, out, format, measures=options["measures"])
-    _print_metrics_summary(result["tables"])
+    _print_protocol(protocol)
+    result = _compute_metrics(dataset, out, format, measures=options["measures"], protocol=protocol)
+    _print_metrics_summary(result["tables"], protocol)
     console.print(f"Tables written to {out.resolve()}")
 
 
@@ -438,10 +529,14 @@ def demo(
         ),
     ] = None,
     out: Annotated[Path, typer.Option(help="Where the outputs go.")] = Path("reports/demo"),
+    protocol_file: ProtocolFile = None,
+    pain_threshold: PainThreshold = None,
+    responder_rule: ResponderRule = None,
 ) -> None:
     """The main job on the synthetic demo cohort: validate, metrics, reports."""
     from hipdata.protocol import SUPPRESSION_K
 
+    protocol = _protocol(protocol_file, pain_threshold, responder_rule)
     started = time.perf_counter()
     if data is None:
         from hipdata.synth import write_cohort
@@ -455,11 +550,13 @@ def demo(
     dataset = _load_with_progress(data)
     _print_load_report(dataset)
     _write_tables_whole({"load_report": dataset.load_report}, out, "csv")
-    result = _compute_metrics(dataset, out / "metrics", "csv")
-    _print_metrics_summary(result["tables"])
+    _print_protocol(protocol)
+    result = _compute_metrics(dataset, out / "metrics", "csv", protocol=protocol)
+    _print_metrics_summary(result["tables"], protocol)
     console.print(f"Metric tables in {(out / 'metrics').resolve()}")
-    base = {"k": SUPPRESSION_K, "audience": "external"}
-    audit = _run_report("audit", data, out, {**base, "quarter": None, "clinic": None}, None)
+    base = {"k": SUPPRESSION_K, "audience": "external", **_protocol_parameters(protocol)}
+    audit_base = {name: value for name, value in base.items() if name != "responder_rule"}
+    audit = _run_report("audit", data, out, {**audit_base, "quarter": None, "clinic": None}, None)
     cohort = _run_report("cohort", data, out, base, None)
     console.print("[bold]Reports:[/bold]")
     for paths in (audit, cohort):
@@ -580,6 +677,17 @@ def _run_report(kind: str, data: Path, out: Path, parameters: dict, generated: s
             raise OSError(exc.evalue) from None
         raise
     _print_rows_per_file(result["load_report"])
+    from hipdata.protocol import Protocol
+
+    if result.get("protocol") is not None:
+        _print_protocol(Protocol(**result["protocol"]))
+    elif parameters.get("protocol"):
+        err_console.print(
+            f"[bold yellow]warning:[/bold yellow] the {kind} notebook did not record the "
+            f"protocol it used; it was given {parameters['protocol']} (check that the notebook "
+            "reads its `protocol` parameter).",
+            highlight=False,
+        )
     paths = result["paths"]
     for name, path in paths.items():
         console.print(f"{name:>18}: {path}")
@@ -610,9 +718,14 @@ def report_audit(
     pain_scale: PainScale = "nrs",
     catalogue: CatalogueOpt = None,
     measures: MeasuresOpt = None,
+    protocol_file: ProtocolFile = None,
+    pain_threshold: PainThreshold = None,
+    responder_rule: ResponderRule = None,
 ) -> None:
     """Quarterly clinic audit: indicators, funnel plots, trends; PDF + HTML + CSV."""
+    protocol = _protocol(protocol_file, pain_threshold, responder_rule)
     parameters = {
+        "protocol": protocol.overrides(),
         "quarter": quarter,
         "clinic": clinic,
         "k": k,
@@ -635,9 +748,14 @@ def report_cohort(
     pain_scale: PainScale = "nrs",
     catalogue: CatalogueOpt = None,
     measures: MeasuresOpt = None,
+    protocol_file: ProtocolFile = None,
+    pain_threshold: PainThreshold = None,
+    responder_rule: ResponderRule = None,
 ) -> None:
     """Researcher's cohort report: Table 1, flow, progression, pain, adherence, outcomes."""
+    protocol = _protocol(protocol_file, pain_threshold, responder_rule)
     parameters = {
+        **_protocol_parameters(protocol),
         "k": k,
         "audience": audience,
         **_notebook_options(_input_options(dayfirst, pain_scale, catalogue, measures)),

@@ -32,6 +32,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+import numpy as np
 import pandas as pd
 
 from hipdata.catalogue import load_catalogue
@@ -123,6 +124,30 @@ def _with_columns(frame: pd.DataFrame | None, columns: list[str]) -> pd.DataFram
 
 def _as_dates(series: pd.Series) -> pd.Series:
     return pd.to_datetime(series).astype("datetime64[ns]")
+
+
+def join_catalogue(
+    sets: pd.DataFrame, catalogue: pd.DataFrame, validate: str | None = "many_to_one"
+) -> pd.DataFrame:
+    """``sets`` with the catalogue's ``family``, ``level`` and ``dose`` of each set's exercise.
+
+    The left merge on ``exercise`` (rows and their order kept, missing exercises NaN), done as
+    one look-up per distinct exercise and a ``take`` per column when the catalogue's ids are
+    unique (otherwise the merge itself, with ``validate`` as given).
+    """
+    lookup = catalogue[["id", "family", "level", "dose"]].rename(columns={"id": "exercise"})
+    added = ["family", "level", "dose"]
+    if not lookup["exercise"].is_unique or any(c in sets.columns for c in added):
+        return sets.merge(lookup, on="exercise", how="left", validate=validate)
+    codes, distinct = pd.factorize(sets["exercise"])
+    at = pd.Index(lookup["exercise"]).get_indexer(distinct)
+    rows = np.where(codes < 0, -1, at[np.maximum(codes, 0)] if len(at) else -1)
+    out = sets.reset_index(drop=True)
+    if (rows < 0).any():  # an exercise not in the catalogue: the merge gives NaN there
+        return sets.merge(lookup, on="exercise", how="left", validate=validate)
+    for column in added:
+        out[column] = lookup[column].array.take(rows)
+    return out
 
 
 @dataclass
@@ -223,12 +248,7 @@ class Dataset:
             patients[column] = patients[column].astype(str)
 
         sets = _with_columns(sets, SET_COLUMNS)
-        sets = sets.drop(columns=["family", "level", "dose"]).merge(
-            catalogue[["id", "family", "level", "dose"]].rename(columns={"id": "exercise"}),
-            on="exercise",
-            how="left",
-            validate="many_to_one",
-        )
+        sets = join_catalogue(sets.drop(columns=["family", "level", "dose"]), catalogue)
         if sets["family"].isna().any():
             unknown = sorted(sets.loc[sets["family"].isna(), "exercise"].unique())
             raise ValueError(f"exercises not in the catalogue: {unknown}")

@@ -9,6 +9,7 @@ literals. :class:`Protocol` bundles them into the one object that reports and th
 from __future__ import annotations
 
 import dataclasses
+import numbers
 from dataclasses import dataclass
 
 #: The "3/10 rule": pain during exercise and in the 24 h after may not exceed this (0-10 scale).
@@ -122,6 +123,12 @@ class Protocol:
         def bad(name: str, rule: str) -> ValueError:
             return ValueError(f"Protocol: {name} must {rule}, got {getattr(self, name)!r}")
 
+        for name in self.names():
+            value = getattr(self, name)
+            if name == "responder_rule" or name.endswith("_window_days"):
+                continue
+            if isinstance(value, bool) or not isinstance(value, numbers.Real):
+                raise bad(name, "be a number")
         if not 0 <= self.pain_threshold <= 10:
             raise bad("pain_threshold", "lie in 0..10 (a 0-10 pain score)")
         for name in ("criterion_sets", "held_back_sessions"):
@@ -159,6 +166,81 @@ class Protocol:
     def as_dict(self) -> dict:
         """The fields as a plain dict (for a manifest or a notebook's parameters)."""
         return dataclasses.asdict(self)
+
+    def overrides(self) -> dict:
+        """The fields that differ from the published protocol, JSON-ready (windows as lists).
+
+        This is the ``protocol`` parameter the command line gives a report notebook, which turns
+        it back into the same object with ``Protocol(**protocol)``.
+
+        >>> Protocol(pain_threshold=2, baseline_window_days=(-14, 7)).overrides()
+        {'pain_threshold': 2, 'baseline_window_days': [-14, 7]}
+        >>> Protocol(**Protocol(responder_rule="and").overrides()) == Protocol(responder_rule="and")
+        True
+        """
+        published = Protocol()
+        return {
+            name: list(value) if isinstance(value, tuple) else value
+            for name, value in self.as_dict().items()
+            if value != getattr(published, name)
+        }
+
+    @classmethod
+    def from_file(cls, path) -> Protocol:
+        """Read a study's protocol from a TOML file of field overrides.
+
+        The file sets any of :meth:`names` at its top level (or inside a ``[protocol]`` table);
+        fields it leaves out keep the published protocol's values. Windows are two-element
+        arrays. An unknown name, a wrong type or a value the protocol forbids raises
+        :class:`~hipdata.errors.DataError` naming the file, the field and the fix::
+
+            # study.toml: a stricter pain rule and both MCIDs for a responder
+            pain_threshold = 2
+            responder_rule = "and"
+            followup_window_days = [-14, 45]
+
+        Parameters
+        ----------
+        path : str or Path
+            The TOML file.
+
+        Returns
+        -------
+        Protocol
+        """
+        import tomllib
+        from pathlib import Path
+
+        from hipdata.errors import DataError
+
+        path = Path(path)
+        try:
+            with path.open("rb") as handle:
+                values = tomllib.load(handle)
+        except tomllib.TOMLDecodeError as exc:
+            raise DataError(
+                f"not a TOML file ({exc})", file=str(path), fix="write one `name = value` a line"
+            ) from None
+        if set(values) == {"protocol"} and isinstance(values["protocol"], dict):
+            values = values["protocol"]
+        unknown = sorted(set(values) - set(cls.names()))
+        if unknown:
+            raise DataError(
+                f"unknown protocol field(s) {', '.join(unknown)}",
+                file=str(path),
+                fix=f"use only {', '.join(cls.names())}",
+            )
+        try:
+            return cls(**{name: cls._plain(value) for name, value in values.items()})
+        except (TypeError, ValueError) as exc:
+            raise DataError(
+                str(exc), file=str(path), fix="correct the value (see docs/protocol.md)"
+            ) from None
+
+    @staticmethod
+    def _plain(value):
+        """A TOML value as the dataclass expects it (arrays as tuples)."""
+        return tuple(value) if isinstance(value, list) else value
 
 
 # ------------------------------------------------------------------------------------------------

@@ -35,6 +35,7 @@ from pathlib import Path
 import pandas as pd
 
 from hipdata.errors import DataError
+from hipdata.io.columns import KNOWN_COLUMNS
 from hipdata.io.loader import COLUMN_SYNONYMS, TABLES, _find_files
 from hipdata.io.readers import column_key, read_raw
 from hipdata.io.writers import write_tables
@@ -55,40 +56,7 @@ KEY_FIX = (
 )
 
 #: Contract fields per table (CONTRACT §1); ``sets`` / ``load_lb`` are the exercises layouts.
-FIELDS = {
-    "patients": (
-        "patient_id",
-        "clinic_id",
-        "clinician_id",
-        "sex",
-        "age_years",
-        "condition",
-        "athlete",
-        "start_date",
-        "discharge_date",
-        "discharge_reason",
-        "planned_sessions_per_week",
-    ),
-    "exercises": (
-        "patient_id",
-        "date",
-        "exercise",
-        "set",
-        "sets",
-        "reps",
-        "hold_s",
-        "load_kg",
-        "load_lb",
-        "pain_during",
-        "pain_24h",
-        "prescribed_sets",
-        "prescribed_reps",
-        "prescribed_hold_s",
-    ),
-    "activity": ("patient_id", "date", "cardio_min", "strength_sessions"),
-    "outcomes": ("patient_id", "date", "measure", "score"),
-    "treatments": ("patient_id", "date", "treatment"),
-}
+FIELDS = KNOWN_COLUMNS
 
 
 @dataclass

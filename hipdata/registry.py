@@ -31,31 +31,15 @@ import numpy as np
 import pandas as pd
 
 from hipdata.dataset import Dataset
+from hipdata.errors import DataError
+from hipdata.io.columns import KNOWN_COLUMNS
 
 #: Tables of a registry, in the input layout (CONTRACT §1).
 REGISTRY_TABLES = ("patients", "exercises", "activity", "outcomes", "treatments")
 #: Patient-hash buckets per clinic (a partition holds one clinic's patients of one bucket).
 DEFAULT_BUCKETS = 16
 #: Columns of the input layout written for each table (from the loader's clean tables).
-_INPUT_COLUMNS = {
-    "exercises": [
-        "patient_id",
-        "date",
-        "exercise",
-        "set",
-        "reps",
-        "hold_s",
-        "load_kg",
-        "pain_during",
-        "pain_24h",
-        "prescribed_sets",
-        "prescribed_reps",
-        "prescribed_hold_s",
-    ],
-    "activity": ["patient_id", "date", "cardio_min", "strength_sessions"],
-    "outcomes": ["patient_id", "date", "measure", "score"],
-    "treatments": ["patient_id", "date", "treatment"],
-}
+_INPUT_COLUMNS = KNOWN_COLUMNS  # present ones only: the clean tables' set, load_kg
 _HASH_KEY = "hipdata-registry"  # 16 characters, as pandas' hash_array requires
 
 
@@ -107,7 +91,6 @@ def write_registry(
         ``root``.
     """
     import pyarrow as pa
-    import pyarrow.dataset as pads
 
     from hipdata.io.loader import load
 
@@ -116,25 +99,47 @@ def write_registry(
     if any((root / name).exists() for name in REGISTRY_TABLES):
         raise FileExistsError(f"{root} already holds a registry; write to a new folder")
     root.mkdir(parents=True, exist_ok=True)
-    patients = ds.patients[["patient_id", "clinic_id"]].assign(
+    keys = ds.patients[["patient_id", "clinic_id"]].assign(
         bucket=patient_bucket(ds.patients["patient_id"], buckets)
     )
     for name, table in _input_tables(ds).items():
-        if name != "patients":
-            table = table.merge(patients, on="patient_id", how="left", validate="many_to_one")
-        else:
-            table = table.assign(bucket=patient_bucket(table["patient_id"], buckets))
-        pads.write_dataset(
-            pa.Table.from_pandas(table, preserve_index=False),
-            root / name,
-            format="parquet",
-            partitioning=["clinic_id", "bucket"],
-            partitioning_flavor="hive",
-            basename_template="part-{i}.parquet",
-        )
+        write_partitioned(pa.Table.from_pandas(table, preserve_index=False), root / name, keys)
     ds.quarantine.to_parquet(root / "quarantine.parquet", index=False)
     ds.load_report.to_parquet(root / "load_report.parquet", index=False)
     return root
+
+
+def write_partitioned(table, folder: str | os.PathLike, keys: pd.DataFrame) -> None:
+    """Write one table (a ``pyarrow.Table`` with ``patient_id``) under ``folder``, partitioned by
+    its patients' ``clinic_id`` and ``bucket`` (``keys``: one row per patient), in Arrow: the
+    table is never converted to pandas, so a large table costs about its own size in memory.
+
+    Raises
+    ------
+    ValueError
+        When a row's patient is not in ``keys`` (it would have no partition).
+    """
+    import pyarrow as pa
+    import pyarrow.compute as pc
+    import pyarrow.dataset as pads
+
+    ids = pa.array(keys["patient_id"].astype(str).to_numpy(dtype=object), pa.string())
+    table = table.drop_columns([c for c in ("clinic_id", "bucket") if c in table.column_names])
+    where = pc.index_in(table.column("patient_id").cast(pa.string()), value_set=ids)
+    if where.null_count:
+        raise ValueError(f"{where.null_count} rows of {folder} belong to no patient of the keys")
+    clinic = pa.array(keys["clinic_id"].astype(str).to_numpy(dtype=object), pa.string())
+    bucket = pa.array(keys["bucket"].to_numpy(dtype="int32"), pa.int32())
+    table = table.append_column("clinic_id", clinic.take(where))
+    table = table.append_column("bucket", bucket.take(where))
+    pads.write_dataset(
+        table,
+        folder,
+        format="parquet",
+        partitioning=_partitioning(),
+        basename_template="part-{i}.parquet",
+        max_partitions=1 << 20,
+    )
 
 
 @dataclass(frozen=True)
@@ -193,10 +198,27 @@ def _filter(clinics: Sequence[str] | None, buckets: Sequence[int] | None):
     return condition
 
 
+def _partitioning():
+    """Hive partitioning with declared types: a clinic id such as ``007`` stays the text
+    ``"007"`` (pyarrow would otherwise infer an integer from the folder names)."""
+    import pyarrow as pa
+    import pyarrow.dataset as pads
+
+    return pads.partitioning(
+        pa.schema([("clinic_id", pa.string()), ("bucket", pa.int32())]), flavor="hive"
+    )
+
+
 def _dataset(root: Path, name: str):
     import pyarrow.dataset as pads
 
-    return pads.dataset(root / name, format="parquet", partitioning="hive")
+    return pads.dataset(root / name, format="parquet", partitioning=_partitioning())
+
+
+def is_registry(path: str | os.PathLike) -> bool:
+    """Whether ``path`` is a registry written by :func:`write_registry` (a ``patients`` folder
+    partitioned by clinic), rather than a plain data folder."""
+    return Path(path, "patients").is_dir() and any(Path(path, "patients").glob("clinic_id=*"))
 
 
 def read_tables(
@@ -231,12 +253,182 @@ def read_tables(
     return tables, scan
 
 
+#: What ``quarters=`` selects, in one line (recorded in ``meta["filter"]``).
+_QUARTERS_RULE = "episodes of care in progress in at least one of the quarters, with all their rows"
+
+
+def quarter_window(quarter: str, previous: int = 4) -> list[str]:
+    """The quarters a quarterly audit reads: ``quarter`` and the ``previous`` ones before it
+    (its trend), oldest first.
+
+    >>> quarter_window("2026Q2")
+    ['2025Q2', '2025Q3', '2025Q4', '2026Q1', '2026Q2']
+    """
+    last = pd.Period(quarter, freq="Q")
+    return [str(last - n) for n in range(previous, -1, -1)]
+
+
+def _listed(values: Iterable[str] | str) -> list[str]:
+    return [values] if isinstance(values, str) else [str(v) for v in values]
+
+
+def _quarter_periods(quarters: Iterable[str] | str) -> pd.PeriodIndex:
+    listed = _listed(quarters)
+    try:
+        return pd.PeriodIndex(listed, freq="Q")
+    except (ValueError, TypeError) as error:
+        raise ValueError(
+            f"quarters must be calendar quarters such as '2026Q3', got {listed!r} ({error})"
+        ) from None
+
+
+def _check_clinics(wanted: list[str] | None, known, where: str) -> None:
+    """A clinic id that is not in the data is a mistake to report, not an empty selection."""
+    if wanted is None:
+        return
+    missing = sorted(set(wanted) - {str(c) for c in known})
+    if missing:
+        shown = sorted({str(c) for c in known})
+        raise DataError(
+            f"no clinic {', '.join(missing)} in the data",
+            file=where,
+            fix=f"use clinic ids that occur in clinic_id: {', '.join(shown[:20])}"
+            + (" ..." if len(shown) > 20 else ""),
+        )
+
+
+def _filter_meta(clinics, quarters) -> dict:
+    return {
+        "clinics": None if clinics is None else sorted(_listed(clinics)),
+        "quarters": None if quarters is None else [str(q) for q in _quarter_periods(quarters)],
+        "rule": _QUARTERS_RULE,
+    }
+
+
+def selected_patients(
+    patients: pd.DataFrame,
+    dated: Iterable[pd.DataFrame] = (),
+    *,
+    clinics: Iterable[str] | None = None,
+    quarters: Iterable[str] | None = None,
+) -> pd.Series:
+    """Which patients (episodes of care) a ``clinics=`` / ``quarters=`` filter keeps.
+
+    Rule (what one clinic's quarterly audit needs, CONTRACT §6):
+
+    - ``clinics``: the patient's ``clinic_id`` is one of them.
+    - ``quarters``: the episode is *in progress* in at least one of the quarters, i.e. its span
+      overlaps the quarter. The span runs from the earlier of ``start_date`` and the patient's
+      first dated row (sessions in the week before the start count, CONTRACT §4) to the later of
+      ``discharge_date`` and the last dated row; an episode not discharged is in progress from
+      its start onwards. A selected episode keeps **all** its rows, also those dated outside the
+      quarters: a progression dated in the quarter is judged against the family's earlier
+      sessions, and an episode discharged in the quarter (the episode indicators) is judged on
+      its whole course. So every session, progression and discharge dated in a selected quarter
+      belongs to a selected episode, and the audit's figures for those quarters are those of the
+      whole data. :func:`quarter_window` gives a quarter and its four-quarter trend.
+
+    Parameters
+    ----------
+    patients : DataFrame
+        ``patient_id, clinic_id, start_date, discharge_date``.
+    dated : iterable of DataFrame
+        Tables with ``patient_id, date`` (sets, activity, outcomes, treatments).
+    clinics, quarters : list of str, optional
+        ``None``: no filter on that key.
+
+    Returns
+    -------
+    Series of bool
+        Aligned with ``patients``.
+    """
+    keep = pd.Series(True, index=patients.index)
+    if clinics is not None:
+        keep &= patients["clinic_id"].astype(str).isin(_listed(clinics))
+    if quarters is None:
+        return keep
+    periods = _quarter_periods(quarters)
+    first = pd.to_datetime(patients["start_date"]).to_numpy(dtype="datetime64[ns]")
+    last = pd.to_datetime(patients["discharge_date"]).to_numpy(dtype="datetime64[ns]")
+    open_episode = np.isnat(last)
+    rows = [t[["patient_id", "date"]] for t in dated if t is not None and len(t)]
+    if rows:
+        dates = pd.concat(rows, ignore_index=True)
+        dates["date"] = pd.to_datetime(dates["date"]).astype("datetime64[ns]")
+        span = dates.groupby("patient_id", sort=False)["date"].agg(["min", "max"])
+        span = span.reindex(patients["patient_id"].to_numpy())
+        earliest = span["min"].to_numpy(dtype="datetime64[ns]")
+        latest = span["max"].to_numpy(dtype="datetime64[ns]")
+        first = np.where(~np.isnat(earliest) & (earliest < first), earliest, first)
+        last = np.where(~np.isnat(latest) & (latest > last), latest, last)
+    in_any = np.zeros(len(patients), dtype=bool)
+    for period in periods:
+        begins = np.datetime64(period.start_time, "ns")
+        ends = np.datetime64(period.end_time, "ns")
+        in_any |= (first <= ends) & (open_episode | (last >= begins))
+    return keep & in_any
+
+
+def _loaded_tables(ds: Dataset) -> dict[str, pd.DataFrame]:
+    return {
+        "exercises": ds.sets,
+        "activity": ds.activity,
+        "outcomes": ds.outcomes,
+        "treatments": ds.treatments,
+    }
+
+
+def select(
+    ds: Dataset,
+    *,
+    clinics: Iterable[str] | None = None,
+    quarters: Iterable[str] | None = None,
+) -> Dataset:
+    """The part of a loaded dataset that ``clinics=`` / ``quarters=`` select: the patients of
+    :func:`selected_patients` with all their rows.
+
+    Rows of other patients are not loaded, which is not the same as quarantined: the load report
+    counts them in a ``rows_outside_filter`` column, so that for every file ``rows_read ==
+    rows_kept + rows_quarantined + rows_outside_filter``. The quarantine is kept whole (a
+    quarantined row has no trustworthy patient or clinic to filter on). ``meta["filter"]``
+    records the filter.
+    """
+    from dataclasses import replace
+
+    tables = _loaded_tables(ds)
+    if clinics is not None:
+        _check_clinics(_listed(clinics), ds.patients["clinic_id"].unique(), ds.source)
+    keep = selected_patients(ds.patients, tables.values(), clinics=clinics, quarters=quarters)
+    ids = pd.Index(ds.patients.loc[keep, "patient_id"])
+    kept = {"patients": ds.patients[keep].reset_index(drop=True)}
+    for name, table in tables.items():
+        kept[name] = table[table["patient_id"].isin(ids)].reset_index(drop=True)
+    dropped = {"patients": len(ds.patients) - len(kept["patients"])}
+    dropped.update({name: len(t) - len(kept[name]) for name, t in tables.items()})
+    report = ds.load_report.copy()
+    outside = report["table"].map(dropped).fillna(0).astype("int64")
+    report["rows_kept"] = report["rows_kept"] - outside
+    if "rows_outside_filter" in report:
+        outside = outside + report["rows_outside_filter"]
+    report["rows_outside_filter"] = outside
+    return replace(
+        ds,
+        patients=kept["patients"],
+        sets=kept["exercises"],
+        activity=kept["activity"],
+        outcomes=kept["outcomes"],
+        treatments=kept["treatments"],
+        load_report=report,
+        meta={**ds.meta, "filter": _filter_meta(clinics, quarters)},
+    )
+
+
 def load_registry(
     root: str | os.PathLike,
     *,
-    clinics: Sequence[str] | None = None,
+    clinics: Iterable[str] | None = None,
     buckets: Sequence[int] | None = None,
-    quarters: Sequence[str] | None = None,
+    quarters: Iterable[str] | None = None,
     **load_options,
 ) -> Dataset:
     """Load some clinics of a registry as a :class:`Dataset`, reading only their partitions.
@@ -250,43 +442,50 @@ def load_registry(
     buckets : list of int, optional
         Patient-hash buckets to read (default: all).
     quarters : list of str, optional
-        Keep only episodes of care active in these quarters (``"2026Q3"``: started by the
-        quarter's end and not discharged before its start), with all their rows. Applied after
-        reading (a patient's rows span quarters, so the registry is not partitioned by quarter).
+        Quarters such as ``"2026Q3"`` (see :func:`quarter_window`): keep the episodes of care in
+        progress in at least one of them, with all their rows (:func:`selected_patients`).
+        Applied to the chosen partitions' rows before they are validated (the registry is
+        partitioned by clinic and patient, not by quarter: one episode's rows span quarters).
     **load_options
         Passed to :func:`hipdata.load` (``dayfirst``, ``catalogue``, ``measures``, ``today``...).
 
     Returns
     -------
     Dataset
-        As :func:`hipdata.load` returns it; ``attrs`` of its ``load_report`` hold the
-        :class:`RegistryScan` under ``"registry_scan"``.
+        As :func:`hipdata.load` returns it, for the rows read from the chosen partitions. With a
+        filter, the load report's ``rows_outside_filter`` counts the rows read but not selected
+        by ``quarters`` (rows of partitions never opened are not counted: the
+        :class:`RegistryScan` in ``load_report.attrs["registry_scan"]`` says how many files and
+        bytes were read, of how many). The quarantine is that of validating the registry's rows
+        again (normally empty); what the source load quarantined is in ``root/quarantine.parquet``.
     """
     from hipdata.io.loader import load
 
+    clinics = None if clinics is None else _listed(clinics)
+    _check_clinics(clinics, {p.clinic_id for p in partitions(root)}, str(root))
     tables, scan = read_tables(root, clinics=clinics, buckets=buckets)
+    outside: dict[str, int] = {}
     if quarters is not None:
-        tables = _active_in(tables, quarters)
+        patients = tables["patients"]
+        dated = [t for n, t in tables.items() if n != "patients"]
+        ids = pd.Index(
+            patients.loc[selected_patients(patients, dated, quarters=quarters), "patient_id"]
+        )
+        chosen = {n: t[t["patient_id"].isin(ids)] for n, t in tables.items()}
+        outside = {n: len(tables[n]) - len(chosen[n]) for n in tables}
+        tables = chosen
     with tempfile.TemporaryDirectory(prefix="hipdata-registry-") as scratch:
         for name, table in tables.items():
             table.to_parquet(Path(scratch, f"{name}.parquet"), index=False)
         ds = load(scratch, **load_options)
+    ds.source = str(root)
+    if clinics is not None or quarters is not None:
+        report = ds.load_report
+        report["rows_outside_filter"] = report["table"].map(outside).fillna(0).astype("int64")
+        report["rows_read"] = report["rows_read"] + report["rows_outside_filter"]
+        ds.meta["filter"] = _filter_meta(clinics, quarters)
     ds.load_report.attrs["registry_scan"] = scan
     return ds
-
-
-def _active_in(tables: dict[str, pd.DataFrame], quarters: Sequence[str]) -> dict[str, pd.DataFrame]:
-    periods = pd.PeriodIndex(list(quarters), freq="Q")
-    first, last = periods.min().start_time, periods.max().end_time
-    patients = tables["patients"]
-    start = pd.to_datetime(patients["start_date"])
-    discharge = pd.to_datetime(patients["discharge_date"])
-    active = (start <= last) & (discharge.isna() | (discharge >= first))
-    keep = set(patients.loc[active, "patient_id"])
-    return {
-        name: (table[table["patient_id"].isin(keep)] if name != "patients" else patients[active])
-        for name, table in tables.items()
-    }
 
 
 def partition_tables(root: str | os.PathLike, partition: Partition, **options) -> dict:

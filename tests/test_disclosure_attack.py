@@ -6,7 +6,8 @@ and indicator, empty when suppressed; ``"<k"`` for a suppressed count indicator 
 ``"*"`` otherwise, a neutral marker: any count) and what every reader knows: clinicians (and the clinic's unpublished part)
 sum to their clinic, clinics to the network, a proportion's numerator and complement to its
 denominator, and NPRS pairs <= follow-ups <= discharges (and the other orderings of
-:data:`hipdata.report.audit.ORDERED_QUANTITIES`). Every hidden count is minimised and maximised
+:data:`hipdata.analysis.audit_suppression.ORDERED_QUANTITIES`), and, for the pooled rows, that
+a pooled period is the sum of its quarters. Every hidden count is minimised and maximised
 with HiGHS; none may be pinned to a single value in 1..k-1. The true values come from the same
 audit computed with nothing suppressed (``k=1``), so no demo number is written here.
 """
@@ -19,8 +20,15 @@ import pytest
 from scipy.optimize import Bounds, LinearConstraint, milp
 
 import hipdata
+from hipdata.analysis.audit import (
+    NOT_POOLED,
+    audit_indicators,
+    latest_complete_quarter,
+    previous_quarters,
+)
+from hipdata.analysis.audit_suppression import ORDERED_QUANTITIES, patient_nodes
+from hipdata.analysis.indicators import INDICATORS, SUM_COUNTS, all_quantities
 from hipdata.metrics import compute_all
-from hipdata.report import audit
 from hipdata.synth import generate
 
 DEMO = Path(__file__).resolve().parents[1] / "data" / "demo"
@@ -34,107 +42,126 @@ def _quantities(row_kind: str, indicator) -> list[tuple[str, str]]:
     return [("numerator", indicator.numerator), ("denominator", indicator.denominator)]
 
 
-def attack(ds, tables, quarters, k=K):
-    """Per hidden small count: (true value, attacker's min, attacker's max)."""
-    published = audit.audit_indicators(ds, tables, quarters=quarters, k=k)
-    truth = audit.audit_indicators(ds, tables, quarters=quarters, k=1)
+def attack(ds, tables, quarters, k=K, pooled=0, clinician_quarters=None):
+    """Per hidden small count: (period, cell, true value, attacker's min, attacker's max).
+
+    One integer program over every published period at once: the quarters, and the pooled
+    period, which a reader knows is the sum of its quarters (per unit and quantity). Units not
+    published in a period (a clinic's hidden part; clinicians in quarters whose clinician rows
+    are not published) are unknowns >= 0.
+    """
+    options = {"quarters": quarters, "pooled": pooled, "clinician_quarters": clinician_quarters}
+    published = audit_indicators(ds, tables, k=k, **options)
+    truth = audit_indicators(ds, tables, k=1, **options)
     assert not truth["suppressed"].any()
+    assert published[["level", "unit", "quarter", "indicator"]].equals(
+        truth[["level", "unit", "quarter", "indicator"]]
+    )
+    windows = published.attrs["pooled"]
+    periods = list(quarters) + list(windows)
     small = published.attrs["small_count"]
-    _, nodes = audit._patient_nodes(ds.patients)
+    _, nodes = patient_nodes(ds.patients)
     node_of = {(r.level, r.unit): r.node for r in nodes.itertuples() if r.level != "hidden"}
-    sums = set(audit._SUM_COUNTS)
-    results = []
-    for quarter in quarters:
-        # unknown or known value of each (node, quantity)
-        known: dict[tuple[str, str], float] = {}
-        true: dict[tuple[str, str], float] = {}
-        bounds: dict[tuple[str, str], tuple[float, float]] = {}
-        rows = published["quarter"].eq(quarter)
-        for i in published.index[rows]:
-            pub, tru = published.loc[i], truth.loc[i]
-            indicator = audit.INDICATORS[pub["indicator"]]
-            node = node_of[(pub["level"], pub["unit"])]
-            figures = [
-                (float(pub[column]), float(tru[column]), quantity)
-                for column, quantity in _quantities(indicator.kind, indicator)
-            ]
-            if indicator.complement is not None:  # a reader knows denominator - numerator
-                figures.append(
-                    (
-                        float(pub["denominator"] - pub["numerator"]),
-                        float(tru["denominator"] - tru["numerator"]),
-                        indicator.complement,
-                    )
-                )
-            for published_value, true_value, quantity in figures:
-                key = (node, quantity)
-                true[key] = true_value
-                if not pub["suppressed"]:
-                    known[key] = published_value
-                elif indicator.kind == "count":
-                    bounds[key] = (1.0, k - 1.0) if small[i] else (0.0, np.inf)
-                else:
-                    bounds.setdefault(key, (-np.inf, np.inf) if quantity in sums else (0, np.inf))
-        # a quantity published in one row is known in every row that uses it
-        for key in known:
-            bounds.pop(key, None)
-        # hidden parts: every quantity of an unpublished node is an unknown >= 0 (sums: any)
-        quantities = sorted({q for _, q in true} | {q for _, q in known})
-        variables = [key for key in bounds] + [
-            (n, q) for n in nodes.loc[nodes["level"].eq("hidden"), "node"] for q in quantities
+    sums = set(SUM_COUNTS)
+    quantities = all_quantities()
+    known: dict[tuple, float] = {}
+    true: dict[tuple, float] = {}
+    bounds: dict[tuple, tuple[float, float]] = {}
+    for i in published.index:
+        pub, tru = published.loc[i], truth.loc[i]
+        indicator = INDICATORS[pub["indicator"]]
+        node = node_of[(pub["level"], pub["unit"])]
+        figures = [
+            (float(pub[column]), float(tru[column]), quantity)
+            for column, quantity in _quantities(indicator.kind, indicator)
         ]
-        index = {key: j for j, key in enumerate(variables)}
-        lo = np.array([bounds.get(v, (-np.inf if v[1] in sums else 0.0, 0))[0] for v in variables])
-        hi = np.array([bounds.get(v, (0, np.inf))[1] for v in variables])
-        integer = np.array([v[1] not in sums for v in variables])
+        if indicator.complement is not None:  # a reader knows denominator - numerator
+            figures.append(
+                (
+                    float(pub["denominator"] - pub["numerator"]),
+                    float(tru["denominator"] - tru["numerator"]),
+                    indicator.complement,
+                )
+            )
+        for published_value, true_value, quantity in figures:
+            key = (pub["quarter"], node, quantity)
+            true[key] = true_value
+            if not pub["suppressed"]:
+                known[key] = published_value
+            elif indicator.kind == "count":
+                bounds[key] = (1.0, k - 1.0) if small[i] else (0.0, np.inf)
+            else:
+                bounds.setdefault(key, (-np.inf, np.inf) if quantity in sums else (0, np.inf))
+    # a quantity published in one row is known in every row that uses it
+    for key in known:
+        bounds.pop(key, None)
+    # every other cell (unpublished units and quantities) is an unknown >= 0 (sums: any)
+    variables = [
+        (period, node, quantity)
+        for period in periods
+        for node in nodes["node"]
+        for quantity in quantities
+        if (period, node, quantity) not in known
+    ]
+    index = {key: j for j, key in enumerate(variables)}
+    default = {q: ((-np.inf, np.inf) if q in sums else (0.0, np.inf)) for q in quantities}
+    lo = np.array([bounds.get(v, default[v[2]])[0] for v in variables])
+    hi = np.array([bounds.get(v, default[v[2]])[1] for v in variables])
+    integer = np.array([v[2] not in sums for v in variables])
 
-        def term(node, quantity):
-            key = (node, quantity)
-            return (index[key], None) if key in index else (None, known.get(key, np.nan))  # noqa: B023 (used within the iteration)
+    a_rows, lbs, ubs = [], [], []
 
-        a_rows, lbs, ubs = [], [], []
+    def add(terms, lower, upper):
+        row = np.zeros(len(variables))
+        constant = 0.0
+        for sign, key in terms:
+            if key in index:
+                row[index[key]] += sign
+            else:
+                constant += sign * known[key]
+        if row.any():
+            a_rows.append(row)
+            lbs.append(lower - constant)
+            ubs.append(upper - constant)
 
-        def add(terms, lower, upper):
-            row = np.zeros(len(variables))  # noqa: B023 (used within the iteration)
-            constant = 0.0
-            for sign, (node, quantity) in terms:
-                j, value = term(node, quantity)
-                if j is None:
-                    if np.isnan(value):
-                        return
-                    constant += sign * value
-                else:
-                    row[j] += sign
-            if row.any():
-                a_rows.append(row)  # noqa: B023 (used within the iteration)
-                lbs.append(lower - constant)  # noqa: B023 (used within the iteration)
-                ubs.append(upper - constant)  # noqa: B023 (used within the iteration)
-
-        children = nodes[nodes["parent"].notna()].groupby("parent")["node"].apply(list)
+    children = nodes[nodes["parent"].notna()].groupby("parent")["node"].apply(list)
+    for period in periods:
         for quantity in quantities:
             for parent, kids in children.items():
-                add([(1, (c, quantity)) for c in kids] + [(-1, (parent, quantity))], 0, 0)
-        for ind in audit.INDICATORS.values():
+                terms = [(1, (period, c, quantity)) for c in kids]
+                add(terms + [(-1, (period, parent, quantity))], 0, 0)
+        for ind in INDICATORS.values():
             if ind.complement is not None:
                 for node in nodes["node"]:
                     # numerator + complement = denominator
                     add(
                         [
-                            (1, (node, ind.numerator)),
-                            (1, (node, ind.complement)),
-                            (-1, (node, ind.denominator)),
+                            (1, (period, node, ind.numerator)),
+                            (1, (period, node, ind.complement)),
+                            (-1, (period, node, ind.denominator)),
                         ],
                         0,
                         0,
                     )
-        for smaller, larger in audit.ORDERED_QUANTITIES:
+        for smaller, larger in ORDERED_QUANTITIES:
             for node in node_of.values():
-                if true.get((node, smaller), 0) <= true.get((node, larger), 0):
-                    add([(1, (node, smaller)), (-1, (node, larger))], -np.inf, 0)
-        constraints = LinearConstraint(np.array(a_rows), lbs, ubs) if a_rows else ()
-        targets = [key for key in bounds if key[1] not in sums and 1 <= true[key] <= k - 1]
-        results += [
-            (quarter, key, true[key], lo_, hi_)
+                small_key, large_key = (period, node, smaller), (period, node, larger)
+                if small_key in true and large_key in true and true[small_key] <= true[large_key]:
+                    add([(1, small_key), (-1, large_key)], -np.inf, 0)
+    # a pooled period is the sum of its quarters, for every unit and additive quantity
+    not_additive = {INDICATORS[name].numerator for name in NOT_POOLED}
+    for label, window in windows.items():
+        for node in nodes["node"]:
+            for quantity in quantities:
+                if quantity in not_additive:
+                    continue
+                terms = [(1, (q, node, quantity)) for q in window]
+                add(terms + [(-1, (label, node, quantity))], 0, 0)
+    constraints = LinearConstraint(np.array(a_rows), lbs, ubs) if a_rows else ()
+    targets = [key for key in bounds if key[2] not in sums and 1 <= true[key] <= k - 1]
+    return pd.DataFrame(
+        [
+            (key[0], key[1:], true[key], lo_, hi_)
             for key, (lo_, hi_) in solve_ranges(
                 [index[key] for key in targets],
                 [true[key] for key in targets],
@@ -143,10 +170,11 @@ def attack(ds, tables, quarters, k=K):
                 integer,
                 Bounds(lo, hi),
                 targets,
-                quarter,
+                "all periods",
             )
-        ]
-    return pd.DataFrame(results, columns=["quarter", "cell", "true", "lo", "hi"])
+        ],
+        columns=["quarter", "cell", "true", "lo", "hi"],
+    )
 
 
 def solve_ranges(columns, values, n, constraints, integer, bounds, keys, quarter):
@@ -196,10 +224,22 @@ def assert_nothing_pinned(found: pd.DataFrame) -> None:
 def test_the_demo_audit_pins_no_small_count():
     ds = hipdata.load(DEMO, today="2026-11-27")
     tables = compute_all(ds)
-    quarter = audit.latest_complete_quarter(ds)
-    quarters = audit.previous_quarters(quarter, 4) + [quarter]
+    quarter = latest_complete_quarter(ds)
+    quarters = previous_quarters(quarter, 4) + [quarter]
     found = attack(ds, tables, quarters)
     assert len(found) > 0  # the demo has small counts to protect
+    assert_nothing_pinned(found)
+
+
+def test_the_demo_audit_with_pooled_clinicians_pins_no_small_count():
+    # what the report publishes: five quarters for network and clinics, clinicians for the
+    # audited quarter, and every level pooled over the rolling four quarters
+    ds = hipdata.load(DEMO, today="2026-11-27")
+    tables = compute_all(ds)
+    quarter = latest_complete_quarter(ds)
+    quarters = previous_quarters(quarter, 4) + [quarter]
+    found = attack(ds, tables, quarters, pooled=4, clinician_quarters=[quarter])
+    assert found["quarter"].str.contains("-").any()  # small pooled counts are attacked too
     assert_nothing_pinned(found)
 
 
@@ -208,9 +248,10 @@ def test_small_synthetic_cohorts_pin_no_small_count(seed, tmp_path):
     folder = generate(40, seed=seed, n_clinics=3, clinicians_per_clinic=2).write(tmp_path)
     ds = hipdata.load(folder, today="2026-11-27")
     tables = compute_all(ds)
-    quarter = audit.latest_complete_quarter(ds)
-    quarters = audit.previous_quarters(quarter, 2) + [quarter]
+    quarter = latest_complete_quarter(ds)
+    quarters = previous_quarters(quarter, 2) + [quarter]
     assert_nothing_pinned(attack(ds, tables, quarters))
+    assert_nothing_pinned(attack(ds, tables, quarters, pooled=2, clinician_quarters=[quarter]))
 
 
 def test_cohort_table_counts_are_not_pinned_by_differencing():

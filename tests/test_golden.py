@@ -37,6 +37,7 @@ TABLES = (
     "casemix_2026Q3_all.csv",
     "casemix_model_2026Q3_all.csv",
     "casemix_calibration_2026Q3_all.csv",
+    "audit_pooled_2026Q3_all.csv",
 )
 
 

@@ -1,4 +1,4 @@
-"""Quarterly audit indicators (hipdata.report.audit) on hand-made cohorts.
+"""Quarterly audit indicators (hipdata.analysis.audit) on hand-made cohorts.
 
 The metric tables are hand-made frames with the §5 columns the audit reads, so every expected
 figure below is worked out from the rows in this file.
@@ -12,16 +12,16 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from hipdata.dataset import Dataset
-from hipdata.report.audit import (
+from hipdata.analysis.audit import (
     AUDIT_COLUMNS,
-    INDICATORS,
     audit_indicators,
-    format_audit,
-    indicator_definitions,
     latest_complete_quarter,
     previous_quarters,
 )
+from hipdata.analysis.indicators import INDICATORS, indicator_definitions
+from hipdata.dataset import Dataset
+from hipdata.protocol import Protocol
+from hipdata.report.quarterly import format_indicator
 
 NO_SUPPRESSION = 1  # k = 1: no count lies in 1..0, so every figure is shown
 
@@ -452,7 +452,7 @@ def test_registry_names_kinds_and_definitions():
         assert indicator.kind in {"count", "proportion", "mean"}
         assert indicator.cohort in {"session", "episode"}
         assert indicator.label and indicator.definition
-    definitions = indicator_definitions(pain_threshold=2.0, completion_attendance=0.8)
+    definitions = indicator_definitions(Protocol(pain_threshold=2.0, completion_attendance=0.8))
     text = definitions.set_index("indicator")["definition"]
     assert "2/10" in text["flare_rate"]
     assert "80%" in text["completion"]
@@ -460,17 +460,23 @@ def test_registry_names_kinds_and_definitions():
     assert "3/10" in INDICATORS["flare_rate"].definition
     assert "75%" in INDICATORS["completion"].definition
     assert "2 points or >= 30 %" in INDICATORS["nprs_responder"].definition
+    # the responder rule is worded as the protocol sets it
+    strict = indicator_definitions(Protocol(responder_rule="and")).set_index("indicator")
+    assert "2 points and >= 30 %" in strict.loc["nprs_responder", "definition"]
 
 
 def test_unknown_parameter_is_rejected(tiny):
     ds, tables = tiny
     with pytest.raises(TypeError, match="pain_treshold"):
         audit_indicators(ds, tables, pain_treshold=3)
+    # protocol parameters travel in one Protocol, which checks its own names
+    with pytest.raises(TypeError, match="pain_treshold"):
+        Protocol(pain_treshold=3)
 
 
 def test_completion_threshold_is_a_parameter(tiny):
     ds, tables = tiny
-    a = audit_indicators(ds, tables, k=NO_SUPPRESSION, completion_attendance=0.5)
+    a = audit_indicators(ds, tables, k=NO_SUPPRESSION, protocol=Protocol(completion_attendance=0.5))
     # attendance 0.5 (P2) and 0.75 (P3) both reach 0.5 -> 2/2
     assert_figure(a, "network", "all", "2026Q2", "completion", 2, 2, 1.0)
 
@@ -492,18 +498,23 @@ def test_latest_complete_quarter_and_previous_quarters(tiny):
         latest_complete_quarter([])
 
 
-def test_format_audit_shows_one_marker_for_suppressed_rows():
+def test_format_indicator_shows_markers_for_suppressed_rows():
     # same cohort as test_small_counts_and_their_complement_in_the_clinic_are_suppressed
     ds, tables = cohort_with_session_counts(
         {("C1", "T1"): 3, ("C1", "T2"): 20, ("C2", "T3"): 30, ("C2", "T4"): 12}
     )
-    text = format_audit(audit_indicators(ds, tables)).set_index(["unit", "indicator"])
-    q1 = text[text["quarter"] == "2026Q1"]
-    assert q1.loc[("T1", "sessions"), ["numerator", "denominator", "value"]].tolist() == [
-        "*", "*", "*"
-    ]  # fmt: skip
-    assert q1.loc[("C1", "sessions"), ["numerator", "denominator", "value"]].tolist() == [
-        "23", "", "23"
-    ]  # fmt: skip
-    # T3: 30 sessions, none with a flare, all with pain known -> 30/30 = 100.0%
-    assert q1.loc[("T3", "pain_threshold_adherence"), "value"] == "100.0%"
+    audit = audit_indicators(ds, tables)
+    small = audit.attrs["small_count"]
+    text = pd.Series(
+        [format_indicator(row, primary=bool(small[i]), k=5) for i, row in audit.iterrows()],
+        index=pd.MultiIndex.from_frame(audit[["quarter", "unit", "indicator"]]),
+    )
+    # T1: 3 sessions, a small count of its own -> "<5"; C1: 3 + 20 = 23 shown
+    assert text[("2026Q1", "T1", "sessions")] == "<5"
+    assert text[("2026Q1", "C1", "sessions")] == "23"
+    # T3: 30 sessions, none with a flare, all with pain known -> 30/30 = 100%
+    assert text[("2026Q1", "T3", "pain_threshold_adherence")] == "100% (30/30)"
+    # a row hidden only to protect another shows the neutral marker
+    hidden = audit["suppressed"] & ~small
+    assert hidden.any()
+    assert set(text[hidden.to_numpy()]) == {"*"}

@@ -1,4 +1,4 @@
-"""Funnel-plot limits, overdispersion and the funnel table (hipdata.report.funnel).
+"""Funnel-plot limits, overdispersion and the funnel table (hipdata.analysis.funnel, hipdata.plots.funnel).
 
 Reference: Spiegelhalter DJ. Funnel plots for comparing institutional performance. Stat Med 2005;
 24:1185-1202 (appendix A.1.1: interpolated binomial limits; section 5: overdispersion).
@@ -19,14 +19,14 @@ import pytest
 from matplotlib.text import Text
 from scipy.stats import binom
 
-from hipdata.report.funnel import (
+from hipdata.analysis.funnel import (
     FUNNEL_LEVELS,
     funnel_limits_mean,
     funnel_limits_proportion,
     funnel_table,
     overdispersion,
-    plot_funnel,
 )
+from hipdata.plots.funnel import plot_funnel
 
 
 @pytest.fixture(autouse=True)
@@ -314,7 +314,7 @@ def test_reproducer_eight_of_eight_against_080_is_within():
     ],
 )
 def test_binomial_tails_by_hand(y, n, p0, upper, lower):
-    from hipdata.report.funnel import binomial_tails
+    from hipdata.analysis.funnel import binomial_tails
 
     got_upper, got_lower = binomial_tails(y, n, p0)
     assert got_upper[0] == pytest.approx(upper, rel=1e-10)

@@ -77,6 +77,19 @@ def test_wheel_install_produces_both_reports(tmp_path):
     assert Path(location.strip()).is_relative_to(venv), location
     version = run(venv / "bin" / "hipdata", "--version", cwd=work, env=env)
     assert version.strip() == "hipdata 0.1.0"
+    # the public API of the installed package: subpackages after `import hipdata`, a study's
+    # protocol from a TOML file
+    (work / "study.toml").write_text("pain_threshold = 2\n")
+    api = run(
+        python,
+        "-c",
+        "import hipdata; p = hipdata.Protocol.from_file('study.toml'); "
+        "print(p.pain_threshold, hipdata.analysis.fit_mixed.__name__, "
+        "hipdata.plots.plot_pain_trajectory.__name__)",
+        cwd=work,
+        env=env,
+    )
+    assert api.split() == ["2", "fit_mixed", "plot_pain_trajectory"]
 
     run(venv / "bin" / "hipdata", "demo", "--out", "out", cwd=work, env=env)
     pdfs = sorted(p.name for p in (work / "out").glob("*.pdf"))

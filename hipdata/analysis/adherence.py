@@ -176,7 +176,7 @@ def completion(
     )
     judged = table["n_discharged"] - table["n_attendance_missing"]
     table["completion_rate"] = table["n_completed"] / judged.where(judged > 0)
-    table["ci_low"], table["ci_high"] = wilson_ci(table["n_completed"], judged, ci=1 - alpha)
+    table["ci_low"], table["ci_high"] = wilson_ci(table["n_completed"], judged, alpha=alpha)
     return table.rename_axis(by or "group").reset_index()
 
 
@@ -261,6 +261,6 @@ def activity_target_summary(
     )
     table["weeks_met_share"] = table["n_weeks_met"] / table["n_weeks"].where(table["n_weeks"] > 0)
     table["ci_low"], table["ci_high"] = wilson_ci(
-        table["n_weeks_met"], table["n_weeks"], ci=1 - alpha
+        table["n_weeks_met"], table["n_weeks"], alpha=alpha
     )
     return table.rename_axis(by or "group").reset_index()

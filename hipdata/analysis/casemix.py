@@ -33,7 +33,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from hipdata.report.funnel import FUNNEL_LEVELS, flags_from_tails, level_label, normal_tails
+from hipdata.analysis.funnel import FUNNEL_LEVELS, flags_from_tails, level_label, normal_tails
 
 #: Case-mix covariates (columns of the episode table).
 CASEMIX_COVARIATES = ("baseline", "age_years", "sex", "condition", "athlete")
@@ -320,7 +320,7 @@ def casemix_comparison(
     tails of the Poisson-binomial(``p_i``) at ``O`` and limits ``(r_P - alpha) / E`` from its
     interpolated quantiles; for improvement: ``observed`` and ``expected`` are means,
     ``difference = O - E``, limits ``+/- z sigma / sqrt(n)`` and normal tails. Flags as in
-    :func:`hipdata.report.funnel.flags_from_tails`.
+    :func:`hipdata.analysis.funnel.flags_from_tails`.
 
     Returns
     -------

@@ -12,7 +12,7 @@ package computes for ``svyratio(~y, ~x, svydesign(ids = ~patient, data = d))``):
 
     var(R) = m / (m - 1) * sum_i (y_i - R x_i)^2 / X^2,   X = sum_i x_i,  m = patients
 
-and the interval ``R +/- t(1 - (1 - ci) / 2, m - 1) * se``, clipped to [0, 1] for shares. The
+and the interval ``R +/- t(1 - alpha / 2, m - 1) * se``, clipped to [0, 1] for shares. The
 design effect is ``var(R)`` over the variance the same records would have if independent (for a
 share ``R (1 - R) / X``).
 
@@ -36,18 +36,21 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from hipdata.analysis._confidence import accepts_ci
+
 
 def _keys(by: str | Sequence[str] | None) -> list[str]:
     return [] if by is None else ([by] if isinstance(by, str) else list(by))
 
 
+@accepts_ci
 def cluster_ratio(
     totals: pd.DataFrame,
     *,
     numerator: str,
     denominator: str,
     by: str | Sequence[str] | None = None,
-    ci: float = 0.95,
+    alpha: float = 0.05,
     share: bool = True,
 ) -> pd.DataFrame:
     """Ratio estimator with a patient-clustered (linearisation) interval, per group.
@@ -62,8 +65,8 @@ def cluster_ratio(
         Column names of ``y_i`` and ``x_i``.
     by : str or list of str, optional
         Grouping columns (e.g. clinic); one estimate overall when None.
-    ci : float
-        Confidence level.
+    alpha : float
+        1 - confidence level (``ci=`` level is a deprecated alias).
     share : bool
         The records are 0/1 (a share): clip the interval to [0, 1] and give the design effect
         against the binomial variance ``R (1 - R) / X``.
@@ -94,7 +97,7 @@ def cluster_ratio(
         variance = (m / (m - 1)) * sq / sums["_x"] ** 2
     variance = variance.where(m >= 2)
     se = np.sqrt(variance)
-    t = pd.Series(stats.t.ppf(0.5 + ci / 2, np.maximum(m - 1, 1)), index=m.index).where(m >= 2)
+    t = pd.Series(stats.t.ppf(1 - alpha / 2, np.maximum(m - 1, 1)), index=m.index).where(m >= 2)
     low, high = ratio - t * se, ratio + t * se
     if share:
         low, high = low.clip(lower=0.0), high.clip(upper=1.0)
@@ -119,13 +122,14 @@ def cluster_ratio(
     return out.reset_index(drop=True)
 
 
+@accepts_ci
 def clustered_mean(
     records: pd.DataFrame,
     value: str,
     *,
     cluster: str,
     by: str | Sequence[str] | None = None,
-    ci: float = 0.95,
+    alpha: float = 0.05,
 ) -> pd.DataFrame:
     """Mean of ``value`` over records, with an interval clustered on ``cluster`` (a patient).
 
@@ -154,7 +158,7 @@ def clustered_mean(
         .reset_index()
     )
     table = cluster_ratio(
-        totals, numerator="_sum", denominator="_count", by=keys or None, ci=ci, share=False
+        totals, numerator="_sum", denominator="_count", by=keys or None, alpha=alpha, share=False
     )
     if keys:
         sd = present.groupby(keys, sort=True, observed=True, dropna=False)[value].std()

@@ -9,8 +9,11 @@ import pandas as pd
 from scipy import stats
 from statsmodels.stats.proportion import proportion_confint
 
+from hipdata.analysis._confidence import accepts_ci
 
-def wilson_ci(count, nobs, *, ci: float = 0.95) -> tuple[np.ndarray, np.ndarray]:
+
+@accepts_ci
+def wilson_ci(count, nobs, *, alpha: float = 0.05) -> tuple[np.ndarray, np.ndarray]:
     """Wilson score interval for ``count`` successes out of ``nobs``, element-wise.
 
     Empty groups (``nobs == 0``) get NaN bounds instead of a division warning. The bound at
@@ -34,15 +37,16 @@ def wilson_ci(count, nobs, *, ci: float = 0.95) -> tuple[np.ndarray, np.ndarray]
     known = nobs > 0
     if known.any():
         low[known], high[known] = proportion_confint(
-            count[known], nobs[known], alpha=1 - ci, method="wilson"
+            count[known], nobs[known], alpha=alpha, method="wilson"
         )
     low = np.where(known & (count == 0), 0.0, low)
     high = np.where(known & (count == nobs), 1.0, high)
     return low, high
 
 
-def t_interval(mean, sd, n, *, ci: float = 0.95) -> tuple[np.ndarray, np.ndarray]:
-    """Student-t interval ``mean +/- t(1 - (1 - ci)/2, n - 1) * sd / sqrt(n)``, element-wise.
+@accepts_ci
+def t_interval(mean, sd, n, *, alpha: float = 0.05) -> tuple[np.ndarray, np.ndarray]:
+    """Student-t interval ``mean +/- t(1 - alpha/2, n - 1) * sd / sqrt(n)``, element-wise.
 
     Groups with fewer than two values get NaN bounds.
 
@@ -57,12 +61,13 @@ def t_interval(mean, sd, n, *, ci: float = 0.95) -> tuple[np.ndarray, np.ndarray
     n = np.asarray(n, dtype="float64")
     enough = n >= 2
     half = np.full(np.broadcast(mean, sd, n).shape, np.nan)
-    half[enough] = stats.t.ppf(0.5 + ci / 2, n[enough] - 1) * sd[enough] / np.sqrt(n[enough])
+    half[enough] = stats.t.ppf(1 - alpha / 2, n[enough] - 1) * sd[enough] / np.sqrt(n[enough])
     return mean - half, mean + half
 
 
+@accepts_ci
 def t_mean_ci(
-    data: pd.DataFrame, value: str, *, by: str | Sequence[str] | None = None, ci: float = 0.95
+    data: pd.DataFrame, value: str, *, by: str | Sequence[str] | None = None, alpha: float = 0.05
 ) -> pd.DataFrame:
     """Mean of ``value`` per group with a t-based confidence interval (:func:`t_interval`).
 
@@ -84,5 +89,7 @@ def t_mean_ci(
         table = pd.DataFrame({"n": [values.count()], "mean": [values.mean()], "sd": [values.std()]})
         table = table.loc[table["n"] > 0]
     table["n"] = table["n"].astype("int64")
-    table["ci_low"], table["ci_high"] = t_interval(table["mean"], table["sd"], table["n"], ci=ci)
+    table["ci_low"], table["ci_high"] = t_interval(
+        table["mean"], table["sd"], table["n"], alpha=alpha
+    )
     return table.reset_index(drop=True)

@@ -39,6 +39,7 @@ import patsy
 from scipy import stats
 
 from hipdata.analysis import _reml
+from hipdata.analysis._confidence import accepts_ci
 
 #: Optimisers tried (scipy.optimize.minimize methods, each honouring lme4's bounds on theta).
 DEFAULT_OPTIMISERS = ("L-BFGS-B", "Nelder-Mead", "Powell")
@@ -52,17 +53,57 @@ CRITERION_TOLERANCE = 1e-6
 SUMMARY_COLUMNS = ["term", "estimate", "std_error", "ci_low", "ci_high", "effect", "p_value"]
 
 
+class ModelSummary(pd.DataFrame):
+    """The tidy term table of a fit, which can also be called as in statsmodels.
+
+    As a DataFrame it is :attr:`MixedModelFit.summary` (one row per term; ``set_index("term")``
+    and friends return plain DataFrames). Called, ``fit.summary()`` returns a
+    :class:`SummaryText`: the printable table statsmodels' ``result.summary()`` gives.
+    """
+
+    _metadata = ["_fit"]
+
+    @property
+    def _constructor(self):
+        return pd.DataFrame  # derived tables are plain tables
+
+    def __call__(self) -> SummaryText:
+        fit = getattr(self, "_fit", None)
+        if fit is None:
+            raise TypeError("this summary table is not attached to a fit")
+        return SummaryText(_summary_text(fit))
+
+
+class SummaryText(str):
+    """The text of ``fit.summary()``: prints as the table (also in a notebook)."""
+
+    def __repr__(self) -> str:
+        return str(self)
+
+    def as_text(self) -> str:
+        """The table as plain text (statsmodels' ``Summary.as_text``)."""
+        return str(self)
+
+    def _repr_html_(self) -> str:
+        import html
+
+        return f"<pre>{html.escape(str(self))}</pre>"
+
+
 @dataclass
 class MixedModelFit:
     """A fitted linear mixed model and what a reader needs to trust it.
 
     Attributes
     ----------
-    summary : DataFrame
+    summary : ModelSummary
         One row per term: ``term, estimate, std_error, ci_low, ci_high, effect, p_value``. Fixed
         effects carry patsy's names (``Intercept``, ``week``, ...) with Wald (normal) intervals;
         the random part follows as ``sd(Intercept)``, ``sd(<slope>)``, ``cor(Intercept,<slope>)``
-        and ``sd(Residual)``, whose standard error, interval and p-value are empty.
+        and ``sd(Residual)``, whose standard error, interval and p-value are empty. A DataFrame;
+        called as in statsmodels, ``fit.summary()`` prints the readable table: fixed effects with
+        SE, interval and p, random-effect SDs and correlation, REML criterion, observations and
+        groups, and which model was chosen and why.
     converged : bool
         Whether an optimiser reported convergence at the accepted (lowest-criterion) point.
     method : str
@@ -89,6 +130,8 @@ class MixedModelFit:
     candidates : DataFrame
         The models compared: ``model, reml_criterion, singular, chosen, result`` (each
         model's :class:`REMLResult` at its own optimum).
+    alpha : float
+        1 - confidence level of the intervals in :attr:`summary`.
     """
 
     summary: pd.DataFrame
@@ -106,6 +149,12 @@ class MixedModelFit:
     selection: str = ""
     reml_criterion: float = float("nan")
     candidates: pd.DataFrame | None = field(default=None, repr=False)
+    alpha: float = 0.05
+
+    def __post_init__(self) -> None:
+        summary = ModelSummary(self.summary)
+        object.__setattr__(summary, "_fit", self)
+        self.summary = summary
 
     @property
     def fixed_effects(self) -> pd.Series:
@@ -295,8 +344,8 @@ def _result(optimum: _Optimum, design: _Design, columns: list[int], converged: b
     )
 
 
-def _summary(result: REMLResult, ci: float) -> pd.DataFrame:
-    z = stats.norm.ppf(0.5 + ci / 2)
+def _summary(result: REMLResult, alpha: float) -> pd.DataFrame:
+    z = stats.norm.ppf(1 - alpha / 2)
     estimate = result.fe_params.to_numpy()
     std_error = result.bse_fe.to_numpy()
     with np.errstate(divide="ignore", invalid="ignore"):
@@ -343,6 +392,7 @@ def _has_slope(re_formula: str) -> bool:
     return re_formula.replace("~", "").strip() not in ("1", "")
 
 
+@accepts_ci
 def fit_mixed(
     data: pd.DataFrame,
     formula: str,
@@ -350,7 +400,7 @@ def fit_mixed(
     group: str,
     re_formula: str = "~week",
     optimisers: Sequence[str] = DEFAULT_OPTIMISERS,
-    ci: float = 0.95,
+    alpha: float = 0.05,
     group_label: str | None = None,
     row_label: str = "rows",
 ) -> MixedModelFit:
@@ -380,8 +430,9 @@ def fit_mixed(
         ``scipy.optimize.minimize`` methods that take bounds (``L-BFGS-B``, ``Nelder-Mead``,
         ``Powell``, ``TNC``; statsmodels' ``lbfgs``, ``nm``, ``powell`` are accepted), all of
         which are tried.
-    ci : float
-        Confidence level of the fixed-effect (Wald) intervals.
+    alpha : float
+        1 - confidence level of the fixed-effect (Wald) intervals (``ci=`` level is a
+        deprecated alias).
     group_label : str, optional
         What a group is, for the warnings ("patient"); defaults to ``group``.
     row_label : str
@@ -504,7 +555,7 @@ def fit_mixed(
         }
     )
     return MixedModelFit(
-        summary=_summary(result, ci),
+        summary=_summary(result, alpha),
         converged=bool(chosen.converged),
         method=chosen.run.method,
         random_effects=random_effects,
@@ -519,7 +570,64 @@ def fit_mixed(
         selection=selection,
         reml_criterion=float(result.deviance),
         candidates=table,
+        alpha=alpha,
     )
+
+
+def _number(value: float, width: int = 10) -> str:
+    """A number for the summary table: 4 decimals, scientific when very large or small."""
+    if value is None or not np.isfinite(value):
+        return f"{'-':>{width}}"
+    if value != 0 and (abs(value) >= 1e4 or abs(value) < 1e-3):
+        return f"{value:>{width}.3e}"
+    return f"{value:>{width}.4f}"
+
+
+def _p_value(p: float) -> str:
+    if not np.isfinite(p):
+        return f"{'-':>8}"
+    return f"{'<0.001':>8}" if p < 0.001 else f"{p:>8.3f}"
+
+
+def _summary_text(fit: MixedModelFit) -> str:
+    """The printable summary of ``fit`` (see :attr:`MixedModelFit.summary`)."""
+    table = pd.DataFrame(fit.summary)
+    fixed = table[table["effect"] == "fixed"]
+    random = table[table["effect"] == "random"]
+    width = max(14, *(len(str(term)) for term in table["term"])) + 1
+    low, high = f"[{fit.alpha / 2:g}", f"{1 - fit.alpha / 2:g}]"
+    rule = "=" * (width + 57)
+    thin = "-" * (width + 57)
+    converged = f"yes ({fit.method})" if fit.converged else f"NO ({fit.method})"
+    header = [
+        "Linear mixed model fit by REML (profiled, lme4's formulation)".center(len(rule)),
+        rule,
+        f"{'Formula:':<16}{fit.formula}",
+        f"{'Random effects:':<16}{fit.random_effects} (~{fit.re_formula.lstrip('~')} | "
+        f"{fit.group})",
+        f"{'Observations:':<16}{fit.n_obs:<12}{'Groups:':<10}{fit.n_groups:<10}"
+        f"{'Rows left out:':<15}{fit.n_dropped}",
+        f"{'REML criterion:':<16}{fit.reml_criterion:<22.4f}{'Converged:':<11}{converged}",
+        f"{'Model chosen:':<16}{fit.selection or fit.random_effects}",
+        thin,
+        f"{'Fixed effects':<{width}}{'Estimate':>10}{'Std.Err.':>10}{'z':>9}"
+        f"{low:>10}{high:>10}{'P>|z|':>8}",
+    ]
+    rows = []
+    for row in fixed.itertuples(index=False):
+        z = row.estimate / row.std_error if row.std_error else np.nan
+        z_text = f"{z:>9.2f}" if np.isfinite(z) else f"{'-':>9}"
+        rows.append(
+            f"{row.term:<{width}}{_number(row.estimate)}{_number(row.std_error)}"
+            f"{z_text}"
+            f"{_number(row.ci_low)}{_number(row.ci_high)}{_p_value(row.p_value)}"
+        )
+    rows += [thin, f"{'Random effects':<{width}}{'SD / cor':>10}"]
+    rows += [f"{row.term:<{width}}{_number(row.estimate)}" for row in random.itertuples()]
+    rows.append(rule)
+    notes = [f"Note: {warning}" for warning in fit.warnings]
+    notes.append(f"Intervals: Wald (normal), {1 - fit.alpha:.0%}; standard errors are lme4's vcov.")
+    return "\n".join([*header, *rows, *notes])
 
 
 def _as_list(by: str | Sequence[str] | None) -> list[str]:

@@ -17,6 +17,7 @@ import numpy as np
 import pandas as pd
 import statsmodels.formula.api as smf
 
+from hipdata.analysis._confidence import accepts_ci
 from hipdata.analysis.intervals import t_mean_ci, wilson_ci
 from hipdata.analysis.models import MixedModelFit, fit_mixed
 
@@ -49,12 +50,13 @@ def _with_columns(
     )
 
 
+@accepts_ci
 def responder_rates(
     outcome_change: pd.DataFrame,
     *,
     by: str | Sequence[str] | None = None,
     patients: pd.DataFrame | None = None,
-    ci: float = 0.95,
+    alpha: float = 0.05,
 ) -> pd.DataFrame:
     """Share of responders per measure with Wilson confidence intervals and full counts.
 
@@ -72,8 +74,8 @@ def responder_rates(
         ``outcome_change`` lacks them.
     patients : DataFrame, optional
         ``patients`` (or ``patient_summary``) table supplying ``by`` columns.
-    ci : float
-        Confidence level.
+    alpha : float
+        1 - confidence level (``ci=`` level is a deprecated alias).
 
     Returns
     -------
@@ -110,7 +112,7 @@ def responder_rates(
     counts["responder_rate"] = np.where(
         n_followup > 0, counts["responders"] / np.where(n_followup > 0, n_followup, 1), np.nan
     )
-    counts["ci_low"], counts["ci_high"] = wilson_ci(counts["responders"], n_followup, ci=ci)
+    counts["ci_low"], counts["ci_high"] = wilson_ci(counts["responders"], n_followup, alpha=alpha)
     columns = ["n_patients", "n_followup", "missing_followup", "responders", "responder_rate"]
     return counts[[*keys, *columns, "ci_low", "ci_high"]]
 
@@ -119,12 +121,13 @@ def responder_rates(
 RESPONDER_SCENARIOS = ("complete_case", "missing_non_responder", "missing_responder")
 
 
+@accepts_ci
 def responder_sensitivity(
     outcome_change: pd.DataFrame,
     *,
     by: str | Sequence[str] | None = None,
     patients: pd.DataFrame | None = None,
-    ci: float = 0.95,
+    alpha: float = 0.05,
 ) -> pd.DataFrame:
     """Responder rates under three assumptions about missing follow-up: complete case and bounds.
 
@@ -152,8 +155,8 @@ def responder_sensitivity(
     patients : DataFrame, optional
         The ``patients`` table: ``discharge_date`` (and ``by`` columns missing from
         ``outcome_change``).
-    ci : float
-        Confidence level.
+    alpha : float
+        1 - confidence level (``ci=`` level is a deprecated alias).
 
     Returns
     -------
@@ -216,22 +219,23 @@ def responder_sensitivity(
     ).sort_values([*keys, "_order"], kind="stable")
     denominator = table["denominator"].to_numpy()
     table["rate"] = table["numerator"] / table["denominator"].where(table["denominator"] > 0)
-    table["ci_low"], table["ci_high"] = wilson_ci(table["numerator"], denominator, ci=ci)
+    table["ci_low"], table["ci_high"] = wilson_ci(table["numerator"], denominator, alpha=alpha)
     columns = ["scenario", "n_eligible", "n_followup", "n_missing", "responders"]
     columns += ["numerator", "denominator", "rate", "ci_low", "ci_high"]
     return table[[*keys, *columns]].reset_index(drop=True)
 
 
+@accepts_ci
 def mean_change(
     outcome_change: pd.DataFrame,
     *,
     by: str | Sequence[str] | None = None,
     patients: pd.DataFrame | None = None,
-    ci: float = 0.95,
+    alpha: float = 0.05,
 ) -> pd.DataFrame:
     """Mean improvement per measure with a t-based confidence interval.
 
-    Over patients with both scores: ``mean_improvement +- t(1 - (1 - ci)/2, n - 1) * sd /
+    Over patients with both scores: ``mean_improvement +- t(1 - alpha/2, n - 1) * sd /
     sqrt(n)`` (positive is better, whatever the measure's direction), beside the mean baseline and
     follow-up scores of the same patients. ``missing_followup`` counts patients with the measure
     but no pair.
@@ -245,7 +249,7 @@ def mean_change(
     keys = ["measure", *_keys(by)]
     data = _with_columns(outcome_change, keys, patients)
     paired = data.loc[data["improvement"].notna()]
-    interval = t_mean_ci(paired, "improvement", by=keys, ci=ci).rename(
+    interval = t_mean_ci(paired, "improvement", by=keys, alpha=alpha).rename(
         columns={"mean": "mean_improvement", "sd": "sd_improvement"}
     )
     means = (
@@ -329,6 +333,7 @@ def followup_completeness(
     return table[[*keys, *columns, "expected_followup", "followup_share"]]
 
 
+@accepts_ci
 def adherence_outcome_association(
     outcome_change: pd.DataFrame,
     patient_summary: pd.DataFrame,
@@ -337,7 +342,7 @@ def adherence_outcome_association(
     measure: str = "nprs",
     adherence: str = "attendance",
     covariates: Sequence[str] = ASSOCIATION_COVARIATES,
-    ci: float = 0.95,
+    alpha: float = 0.05,
 ) -> pd.DataFrame:
     """Association of adherence with improvement: OLS with HC3 robust standard errors.
 
@@ -368,8 +373,8 @@ def adherence_outcome_association(
         ``dose_adherence`` ...
     covariates : sequence of str
         Adjustment columns, from ``outcome_change`` (``baseline``) or ``patients``.
-    ci : float
-        Confidence level.
+    alpha : float
+        1 - confidence level (``ci=`` level is a deprecated alias).
 
     Returns
     -------
@@ -411,7 +416,7 @@ def adherence_outcome_association(
         )
     formula = " + ".join([f"improvement ~ {adherence}", *used])
     result = smf.ols(formula, data=complete).fit(cov_type="HC3", use_t=True)
-    interval = result.conf_int(alpha=1 - ci)
+    interval = result.conf_int(alpha=alpha)
     table = pd.DataFrame(
         {
             "term": [str(t) for t in result.params.index],

@@ -124,7 +124,7 @@ def ladder_funnel(
     table["n_reached"] = table["n_reached"].astype("int64")
     table["share_reached"] = table["n_reached"] / table["n_patients"].where(table["n_patients"] > 0)
     table["ci_low"], table["ci_high"] = wilson_ci(
-        table["n_reached"], table["n_patients"], ci=1 - alpha
+        table["n_reached"], table["n_patients"], alpha=alpha
     )
     return table.reset_index(drop=True)
 
@@ -613,11 +613,11 @@ def progression_rates(
     denominator = table["n_events"].where(table["n_events"] > 0)
     table["on_criteria_share"] = table["n_met"] / denominator
     table["on_criteria_ci_low"], table["on_criteria_ci_high"] = wilson_ci(
-        table["n_met"], table["n_events"], ci=1 - alpha
+        table["n_met"], table["n_events"], alpha=alpha
     )
     table["early_share"] = table["n_early"] / denominator
     table["early_ci_low"], table["early_ci_high"] = wilson_ci(
-        table["n_early"], table["n_events"], ci=1 - alpha
+        table["n_early"], table["n_events"], alpha=alpha
     )
     columns = [
         "n_patients",

@@ -91,7 +91,7 @@ def _summarise_pain_by_bin(
         }
     )
     table[f"{prefix}_ci_low"], table[f"{prefix}_ci_high"] = t_interval(
-        table[f"{prefix}_mean"], table[f"{prefix}_sd"], table[f"{prefix}_n"], ci=1 - alpha
+        table[f"{prefix}_mean"], table[f"{prefix}_sd"], table[f"{prefix}_n"], alpha=alpha
     )
     return table
 
@@ -200,7 +200,7 @@ def pain_response_curve(
         table["flare_known"] > 0
     )
     table["flare_ci_low"], table["flare_ci_high"] = wilson_ci(
-        table["flare_count"], table["flare_known"], ci=1 - alpha
+        table["flare_count"], table["flare_known"], alpha=alpha
     )
     table = table.reset_index()
     table["volume_change_bin"] = table["volume_change_bin"].astype(str)
@@ -329,15 +329,25 @@ def relative_load_curve(
 # --------------------------------------------------------------------------------------------
 # dose-response slope
 # --------------------------------------------------------------------------------------------
-def _session_dose(family_sessions: pd.DataFrame) -> pd.DataFrame:
-    """Per session: the largest family volume change (%) and pain_24h, both recorded."""
+def _session_dose(family_sessions: pd.DataFrame, adjust_for: Sequence[str] = ()) -> pd.DataFrame:
+    """Per session: the largest family volume change (%) and pain_24h, both recorded, and the
+    session's value of each ``adjust_for`` column (session-level, e.g. ``week``; recorded)."""
+    adjust_for = list(adjust_for)
+    missing = [name for name in adjust_for if name not in family_sessions.columns]
+    if missing:
+        raise ValueError(
+            f"adjust_for: no column {', '.join(map(repr, missing))} in family_sessions "
+            f"(it has {', '.join(family_sessions.columns)})"
+        )
+    covariates = {name: (name, "first") for name in adjust_for}
     return (
         family_sessions.groupby(SESSION_KEYS, as_index=False)
         .agg(
             largest_change_pct=("volume_change_pct", "max"),
             pain_24h=("pain_24h", "max"),
+            **covariates,
         )
-        .dropna(subset=["largest_change_pct", "pain_24h"])
+        .dropna(subset=["largest_change_pct", "pain_24h", *adjust_for])
     )
 
 
@@ -346,6 +356,7 @@ def dose_response_slope(
     *,
     step_pct: float = DOSE_RESPONSE_STEP_PCT,
     alpha: float = 0.05,
+    adjust_for: Sequence[str] = (),
 ) -> dict[str, float | int]:
     """Change in pain_24h per ``step_pct`` % more volume load, with patient-clustered errors.
 
@@ -353,10 +364,17 @@ def dose_response_slope(
     ``volume_change_pct`` over the families done that session predicts the session's
     ``pain_24h``::
 
-        pain_24h = intercept + slope * largest_change_pct / step_pct + error
+        pain_24h = intercept + slope * largest_change_pct / step_pct
+                   [+ c_1 * adjust_for_1 + ...] + error
 
-    fitted by OLS with standard errors clustered by patient (statsmodels ``cov_type="cluster"``).
-    Sessions where no family has a volume change, or without pain_24h, are left out.
+    fitted by OLS with standard errors clustered by patient (statsmodels ``cov_type="cluster"``;
+    R: ``lm`` with ``sandwich::vcovCL(type = "HC1")``). Sessions where no family has a volume
+    change, or without pain_24h (or without a covariate), are left out.
+
+    Pain falls over a course of care while volume steps grow, so the unadjusted slope mixes the
+    dose-response with the time trend (on the demo cohort 0.187 against the planted 0.2);
+    ``adjust_for=("week",)`` adds the CONTRACT §4 week of care as a linear covariate and
+    compares sessions at the same point of care.
 
     Parameters
     ----------
@@ -366,13 +384,17 @@ def dose_response_slope(
         The volume step the slope is expressed per (default 10 %).
     alpha : float
         1 - confidence level of the interval.
+    adjust_for : sequence of str
+        Session-level numeric columns of ``family_sessions`` entered as linear covariates
+        (e.g. ``("week",)``); default none (the unadjusted slope).
 
     Returns
     -------
     dict
         ``estimate``, ``std_error``, ``ci_low``, ``ci_high``, ``p_value``, ``intercept``,
-        ``n_sessions``, ``n_patients``, ``step_pct``. With fewer than 3 sessions or 2 patients the
-        model is not fitted and the figures are NaN.
+        ``n_sessions``, ``n_patients``, ``step_pct``, ``adjusted_for`` (the covariates, a
+        tuple) and ``covariates`` (their coefficients, a dict). With fewer than ``3 + len(adjust_for)`` sessions or 2 patients the model is not
+        fitted and the figures are NaN.
 
     Examples
     --------
@@ -382,7 +404,8 @@ def dose_response_slope(
     >>> round(dose_response_slope(fs)["estimate"], 6)  # pain = 1 + 0.5 x change / 10
     0.5
     """
-    per_session = _session_dose(family_sessions)
+    adjust_for = tuple(adjust_for)
+    per_session = _session_dose(family_sessions, adjust_for)
     n_sessions = len(per_session)
     n_patients = int(per_session["patient_id"].nunique())
     result: dict[str, float | int] = {
@@ -395,11 +418,14 @@ def dose_response_slope(
         "n_sessions": n_sessions,
         "n_patients": n_patients,
         "step_pct": step_pct,
+        "adjusted_for": adjust_for,
+        "covariates": {name: np.nan for name in adjust_for},
     }
-    if n_sessions < 3 or n_patients < 2:
+    if n_sessions < 3 + len(adjust_for) or n_patients < 2:
         return result
     dose = per_session["largest_change_pct"].to_numpy(dtype="float64") / step_pct
-    design = sm.add_constant(dose, has_constant="add")
+    covariates = per_session[list(adjust_for)].to_numpy(dtype="float64")
+    design = sm.add_constant(np.column_stack([dose, covariates]), has_constant="add")
     groups = pd.factorize(per_session["patient_id"])[0]
     fit = sm.OLS(per_session["pain_24h"].to_numpy(dtype="float64"), design).fit(
         cov_type="cluster", cov_kwds={"groups": groups}
@@ -412,6 +438,7 @@ def dose_response_slope(
         ci_high=float(ci[1, 1]),
         p_value=float(fit.pvalues[1]),
         intercept=float(fit.params[0]),
+        covariates={name: float(fit.params[2 + i]) for i, name in enumerate(adjust_for)},
     )
     return result
 
@@ -425,6 +452,7 @@ def dose_response_within_between(
     *,
     step_pct: float = DOSE_RESPONSE_STEP_PCT,
     alpha: float = 0.05,
+    adjust_for: Sequence[str] = (),
 ) -> pd.DataFrame:
     """The dose-response slope split into its within-patient and between-patient parts.
 
@@ -441,7 +469,8 @@ def dose_response_within_between(
     ``step_pct`` % more in their usual step. ``between_minus_within`` (the contextual effect,
     Mundlak's test of their equality) comes with its Wald interval. ``pooled`` is
     :func:`dose_response_slope` (OLS, patient-clustered errors), a weighted mix of the two that
-    describes neither when they differ.
+    describes neither when they differ. ``adjust_for`` adds session-level covariates (e.g.
+    ``("week",)``, the time trend of pain over care) to both models as linear terms ``+ c week``.
 
     Parameters
     ----------
@@ -451,36 +480,42 @@ def dose_response_within_between(
         The volume step the slopes are expressed per (default 10 %).
     alpha : float
         1 - confidence level (Wald intervals).
+    adjust_for : sequence of str
+        Session-level numeric columns of ``family_sessions`` entered as linear covariates in the
+        mixed model and in the pooled slope (default none).
 
     Returns
     -------
     DataFrame
         One row per part of :data:`DOSE_RESPONSE_PARTS`: ``part, estimate, std_error, ci_low,
         ci_high, p_value``. ``attrs``: ``n_sessions``, ``n_patients``, ``step_pct``,
-        ``random_effects`` and ``warnings`` (the mixed model's notes). With fewer than 3 sessions
+        ``adjusted_for``, ``random_effects`` and ``warnings`` (the mixed model's notes). With fewer than 3 sessions
         or 2 patients (or a model that cannot be fitted) the mixed-model rows are NaN and
         ``warnings`` says why.
     """
-    per_session = _session_dose(family_sessions)
+    adjust_for = tuple(adjust_for)
+    per_session = _session_dose(family_sessions, adjust_for)
     per_session["dose"] = per_session["largest_change_pct"].astype("float64") / step_pct
     per_session["dose_between"] = per_session.groupby("patient_id")["dose"].transform("mean")
     per_session["dose_within"] = per_session["dose"] - per_session["dose_between"]
-    pooled = dose_response_slope(family_sessions, step_pct=step_pct, alpha=alpha)
+    pooled = dose_response_slope(
+        family_sessions, step_pct=step_pct, alpha=alpha, adjust_for=adjust_for
+    )
     columns = ["estimate", "std_error", "ci_low", "ci_high", "p_value"]
     table = pd.DataFrame(np.nan, index=list(DOSE_RESPONSE_PARTS), columns=columns)
     table.loc["pooled"] = [pooled[c] for c in columns]
     notes: list[str] = []
     random_effects = ""
-    if pooled["n_sessions"] < 3 or pooled["n_patients"] < 2:
+    if pooled["n_sessions"] < 3 + len(adjust_for) or pooled["n_patients"] < 2:
         notes.append("too few sessions or patients for the within/between model")
     else:
         try:
             fit = fit_mixed(
-                per_session[["patient_id", "pain_24h", "dose_within", "dose_between"]],
-                "pain_24h ~ dose_within + dose_between",
+                per_session[["patient_id", "pain_24h", "dose_within", "dose_between", *adjust_for]],
+                " + ".join(["pain_24h ~ dose_within", "dose_between", *adjust_for]),
                 group="patient_id",
                 re_formula="1",
-                ci=1 - alpha,
+                alpha=alpha,
                 group_label="patient",
                 row_label="sessions",
             )
@@ -512,6 +547,7 @@ def dose_response_within_between(
         "n_sessions": int(pooled["n_sessions"]),
         "n_patients": int(pooled["n_patients"]),
         "step_pct": step_pct,
+        "adjusted_for": adjust_for,
         "random_effects": random_effects,
         "warnings": notes,
     }

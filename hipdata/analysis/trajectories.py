@@ -10,6 +10,7 @@ from collections.abc import Sequence
 
 import pandas as pd
 
+from hipdata.analysis._confidence import accepts_ci
 from hipdata.analysis.clustered import clustered_mean
 from hipdata.analysis.models import MixedModelFit, fit_mixed
 
@@ -17,11 +18,12 @@ from hipdata.analysis.models import MixedModelFit, fit_mixed
 PAIN_MEASURES = ("max_pain_during", "pain_24h")
 
 
+@accepts_ci
 def weekly_pain(
     sessions: pd.DataFrame,
     *,
     by: str | Sequence[str] | None = None,
-    ci: float = 0.95,
+    alpha: float = 0.05,
     measures: Sequence[str] = PAIN_MEASURES,
     cluster: str = "patient_id",
 ) -> pd.DataFrame:
@@ -33,7 +35,7 @@ def weekly_pain(
     (:func:`hipdata.analysis.clustered.clustered_mean`: ratio estimator, linearisation variance,
     ``t`` on patients - 1 degrees of freedom), because a patient's sessions of one week are alike.
     Without a ``cluster`` column every session is its own cluster and the interval is the plain
-    ``mean +- t(1 - (1 - ci)/2, n - 1) * sd / sqrt(n)``. The interval is empty with fewer than two
+    ``mean +- t(1 - alpha/2, n - 1) * sd / sqrt(n)``. The interval is empty with fewer than two
     patients; a week in which no session recorded a measure has no row for it.
 
     Parameters
@@ -42,8 +44,8 @@ def weekly_pain(
         The ``sessions`` table (``week``, the ``by`` columns and the measures).
     by : str or list of str, optional
         Grouping column(s), such as ``clinic_id``.
-    ci : float
-        Confidence level.
+    alpha : float
+        1 - confidence level (``ci=`` level is a deprecated alias).
     measures : sequence of str
         Pain columns to summarise.
     cluster : str
@@ -76,7 +78,9 @@ def weekly_pain(
         value_name="pain",
     )
     long["pain"] = pd.to_numeric(long["pain"]).astype("float64")
-    table = clustered_mean(long, "pain", cluster="_cluster", by=["week", *keys, "measure"], ci=ci)
+    table = clustered_mean(
+        long, "pain", cluster="_cluster", by=["week", *keys, "measure"], alpha=alpha
+    )
     return table[["week", *keys, "measure", "n", "mean", "ci_low", "ci_high"]]
 
 

@@ -25,23 +25,23 @@ from hipdata.catalogue import (
     suggest_exercises,
 )
 from hipdata.dataset import (
-    ACTIVITY_COLUMNS,
     COLUMN_REPORT_COLUMNS,
     LOAD_REPORT_COLUMNS,
-    OUTCOME_COLUMNS,
-    PATIENT_COLUMNS,
     QUARANTINE_COLUMNS,
     SET_COLUMNS,
     SET_TYPE_NAMES,
-    TREATMENT_COLUMNS,
     Dataset,
+    join_catalogue,
 )
 from hipdata.errors import DataError
+from hipdata.io.columns import KNOWN_COLUMNS
 from hipdata.io.parse import parse_bool, parse_dates, parse_durations, parse_numbers, parse_pain
 from hipdata.io.readers import (
     SUPPORTED_SUFFIXES,
     RawTable,
+    coded_cells,
     column_key,
+    decode_cells,
     echo,
     echo_series,
     map_distinct,
@@ -192,6 +192,8 @@ class _Checked:
     report: dict[str, tuple[str, str]] | None = None
 
     def __post_init__(self) -> None:
+        self._text: dict[str, pd.Series] = {}
+        self._coded: dict[str, pd.Series] = {}
         self.flag_reader_problems()
 
     def label(self, name: str) -> str:
@@ -218,9 +220,32 @@ class _Checked:
             self.flag(mask, name if name not in _SOURCE_FIELDS else column, reason, values)
 
     def cells(self, name: str) -> pd.Series:
-        if name in self.columns:
-            return self.raw.cells[self.columns[name]].fillna("").astype(str)
-        return pd.Series("", index=self.raw.cells.index, dtype=object)
+        """A field's cells as text, one per row (built once per field)."""
+        if name not in self.columns:
+            return pd.Series("", index=self.raw.cells.index, dtype=object)
+        if name not in self._text:
+            column = self.raw.cells[self.columns[name]]
+            if isinstance(column.dtype, pd.CategoricalDtype):
+                self._text[name] = decode_cells(column)
+            else:
+                self._text[name] = column.fillna("").astype(str)
+        return self._text[name]
+
+    def coded(self, name: str) -> pd.Series:
+        """A field's cells as a ``category`` Series of their distinct texts (the same texts as
+        :meth:`cells`): comparisons, look-ups and the parsers then work once per distinct
+        value."""
+        if name not in self._coded:
+            column = self.raw.cells[self.columns[name]] if name in self.columns else None
+            if column is not None and isinstance(column.dtype, pd.CategoricalDtype):
+                if (column.cat.codes < 0).any():
+                    column = decode_cells(column).astype("category")
+                self._coded[name] = column
+            else:
+                codes, texts = pd.factorize(self.cells(name))
+                coded = coded_cells(codes, np.asarray(texts, dtype=object))
+                self._coded[name] = coded.set_axis(self.raw.cells.index)
+        return self._coded[name]
 
     def has(self, name: str) -> bool:
         return name in self.columns
@@ -231,8 +256,12 @@ class _Checked:
         if not mask.any():
             return
         index = np.flatnonzero(mask)
-        values = self.cells(name) if value is None else value.astype(str)
-        reasons = reason.to_numpy()[index] if isinstance(reason, pd.Series) else reason
+        values = self.coded(name) if value is None else value
+        reasons = (
+            reason.iloc[index].astype(object).to_numpy()
+            if isinstance(reason, pd.Series)
+            else reason
+        )
         self.problems.append(
             pd.DataFrame(
                 {
@@ -433,9 +462,9 @@ def _map_exercise_sources(raw: RawTable, mapping: dict, report: dict) -> None:
 
 
 def _check_dates(checked: _Checked, name: str, dayfirst, today: pd.Timestamp, *, required: bool):
-    dates, reasons = parse_dates(checked.cells(name), dayfirst=dayfirst)
+    dates, reasons = parse_dates(checked.coded(name), dayfirst=dayfirst)
     if required:
-        checked.flag(checked.cells(name) == "", name, f"{name} is missing")
+        checked.flag(checked.coded(name) == "", name, f"{name} is missing")
     checked.flag_reasons(reasons, name)
     checked.flag(
         (dates > today).to_numpy(), name, f"{name} is in the future (after {today:%Y-%m-%d})"
@@ -480,7 +509,7 @@ def _check_number(
     parser=parse_numbers,
 ) -> pd.Series:
     label = label or name
-    source = checked.cells(name) if cells is None else cells
+    source = checked.coded(name) if cells is None else cells
     values, reasons = parser(source)
     checked.flag_reasons(reasons, name)
     if whole:
@@ -544,7 +573,7 @@ def _check_list(
 
 
 def _check_patient_ids(checked: _Checked, patients: pd.DataFrame, rejected: pd.Series):
-    ids = checked.cells("patient_id")
+    ids = checked.coded("patient_id")
     checked.flag(ids == "", "patient_id", "patient id is empty")
     in_quarantine = ids.isin(rejected.index) & (ids != "")
     checked.flag(
@@ -555,20 +584,26 @@ def _check_patient_ids(checked: _Checked, patients: pd.DataFrame, rejected: pd.S
     )
     unknown = (ids != "") & ~ids.isin(patients["patient_id"]) & ~in_quarantine
     checked.flag(unknown.to_numpy(), "patient_id", "unknown patient id (not in the patients table)")
-    return ids
+    return checked.cells("patient_id")
 
 
 def _flag_duplicates(checked: _Checked, key: pd.DataFrame, what: str) -> None:
     """Quarantine later copies of a key among otherwise valid rows, naming the first copy's row."""
     ok = ~checked.bad_positions()
-    key = key.copy()
-    key["_row"] = checked.raw.source_row
-    valid = key[ok]
-    columns = [c for c in key.columns if c != "_row"]
-    later = valid.duplicated(columns, keep="first")
+    columns = list(key.columns)
+    # one integer per distinct key among the valid rows, in order of first appearance: each
+    # column's factorize codes (missing values equal to each other, as in ``duplicated``)
+    # combined column by column and factorized again, so nothing overflows
+    positions = np.flatnonzero(ok)
+    group = np.zeros(len(positions), dtype=np.int64)
+    for column in columns:
+        codes, uniques = pd.factorize(key[column].iloc[positions])
+        group = pd.factorize(group * (len(uniques) + 1) + (codes + 1))[0]
+    later = pd.Series(group).duplicated(keep="first")
     if not later.any():
         return
-    first_row = valid.groupby(columns, dropna=False, sort=False)["_row"].transform("first")
+    _, first_position = np.unique(group, return_index=True)  # groups are numbered 0, 1, ...
+    first_row = pd.Series(checked.raw.source_row[ok][first_position[group]])
     mask = np.zeros(len(key), dtype=bool)
     mask[np.flatnonzero(ok)[later.to_numpy()]] = True
     reasons = pd.Series("", index=checked.raw.cells.index, dtype=object)
@@ -584,7 +619,7 @@ def _split(checked: _Checked, frame: pd.DataFrame) -> pd.DataFrame:
 
 def _load_patients(raw: RawTable, dayfirst, today) -> tuple[_Checked, pd.DataFrame]:
     checked = _Checked(
-        raw, "patients", *_with_report(_map_columns(raw, "patients", tuple(PATIENT_COLUMNS)))
+        raw, "patients", *_with_report(_map_columns(raw, "patients", KNOWN_COLUMNS["patients"]))
     )
     ids = checked.cells("patient_id")
     checked.flag(ids == "", "patient_id", "patient id is empty")
@@ -595,13 +630,13 @@ def _load_patients(raw: RawTable, dayfirst, today) -> tuple[_Checked, pd.DataFra
     checked.flag(
         (discharge < start).to_numpy(), "discharge_date", "discharge_date is before start_date"
     )
-    sex_key = map_distinct(checked.cells("sex"), column_key)
+    sex_key = map_distinct(checked.coded("sex"), column_key)
     sex = sex_key.map(SEXES)
     checked.flag(sex.isna().to_numpy(), "sex", "sex must be F, M, X or unknown")
     age = _check_number(checked, "age_years", low=12, high=110, whole=True, label="age_years")
-    athlete, reasons = parse_bool(checked.cells("athlete"))
+    athlete, reasons = parse_bool(checked.coded("athlete"))
     checked.flag_reasons(reasons, "athlete")
-    reason_key = map_distinct(checked.cells("discharge_reason"), column_key)
+    reason_key = map_distinct(checked.coded("discharge_reason"), column_key)
     discharge_reason = reason_key.map(DISCHARGE_REASONS)
     checked.flag(
         ((reason_key != "") & discharge_reason.isna()).to_numpy(),
@@ -630,7 +665,8 @@ def _load_patients(raw: RawTable, dayfirst, today) -> tuple[_Checked, pd.DataFra
             "clinic_id": clinic.astype(str),
             "clinician_id": clinician.where(clinician != "").astype("str"),
             "sex": sex.fillna("unknown").astype(str),
-            "age_years": age.astype("Int64"),
+            # a non-whole age is quarantined above; masked here so the cast cannot fail
+            "age_years": age.where(age % 1 == 0).astype("Int64"),
             "condition": condition.where(condition != "").str.lower().astype("str"),
             "athlete": athlete,
             "start_date": start,
@@ -663,21 +699,32 @@ def _split_list(cells: pd.Series) -> pd.DataFrame:
     return cells.str.split("/", expand=True, regex=False).fillna("")
 
 
-def _load_exercises(raw, patients, rejected, catalogue, dayfirst, today, pain_max):
-    known = tuple(SET_COLUMNS[:3]) + (
-        "set",
-        "sets",
-        "reps",
-        "hold_s",
-        "load_kg",
-        "load_lb",
-        "pain_during",
-        "pain_24h",
-        "prescribed_sets",
-        "prescribed_reps",
-        "prescribed_hold_s",
-        "set_type",
+def _loaded_variants(checked, names, exercise, load_kg, loaded, catalogue) -> pd.Series:
+    """:func:`~hipdata.catalogue.apply_loaded_variants` for the rows with a load, called once
+    per distinct (name as written, exercise) pair: on those rows its answer depends on the pair
+    only. Rows without a load keep their exercise."""
+    name_codes = checked.coded("exercise").cat.codes.to_numpy().astype(np.int64)
+    exercise_codes, exercises = pd.factorize(exercise)
+    pair = pd.factorize(name_codes[loaded] * (len(exercises) + 1) + (exercise_codes[loaded] + 1))[0]
+    _, first = np.unique(pair, return_index=True)
+    rows = np.flatnonzero(loaded)[first]
+    moved = apply_loaded_variants(
+        names.iloc[rows], exercise.iloc[rows], load_kg.iloc[rows], catalogue
     )
+    moved_codes, moved_values = pd.factorize(moved)
+    codes = exercise_codes.copy()
+    codes[loaded] = np.where(moved_codes[pair] < 0, -1, moved_codes[pair] + len(exercises))
+    values = pd.array(
+        np.concatenate(
+            [np.asarray(exercises, dtype=object), np.asarray(moved_values, dtype=object)]
+        ),
+        dtype=exercise.dtype,
+    )
+    return pd.Series(values.take(codes, allow_fill=True), index=exercise.index, name=exercise.name)
+
+
+def _load_exercises(raw, patients, rejected, catalogue, dayfirst, today, pain_max):
+    known = KNOWN_COLUMNS["exercises"]
     checked = _Checked(raw, "exercises", *_with_report(_map_columns(raw, "exercises", known)))
     if checked.has("set") == checked.has("sets"):
         raise DataError(
@@ -697,7 +744,9 @@ def _load_exercises(raw, patients, rejected, catalogue, dayfirst, today, pain_ma
     ids = _check_patient_ids(checked, patients, rejected)
     dates = _check_dates(checked, "date", dayfirst, today, required=True)
     starts = patients.set_index("patient_id")["start_date"].astype("datetime64[ns]")
-    start = pd.Series(starts.reindex(ids.to_numpy()).to_numpy(), index=ids.index)
+    coded_ids = checked.coded("patient_id")  # one look-up per distinct id
+    by_code = starts.reindex(coded_ids.cat.categories.astype(object)).to_numpy()
+    start = pd.Series(by_code[coded_ids.cat.codes.to_numpy()], index=ids.index)
     earliest = start - pd.Timedelta(days=PRE_START_DAYS)
     too_early = (dates < earliest).to_numpy()
     days_before = (start - dates).dt.days
@@ -727,7 +776,7 @@ def _load_exercises(raw, patients, rejected, catalogue, dayfirst, today, pain_ma
 
     if set_level:
         set_number = _check_number(checked, "set", low=1, high=50, whole=True, label="set number")
-        checked.flag(checked.cells("set") == "", "set", "set number is missing")
+        checked.flag(checked.coded("set") == "", "set", "set number is missing")
         hold_source, hold_parser = (
             ("duration", parse_durations) if checked.has("duration") else ("hold_s", parse_numbers)
         )
@@ -789,7 +838,7 @@ def _load_exercises(raw, patients, rejected, catalogue, dayfirst, today, pain_ma
         weight = checked.columns["load_value"]
         unit_column = checked.columns["load_unit"]
         value = _check_number(checked, "load_value", low=0, label=weight)
-        unit = map_distinct(checked.cells("load_unit"), column_key)
+        unit = map_distinct(checked.coded("load_unit"), column_key)
         factor = unit.map(LOAD_UNITS).astype("float64")
         checked.flag(
             (value.notna() & (unit == "")).to_numpy(),
@@ -806,9 +855,12 @@ def _load_exercises(raw, patients, rejected, catalogue, dayfirst, today, pain_ma
     if checked.has("load_lb"):
         load_lb = _check_number(checked, "load_lb", low=0, high=500 / LB_TO_KG, label="load_lb")
         load_kg = load_kg.fillna(load_lb * LB_TO_KG)
-    # a named exercise done with external load is its ladder's loaded variant (catalogue.py)
-    exercise = apply_loaded_variants(names, exercise, load_kg, catalogue)
-    set_type = map_distinct(checked.cells("set_type"), column_key).map(SET_TYPE_NAMES)
+    # a named exercise done with external load is its ladder's loaded variant (catalogue.py);
+    # rows without a load keep their exercise, so only the loaded rows are looked at
+    loaded = (load_kg.fillna(0) > 0).to_numpy()
+    if loaded.any():
+        exercise = _loaded_variants(checked, names, exercise, load_kg, loaded, catalogue)
+    set_type = map_distinct(checked.coded("set_type"), column_key).map(SET_TYPE_NAMES)
     checked.flag(
         set_type.isna().to_numpy(),
         "set_type",
@@ -816,7 +868,7 @@ def _load_exercises(raw, patients, rejected, catalogue, dayfirst, today, pain_ma
     )
     pain = {}
     for name in ("pain_during", "pain_24h"):
-        values, reasons = parse_pain(checked.cells(name), scale_max=pain_max)
+        values, reasons = parse_pain(checked.coded(name), scale_max=pain_max)
         checked.flag_reasons(reasons, name)
         pain[name] = values * (10.0 / pain_max)
     prescribed = {
@@ -849,8 +901,14 @@ def _load_exercises(raw, patients, rejected, catalogue, dayfirst, today, pain_ma
         }
     )[keep]
     repeat = n_sets[keep].astype(int).to_numpy()
-    sets = rows.loc[rows.index.repeat(repeat)]
-    set_index = sets.groupby(level=0).cumcount().to_numpy()
+    # one row per set: each kept row repeated, numbered 0, 1, ... within its repeats (what
+    # ``rows.loc[rows.index.repeat(repeat)]`` and ``groupby(level=0).cumcount()`` give)
+    if (repeat == 1).all():
+        sets = rows
+        set_index = np.zeros(len(rows), dtype=np.int64)
+    else:
+        sets = rows.take(np.repeat(np.arange(len(rows)), repeat))
+        set_index = np.arange(int(repeat.sum())) - np.repeat(np.cumsum(repeat) - repeat, repeat)
     if set_level:
         sets = sets.assign(set=set_number[keep].astype(int).to_numpy())
     else:
@@ -866,22 +924,30 @@ def _load_exercises(raw, patients, rejected, catalogue, dayfirst, today, pain_ma
         )
         column = np.where(single[row_positions], 0, np.minimum(set_index, table.shape[1] - 1))
         sets[name] = table[row_positions, column]
-    sets = sets.merge(
-        catalogue[["id", "family", "level", "dose"]].rename(columns={"id": "exercise"}),
-        on="exercise",
-        how="left",
+    # sorted by patient, date, source row and set; the patient ids by the rank of their distinct
+    # text (the order of the text itself), so no string is compared per row
+    coded_ids = checked.coded("patient_id")
+    rank = np.empty(len(coded_ids.cat.categories), dtype=np.int64)
+    rank[np.argsort(np.asarray(coded_ids.cat.categories, dtype=object), kind="stable")] = np.arange(
+        len(rank)
     )
+    kept_codes = coded_ids.cat.codes.to_numpy()[keep]
+    order_key = pd.DataFrame(
+        {
+            "patient": rank[kept_codes[np.repeat(np.arange(len(kept_codes)), repeat)]],
+            "date": sets["date"].to_numpy(),
+            "source_row": sets["source_row"].to_numpy(),
+            "set": sets["set"].to_numpy(),
+        }
+    )
+    order = order_key.sort_values(list(order_key.columns), kind="stable").index.to_numpy()
+    sets = join_catalogue(sets, catalogue, validate=None)
     sets["level"] = sets["level"].astype("int64")
-    sets = sets.sort_values(["patient_id", "date", "source_row", "set"], kind="stable")
-    return checked, sets[SET_COLUMNS].reset_index(drop=True)
+    return checked, sets[SET_COLUMNS].take(order).reset_index(drop=True)
 
 
 def _load_optional(raw, table, patients, rejected, dayfirst, today, measures):
-    known = {
-        "activity": tuple(ACTIVITY_COLUMNS),
-        "outcomes": tuple(OUTCOME_COLUMNS),
-        "treatments": tuple(TREATMENT_COLUMNS),
-    }[table]
+    known = KNOWN_COLUMNS[table]
     checked = _Checked(raw, table, *_with_report(_map_columns(raw, table, known)))
     ids = _check_patient_ids(checked, patients, rejected)
     dates = _check_dates(checked, "date", dayfirst, today, required=True)
@@ -899,7 +965,7 @@ def _load_optional(raw, table, patients, rejected, dayfirst, today, measures):
         _flag_duplicates(checked, frame[["patient_id", "date"]], "patient and date")
     elif table == "outcomes":
         names = checked.cells("measure")
-        measure = map_distinct(names, column_key).map(
+        measure = map_distinct(checked.coded("measure"), column_key).map(
             {column_key(k): v for k, v in measure_aliases(measures).items()}
         )
         checked.flag(names == "", "measure", "measure is missing")
@@ -909,7 +975,7 @@ def _load_optional(raw, table, patients, rejected, dayfirst, today, measures):
             "unknown measure (known: " + ", ".join(measures) + "; register others)",
         )
         score = _check_number(checked, "score")
-        checked.flag(checked.cells("score") == "", "score", "score is missing")
+        checked.flag(checked.coded("score") == "", "score", "score is missing")
         low = measure.map({k: m.low for k, m in measures.items()})
         high = measure.map({k: m.high for k, m in measures.items()})
         outside = (score < low - 1e-9) | (score > high + 1e-9)
@@ -942,7 +1008,7 @@ def _load_optional(raw, table, patients, rejected, dayfirst, today, measures):
 
 
 def _read(source: Path | RawTable) -> RawTable:
-    return source if isinstance(source, RawTable) else read_raw(source)
+    return source if isinstance(source, RawTable) else read_raw(source, coded=True)
 
 
 def load(

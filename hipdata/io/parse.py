@@ -64,6 +64,25 @@ def _per_unique_value(parser):
 
     @functools.wraps(parser)
     def wrapper(cells: pd.Series, **options) -> tuple[pd.Series, pd.Series]:
+        if isinstance(cells.dtype, pd.CategoricalDtype):
+            # cells already coded by their distinct texts (the loader's readers): parse the
+            # categories, spread by the codes; the reasons stay coded too
+            codes = cells.cat.codes.to_numpy().astype(np.int64)
+            texts = pd.Series(cells.cat.categories.astype(object), dtype=object)
+            if (codes < 0).any():
+                texts = pd.concat([texts, pd.Series([""], dtype=object)], ignore_index=True)
+                codes = np.where(codes < 0, len(texts) - 1, codes)
+            values, reasons = parser(texts, **options)
+            reason_codes, reason_texts = pd.factorize(reasons.astype(object))
+            return (
+                pd.Series(values.to_numpy()[codes], index=cells.index),
+                pd.Series(
+                    pd.Categorical.from_codes(
+                        reason_codes[codes], categories=pd.Index(reason_texts, dtype=object)
+                    ),
+                    index=cells.index,
+                ),
+            )
         codes, uniques = pd.factorize(cells.fillna("").astype(str))
         values, reasons = parser(pd.Series(uniques, dtype=object), **options)
         if len(uniques) == 0:

@@ -63,6 +63,12 @@ def map_distinct(cells: pd.Series, function) -> pd.Series:
     >>> map_distinct(pd.Series(["Kg", "LBS", "Kg"]), column_key).tolist()
     ['kg', 'lbs', 'kg']
     """
+    if isinstance(cells.dtype, pd.CategoricalDtype) and (cells.cat.codes < 0).any():
+        cells = cells.astype(object)
+    if isinstance(cells.dtype, pd.CategoricalDtype):
+        codes = cells.cat.codes.to_numpy()
+        mapped = pd.Series(cells.cat.categories, dtype="str").map(function)
+        return pd.Series(mapped.array.take(codes), index=cells.index, name=cells.name)
     codes, uniques = pd.factorize(cells)
     if (codes < 0).any():
         return cells.map(function)
@@ -115,15 +121,21 @@ class RawTable:
         return self.path.name
 
 
-def read_raw(path: Path) -> RawTable:
-    """Read a CSV / Excel / Parquet file into text cells; raise :class:`DataError` if unreadable."""
+def read_raw(path: Path, *, coded: bool = False) -> RawTable:
+    """Read a CSV / Excel / Parquet file into text cells; raise :class:`DataError` if unreadable.
+
+    With ``coded=True`` the cells of CSV and Parquet files may come as pandas ``category``
+    columns whose categories are the column's distinct cell texts (the same texts as without
+    it): the loader then parses each distinct value once and never builds a text cell per row
+    for typed Parquet columns. Without it every column is text (``str``), as always.
+    """
     suffix = path.suffix.lower()
     if suffix in (".csv", ".txt", ".tsv"):
-        raw = _read_csv(path)
+        raw = _read_csv(path, coded=coded)
     elif suffix == ".xlsx":
         raw = _read_xlsx(path)
     elif suffix == ".parquet":
-        raw = _read_parquet(path)
+        raw = _read_parquet(path, coded=coded)
     elif suffix in (".xls", ".ods", ".numbers"):
         raise DataError(
             f"{suffix} files are not supported",
@@ -170,7 +182,42 @@ def read_raw(path: Path) -> RawTable:
         raw.cells = raw.cells.loc[filled].reset_index(drop=True)
         raw.source_row = raw.source_row[filled]
     _limit_cell_length(raw)
+    if not coded:
+        for position in range(raw.cells.shape[1]):
+            column = raw.cells.iloc[:, position]
+            if isinstance(column.dtype, pd.CategoricalDtype):
+                raw.cells.isetitem(position, decode_cells(column))
     return raw
+
+
+def coded_cells(codes: np.ndarray, texts) -> pd.Series:
+    """A ``category`` Series of cell text from ``codes`` into ``texts`` (``-1``: an empty cell).
+
+    ``texts`` may repeat a text (two typed values with one text form, or two cells that are equal
+    once stripped): the categories are made distinct and the codes follow them.
+    """
+    texts = pd.Series(pd.array(np.asarray(texts, dtype=object), dtype="str")).fillna("")
+    texts = pd.concat([texts, pd.Series([""], dtype="str")], ignore_index=True)
+    remap, categories = pd.factorize(texts)
+    codes = np.asarray(codes)
+    codes = np.where(codes < 0, len(texts) - 1, codes)
+    if len(categories) < len(texts):
+        codes = remap[codes]  # some texts repeat: follow the distinct categories
+    return pd.Series(
+        pd.Categorical.from_codes(
+            codes.astype(np.int32, copy=False), categories=pd.Index(categories, dtype="str")
+        )
+    )
+
+
+def decode_cells(column: pd.Series) -> pd.Series:
+    """The text (pandas ``str``) of a ``category`` column of cells, built by one ``take``."""
+    codes = column.cat.codes.to_numpy()
+    categories = pd.Index(column.cat.categories, dtype="str").array
+    if (codes < 0).any():
+        categories = pd.concat([pd.Series(categories), pd.Series([""], dtype="str")]).array
+        codes = np.where(codes < 0, len(categories) - 1, codes)
+    return pd.Series(categories.take(codes), index=column.index, name=column.name)
 
 
 def _check_width(path: Path, width: int) -> None:
@@ -202,10 +249,17 @@ def _limit_cell_length(raw: RawTable) -> None:
     found = []
     for position in range(raw.cells.shape[1]):
         column = raw.cells.iloc[:, position]
+        if (
+            isinstance(column.dtype, pd.CategoricalDtype)
+            and not (column.cat.categories.str.len() > MAX_CELL_CHARS).any()
+        ):
+            continue  # no distinct text is too long
         lengths = column.str.len()
         long = (lengths > MAX_CELL_CHARS).to_numpy()
         if not long.any():
             continue
+        if isinstance(column.dtype, pd.CategoricalDtype):
+            column = decode_cells(column)
         found.append(
             pd.DataFrame(
                 {
@@ -314,7 +368,7 @@ def _first_line(text: str) -> str:
         start = end + 1
 
 
-def _read_csv(path: Path) -> RawTable:
+def _read_csv(path: Path, *, coded: bool = False) -> RawTable:
     text, notes = _decode(path, path.read_bytes())
     header_line = _first_line(text)
     if re.fullmatch(r'\s*"?sep=.?"?\s*', header_line, flags=re.IGNORECASE):
@@ -326,7 +380,9 @@ def _read_csv(path: Path) -> RawTable:
     sep = _sniff_delimiter(header_line)
     # refuse a very wide header before any parser sees it (a 10^6-column header is quadratic)
     _check_width(path, re.sub(r'"[^"]*"', "", header_line).count(sep) + 1)
-    raw = _read_csv_fast(path, text, sep)
+    raw = _read_csv_arrow(path, text, sep) if coded else None
+    if raw is None:
+        raw = _read_csv_fast(path, text, sep)
     if raw is None:
         raw = _read_csv_careful(path, text, sep)
     raw.notes.extend(notes)
@@ -337,6 +393,51 @@ def _strip_cells(cells: pd.DataFrame) -> pd.DataFrame:
     for position in range(cells.shape[1]):
         cells.isetitem(position, cells.iloc[:, position].fillna("").astype(str).str.strip())
     return cells
+
+
+def _read_csv_arrow(path: Path, text: str, sep: str) -> RawTable | None:
+    """pyarrow's CSV reader (multithreaded), every column dictionary-encoded text, for the common
+    case: every record has exactly the header's number of cells, no blank line, no block-sized
+    record. Anything else makes it fail and pandas' C parser (then the careful path) takes over,
+    so the cells are those :func:`_read_csv_fast` gives; ``None`` then. Cells are stripped once
+    per distinct text."""
+    import pyarrow as pa
+    import pyarrow.csv as pacsv
+
+    end = text.find("\n")
+    if not (text if end < 0 else text[:end]).strip():
+        return None
+    width = re.sub(r'"[^"]*"', "", _first_line(text)).count(sep) + 1
+    kind = pa.dictionary(pa.int32(), pa.string())
+    try:
+        table = pacsv.read_csv(
+            pa.py_buffer(text.encode("utf-8")),
+            read_options=pacsv.ReadOptions(autogenerate_column_names=True),
+            parse_options=pacsv.ParseOptions(
+                delimiter=sep, newlines_in_values=True, ignore_empty_lines=False
+            ),
+            convert_options=pacsv.ConvertOptions(
+                column_types={f"f{i}": kind for i in range(width + 1)},
+                strings_can_be_null=False,
+                quoted_strings_can_be_null=False,
+            ),
+        )
+    except (pa.ArrowException, ValueError):  # any record pyarrow refuses: the other parsers
+        return None
+    if table.num_rows == 0 or table.num_columns != width:
+        return None
+    header, columns = [], []
+    for column in table.columns:
+        column = column.unify_dictionaries().combine_chunks()
+        codes = column.indices.to_numpy(zero_copy_only=False).astype(np.int64)
+        texts = pd.Series(column.dictionary.to_pylist(), dtype="str").str.strip()
+        header.append(str(texts.iloc[codes[0]]).strip())
+        columns.append(coded_cells(codes[1:], texts))
+    if len(set(header)) != len(header):
+        return None  # repeated headers: the careful path reports them
+    cells = pd.DataFrame(dict(enumerate(columns)))
+    cells.columns = header
+    return RawTable(path, cells, np.arange(len(cells), dtype=np.int64) + 2)
 
 
 def _read_csv_fast(path: Path, text: str, sep: str) -> RawTable | None:
@@ -719,7 +820,40 @@ def _arrow_date_text(column) -> object:
     return pc.if_else(pc.equal(seconds, 0), date, with_time)
 
 
-def _read_parquet(path: Path) -> RawTable:
+def _arrow_coded(column, name: str) -> pd.Series | None:
+    """One Arrow column as a ``category`` Series of cell text: the text of each *distinct* value
+    is made by :func:`_arrow_text` (so it is the text a per-row conversion gives), the rows only
+    get codes. ``None`` for types without a dictionary encoding (lists, nested data)."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    kind = column.type
+    simple = (
+        pa.types.is_dictionary(kind)
+        or pa.types.is_string(kind)
+        or pa.types.is_large_string(kind)
+        or pa.types.is_boolean(kind)
+        or pa.types.is_integer(kind)
+        or pa.types.is_floating(kind)
+        or pa.types.is_date(kind)
+        or pa.types.is_timestamp(kind)
+    )
+    if not simple:
+        return None
+    if isinstance(column, pa.ChunkedArray):
+        column = column.combine_chunks() if column.num_chunks else pa.array([], type=kind)
+    encoded = column if pa.types.is_dictionary(kind) else pc.dictionary_encode(column)
+    codes = pc.fill_null(encoded.indices, -1).to_numpy(zero_copy_only=False)
+    dictionary = encoded.dictionary
+    if len(dictionary) == 0:
+        return coded_cells(codes, [])
+    texts, why = _arrow_text(pa.chunked_array([dictionary]), name)
+    if why is not None:
+        return None
+    return coded_cells(codes, np.asarray(texts, dtype=object))
+
+
+def _read_parquet(path: Path, *, coded: bool = False) -> RawTable:
     import pyarrow.parquet as pq
 
     try:
@@ -736,6 +870,14 @@ def _read_parquet(path: Path) -> RawTable:
         ) from exc
     columns, unusable = {}, {}
     for name, column in zip(table.column_names, table.columns, strict=True):
+        if coded:
+            try:
+                cells = _arrow_coded(column, name)
+            except Exception:  # an Arrow type with no dictionary encoding: the per-row text
+                cells = None
+            if cells is not None:
+                columns[str(name)] = cells
+                continue
         try:
             text, why = _arrow_text(column, name)
         except Exception as exc:  # an Arrow type with no text form
@@ -744,7 +886,12 @@ def _read_parquet(path: Path) -> RawTable:
             unusable[str(name)] = why
         columns[str(name)] = text
     cells = (
-        pd.DataFrame({name: pd.Series(text) for name, text in columns.items()}).astype("str")
+        pd.DataFrame(
+            {
+                name: text if isinstance(text, pd.Series) else pd.Series(text).astype("str")
+                for name, text in columns.items()
+            }
+        )
         if columns
         else pd.DataFrame()
     )

@@ -5,9 +5,10 @@ from __future__ import annotations
 import pandas as pd
 
 from hipdata.dataset import Dataset
+from hipdata.metrics._common import text_as_str
 from hipdata.metrics.family import _family_sessions_from_sets, _weekly_load_from
 from hipdata.metrics.outcomes import outcome_change
-from hipdata.metrics.progression import _held_back_from, _progressions_from
+from hipdata.metrics.progression import _held_back_from, _progressions_from, _runs
 from hipdata.metrics.sessions import _sessions_from_sets
 from hipdata.metrics.sets import _sets_table
 from hipdata.metrics.summary import _patient_summary_from
@@ -59,6 +60,9 @@ def compute_all(
     p = Protocol() if protocol is None else protocol
     if not isinstance(p, Protocol):
         raise TypeError(f"protocol must be a hipdata.Protocol, got {type(p).__name__}")
+    # Inside, the text keys (patient, exercise, family, ...) are categoricals with sorted
+    # categories, so every group-by, sort and merge below works on integer codes; each table is
+    # turned back into the documented text dtypes (``str``) once, at the end.
     sets = _sets_table(ds.sets, ds.patients)
     sessions = _sessions_from_sets(sets, ds.patients, pain_threshold=p.pain_threshold)
     family_table = _family_sessions_from_sets(
@@ -69,18 +73,20 @@ def compute_all(
         criterion_reps=p.criterion_reps,
         criterion_hold_s=p.criterion_hold_s,
     )
-    progression_events = _progressions_from(family_table)
+    runs = _runs(family_table)
+    progression_events = _progressions_from(family_table, runs=runs)
     summary = _patient_summary_from(
         ds,
         sets,
         sessions,
         family_table,
         progression_events,
-        _held_back_from(family_table, held_back_sessions=p.held_back_sessions),
+        _held_back_from(family_table, held_back_sessions=p.held_back_sessions, runs=runs),
         who_cardio_min=p.who_cardio_min,
         who_strength_sessions=p.who_strength_sessions,
     )
-    return {
+    del runs
+    tables = {
         "sets": sets,
         "sessions": sessions,
         "family_sessions": family_table,
@@ -95,3 +101,4 @@ def compute_all(
             responder_rule=p.responder_rule,
         ),
     }
+    return {name: text_as_str(table) for name, table in tables.items()}

@@ -9,10 +9,16 @@ from hipdata.dataset import Dataset
 from hipdata.metrics._common import (
     FAMILY_SESSION_KEYS,
     SESSION_KEYS,
+    agg_by,
     at_least,
     at_most,
     attach_patients,
+    group_codes,
+    grouper_for,
     safe_ratio,
+    same_keys,
+    sorted_runs,
+    text_as_str,
 )
 from hipdata.metrics.sets import _sets_table
 from hipdata.protocol import CRITERION_HOLD_S, CRITERION_REPS, CRITERION_SETS, PAIN_THRESHOLD
@@ -69,13 +75,33 @@ def criterion(
     ``unknown``; otherwise ``met``. The dose condition is never unknown: a set without the
     recorded reps (or hold) simply does not count towards the target.
     """
+    return _criterion_coded(
+        sets_on_target,
+        max_pain_during,
+        pain_24h,
+        criterion_sets=criterion_sets,
+        pain_threshold=pain_threshold,
+    ).astype("str")
+
+
+def _criterion_coded(
+    sets_on_target: pd.Series,
+    max_pain_during: pd.Series,
+    pain_24h: pd.Series,
+    *,
+    criterion_sets: int,
+    pain_threshold: float,
+) -> pd.Series:
+    """:func:`criterion` as a categorical (categories ``met, not_met, unknown``), for inside the
+    metrics; ``astype("str")`` gives :func:`criterion`'s values."""
     dose_ok = at_least(sets_on_target, criterion_sets)
     during_over = max_pain_during.notna() & ~at_most(max_pain_during, pain_threshold)
     after_over = pain_24h.notna() & ~at_most(pain_24h, pain_threshold)
     not_met = ~dose_ok | during_over | after_over
     unknown = max_pain_during.isna() | pain_24h.isna()
-    labels = np.select([not_met, unknown], ["not_met", "unknown"], default="met")
-    return pd.Series(labels, index=sets_on_target.index, dtype="str")
+    codes = np.select([not_met, unknown], [1, 2], default=0).astype("int8")
+    labels = pd.Categorical.from_codes(codes, categories=pd.Index(CRITERION_VALUES, dtype="str"))
+    return pd.Series(labels, index=sets_on_target.index)
 
 
 def _family_sessions_from_sets(
@@ -87,22 +113,23 @@ def _family_sessions_from_sets(
     criterion_reps: float,
     criterion_hold_s: float,
 ) -> pd.DataFrame:
-    whole_family = (
-        sets.groupby(FAMILY_SESSION_KEYS, sort=True)
-        .agg(
-            week=("week", "first"),
-            total_reps=("reps", "sum"),
-            volume_load_kg=("volume_load_kg", "sum"),
-            tut_s=("tut_s", "sum"),
-        )
-        .reset_index()
+    groups = group_codes(sets, FAMILY_SESSION_KEYS)
+    whole_family = agg_by(
+        sets,
+        FAMILY_SESSION_KEYS,
+        groups=groups,
+        week=("week", "first"),
+        total_reps=("reps", "sum"),
+        volume_load_kg=("volume_load_kg", "sum"),
+        tut_s=("tut_s", "sum"),
     )
-    session_pain_24h = (
-        sets.groupby(SESSION_KEYS, sort=False)["pain_24h"].max().rename("pain_24h").reset_index()
-    )
+    session_pain_24h = agg_by(sets, SESSION_KEYS, pain_24h=("pain_24h", "max"))
 
-    top_level = sets.groupby(FAMILY_SESSION_KEYS, sort=False)["level"].transform("max")
-    at_level = sets[sets["level"] == top_level]
+    by_family_session = grouper_for(sets, FAMILY_SESSION_KEYS, groups)
+    top_level = sets.groupby(by_family_session, sort=False, observed=True)["level"].transform("max")
+    needed = [*FAMILY_SESSION_KEYS, "level", "load_kg", "set", "pain_during"]
+    needed += ["dose", "reps", "hold_s", "set_type"]
+    at_level = sets.loc[(sets["level"] == top_level).to_numpy(), needed]  # no copy of the rest
     # Each set is judged on its own exercise's catalogue dose: a reps exercise done with a hold
     # per rep is still judged on reps. Exercises of one family at one level pool their sets.
     on_target = ((at_level["dose"] == "reps") & at_least(at_level["reps"], criterion_reps)) | (
@@ -110,24 +137,35 @@ def _family_sessions_from_sets(
     )
     # warm-up sets never count towards the criterion's sets (their pain still counts)
     on_target &= at_level["set_type"] != "warmup"
-    level_part = (
-        at_level.assign(on_target=on_target.astype("int64"))
-        .groupby(FAMILY_SESSION_KEYS, sort=False)
-        .agg(
-            level=("level", "first"),
-            top_load_kg=("load_kg", "max"),
-            sets=("set", "size"),
-            # "the worst pain_during of those sets": all sets at the level, like the column.
-            max_pain_during=("pain_during", "max"),
-            sets_on_target=("on_target", "sum"),
-        )
-        .reset_index()
+    level_part = agg_by(
+        at_level.assign(on_target=on_target.astype("int64")),
+        FAMILY_SESSION_KEYS,
+        level=("level", "first"),
+        top_load_kg=("load_kg", "max"),
+        sets=("set", "size"),
+        # "the worst pain_during of those sets": all sets at the level, like the column.
+        max_pain_during=("pain_during", "max"),
+        sets_on_target=("on_target", "sum"),
     )
 
-    table = whole_family.merge(level_part, on=FAMILY_SESSION_KEYS, validate="one_to_one")
-    table = table.merge(session_pain_24h, on=SESSION_KEYS, how="left", validate="many_to_one")
-    table = attach_patients(table, patients, ["clinic_id", "clinician_id"])
-    table["criterion"] = criterion(
+    if same_keys(whole_family, level_part, FAMILY_SESSION_KEYS):
+        # one row per family session in both, in the same order: the inner merge is a concat
+        table = pd.concat([whole_family, level_part.drop(columns=FAMILY_SESSION_KEYS)], axis=1)
+    else:
+        table = whole_family.merge(level_part, on=FAMILY_SESSION_KEYS, validate="one_to_one")
+    sessions_of = sorted_runs(table, SESSION_KEYS)
+    if sessions_of is not None and same_keys(
+        table[SESSION_KEYS].iloc[sessions_of[1]].reset_index(drop=True),
+        session_pain_24h,
+        SESSION_KEYS,
+    ):
+        # the family sessions' sessions, in order, are the rows of session_pain_24h: a take
+        pain = session_pain_24h["pain_24h"].to_numpy()[sessions_of[0]]
+        table["pain_24h"] = pain
+    else:
+        table = table.merge(session_pain_24h, on=SESSION_KEYS, how="left", validate="many_to_one")
+    table = attach_patients(table, patients, ["clinic_id", "clinician_id"], as_codes=True)
+    table["criterion"] = _criterion_coded(
         table["sets_on_target"],
         table["max_pain_during"],
         table["pain_24h"],
@@ -135,7 +173,9 @@ def _family_sessions_from_sets(
         pain_threshold=pain_threshold,
     )
     table = table.sort_values(["patient_id", "family", "date"])
-    previous_volume = table.groupby(["patient_id", "family"])["volume_load_kg"].shift()
+    previous_volume = table.groupby(["patient_id", "family"], observed=True)[
+        "volume_load_kg"
+    ].shift()
     table["volume_change_pct"] = 100 * safe_ratio(
         table["volume_load_kg"] - previous_volume, previous_volume
     )
@@ -210,7 +250,7 @@ def family_sessions(
     >>> family_sessions(ds)[["level", "sets", "criterion"]].to_dict("records")
     [{'level': 1, 'sets': 3, 'criterion': 'met'}]
     """
-    return _family_sessions_from_sets(
+    table = _family_sessions_from_sets(
         _sets_table(ds.sets, ds.patients),
         ds.patients,
         pain_threshold=pain_threshold,
@@ -218,37 +258,40 @@ def family_sessions(
         criterion_reps=criterion_reps,
         criterion_hold_s=criterion_hold_s,
     )
+    return text_as_str(table)
 
 
 def _weekly_load_from(sets: pd.DataFrame) -> pd.DataFrame:
     keys = ["patient_id", "week", "family"]
-    table = (
-        sets.groupby(keys, sort=True)
-        .agg(
-            sessions=("date", "nunique"),
-            sets=("set", "size"),
-            total_reps=("reps", "sum"),
-            volume_load_kg=("volume_load_kg", "sum"),
-            tut_s=("tut_s", "sum"),
-            top_level=("level", "max"),
-        )
-        .reset_index()
+    groups = group_codes(sets, keys)
+    table = agg_by(
+        sets,
+        keys,
+        groups=groups,
+        sessions=("date", "nunique"),
+        sets=("set", "size"),
+        total_reps=("reps", "sum"),
+        volume_load_kg=("volume_load_kg", "sum"),
+        tut_s=("tut_s", "sum"),
+        top_level=("level", "max"),
     )
-    top_level = sets.groupby(keys, sort=False)["level"].transform("max")
-    top_load = (
-        sets[sets["level"] == top_level]
-        .groupby(keys, sort=False)["load_kg"]
-        .max()
-        .rename("top_load_kg")
-        .reset_index()
+    top_level = sets.groupby(grouper_for(sets, keys, groups), sort=False, observed=True)[
+        "level"
+    ].transform("max")
+    top_load = agg_by(
+        sets.loc[(sets["level"] == top_level).to_numpy(), [*keys, "load_kg"]],
+        keys,
+        top_load_kg=("load_kg", "max"),
     )
     previous = table[keys + ["volume_load_kg"]].rename(
         columns={"volume_load_kg": "previous_volume_load_kg"}
     )
     previous["week"] = previous["week"] + 1
-    table = table.merge(top_load, on=keys, how="left", validate="one_to_one").merge(
-        previous, on=keys, how="left", validate="one_to_one"
-    )
+    if same_keys(table, top_load, keys):  # every group has sets at its top level: aligned
+        table["top_load_kg"] = top_load["top_load_kg"].to_numpy()
+    else:
+        table = table.merge(top_load, on=keys, how="left", validate="one_to_one")
+    table = table.merge(previous, on=keys, how="left", validate="one_to_one")
     table["volume_change_pct"] = 100 * safe_ratio(
         table["volume_load_kg"] - table["previous_volume_load_kg"],
         table["previous_volume_load_kg"],
@@ -292,4 +335,4 @@ def weekly_load(ds: Dataset) -> pd.DataFrame:
     >>> weekly_load(ds)["volume_change_pct"].tolist()
     [nan, 50.0]
     """
-    return _weekly_load_from(_sets_table(ds.sets, ds.patients))
+    return text_as_str(_weekly_load_from(_sets_table(ds.sets, ds.patients)))

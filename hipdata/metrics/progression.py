@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 
 from hipdata.dataset import Dataset
-from hipdata.metrics._common import days_between
+from hipdata.metrics._common import days_between, text_as_str
 from hipdata.metrics.family import _family_sessions_from_sets
 from hipdata.metrics.sets import _sets_table
 from hipdata.protocol import (
@@ -58,7 +58,7 @@ def _runs(family_table: pd.DataFrame) -> pd.DataFrame:
     ``run_length``, ``run_start`` and ``run_open`` (the run is the last of its patient and family).
     """
     table = family_table.sort_values(["patient_id", "family", "date"]).reset_index(drop=True)
-    by_family = table.groupby(["patient_id", "family"], sort=False)
+    by_family = table.groupby(["patient_id", "family"], sort=False, observed=True)
     for column in ("level", "top_load_kg", "criterion", "date"):
         table[f"previous_{column}"] = by_family[column].shift()
     first_of_family = table["previous_level"].isna()
@@ -73,14 +73,19 @@ def _runs(family_table: pd.DataFrame) -> pd.DataFrame:
     table["run_position"] = by_run.cumcount()
     table["run_length"] = by_run["date"].transform("size")
     table["run_start"] = by_run["date"].transform("min")
-    last_run = table.groupby(["patient_id", "family"], sort=False)["run_id"].transform("max")
+    last_run = table.groupby(["patient_id", "family"], sort=False, observed=True)[
+        "run_id"
+    ].transform("max")
     table["run_open"] = table["run_id"] == last_run
     return table
 
 
-def _progressions_from(family_table: pd.DataFrame) -> pd.DataFrame:
-    table = _runs(family_table)
-    by_family = table.groupby(["patient_id", "family"], sort=False)
+def _progressions_from(
+    family_table: pd.DataFrame, *, runs: pd.DataFrame | None = None
+) -> pd.DataFrame:
+    """Progression events of ``family_table``; ``runs`` is its :func:`_runs` when already made."""
+    table = (_runs(family_table) if runs is None else runs).copy(deep=False)
+    by_family = table.groupby(["patient_id", "family"], sort=False, observed=True)
     table["sessions_at_level"] = by_family["run_position"].shift() + 1
     table["previous_run_start"] = by_family["run_start"].shift()
     events = table[table["level_change"] | table["load_change"]].copy()
@@ -166,11 +171,14 @@ def progressions(
         criterion_reps=criterion_reps,
         criterion_hold_s=criterion_hold_s,
     )
-    return _progressions_from(family_table)
+    return text_as_str(_progressions_from(family_table))
 
 
-def _held_back_from(family_table: pd.DataFrame, *, held_back_sessions: int) -> pd.DataFrame:
-    table = _runs(family_table)
+def _held_back_from(
+    family_table: pd.DataFrame, *, held_back_sessions: int, runs: pd.DataFrame | None = None
+) -> pd.DataFrame:
+    """Held-back episodes of ``family_table``; ``runs`` is its :func:`_runs` when already made."""
+    table = (_runs(family_table) if runs is None else runs).copy(deep=False)
     met_position = table["run_position"].where(table["criterion"] == "met")
     table["first_met_position"] = met_position.groupby(table["run_id"]).transform("min")
     table["sessions_after_met"] = table["run_length"] - 1 - table["first_met_position"]
@@ -235,4 +243,4 @@ def held_back_episodes(
         criterion_reps=criterion_reps,
         criterion_hold_s=criterion_hold_s,
     )
-    return _held_back_from(family_table, held_back_sessions=held_back_sessions)
+    return text_as_str(_held_back_from(family_table, held_back_sessions=held_back_sessions))

@@ -6,7 +6,14 @@ import numpy as np
 import pandas as pd
 
 from hipdata.dataset import Dataset
-from hipdata.metrics._common import SESSION_KEYS, at_most, attach_patients, week_of
+from hipdata.metrics._common import (
+    SESSION_KEYS,
+    agg_by,
+    at_most,
+    attach_patients,
+    text_as_str,
+    week_of,
+)
 from hipdata.metrics.sets import _sets_table
 from hipdata.protocol import PAIN_THRESHOLD
 
@@ -30,9 +37,17 @@ SESSIONS_EXTRA_COLUMNS = ["clinician_id"]
 
 
 def quarter_label(dates: pd.Series) -> pd.Series:
-    """Calendar quarter of each date, as ``2026Q3``."""
-    labels = dates.dt.year.astype("string") + "Q" + dates.dt.quarter.astype("string")
-    return labels.astype("str")
+    """Calendar quarter of each date, as ``2026Q3``.
+
+    The label is built once per distinct quarter and spread to the rows by integer codes.
+    """
+    number = (dates.dt.year * 4 + dates.dt.quarter - 1).to_numpy(dtype="float64", na_value=np.nan)
+    known = ~np.isnan(number)
+    codes = np.full(len(number), -1, dtype="int64")
+    uniques, codes[known] = np.unique(number[known].astype("int64"), return_inverse=True)
+    labels = [f"{q // 4}Q{q % 4 + 1}" for q in uniques.tolist()]
+    quarters = pd.Categorical.from_codes(codes, categories=pd.Index(labels, dtype="str"))
+    return pd.Series(quarters, index=dates.index).astype("str")
 
 
 def flare(
@@ -44,15 +59,17 @@ def flare(
         pain_24h.notna() & ~at_most(pain_24h, pain_threshold)
     )
     both_known = max_pain_during.notna() & pain_24h.notna()
-    values = np.select([over, both_known], [True, False], default=None)
-    return pd.Series(values, index=max_pain_during.index, dtype="object").astype("boolean")
+    over = over.to_numpy(dtype=bool)
+    unknown = ~(over | both_known.to_numpy(dtype=bool))
+    return pd.Series(pd.arrays.BooleanArray(over, unknown), index=max_pain_during.index)
 
 
 def _sessions_from_sets(
     sets: pd.DataFrame, patients: pd.DataFrame, *, pain_threshold: float
 ) -> pd.DataFrame:
-    grouped = sets.groupby(SESSION_KEYS, sort=True)
-    table = grouped.agg(
+    table = agg_by(
+        sets,
+        SESSION_KEYS,
         n_exercises=("exercise", "nunique"),
         n_sets=("set", "size"),
         total_reps=("reps", "sum"),
@@ -60,8 +77,10 @@ def _sessions_from_sets(
         tut_s=("tut_s", "sum"),
         max_pain_during=("pain_during", "max"),
         pain_24h=("pain_24h", "max"),
-    ).reset_index()
-    table = attach_patients(table, patients, ["clinic_id", "clinician_id", "start_date"])
+    )
+    table = attach_patients(
+        table, patients, ["clinic_id", "clinician_id", "start_date"], as_codes=True
+    )
     table["week"] = week_of(table["date"], table["start_date"])
     table["quarter"] = quarter_label(table["date"])
     table["flare"] = flare(
@@ -109,4 +128,4 @@ def sessions_table(ds: Dataset, *, pain_threshold: float = PAIN_THRESHOLD) -> pd
     ('2026Q3', True)
     """
     sets = _sets_table(ds.sets, ds.patients)
-    return _sessions_from_sets(sets, ds.patients, pain_threshold=pain_threshold)
+    return text_as_str(_sessions_from_sets(sets, ds.patients, pain_threshold=pain_threshold))

@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 
 from hipdata.dataset import Dataset
-from hipdata.metrics._common import attach_patients, text_as_str, week_of
+from hipdata.metrics._common import attach_patients, coded, sort_order, text_as_str, week_of
 
 SETS_COLUMNS = [
     "patient_id",
@@ -47,14 +47,23 @@ def set_tut_s(reps: pd.Series, hold_s: pd.Series) -> pd.Series:
     return pd.Series(np.where(hold_s.notna(), hold_s * reps.fillna(1.0), 0.0), index=hold_s.index)
 
 
+#: Text columns of the sets table that the metrics carry as :func:`coded` categoricals.
+SETS_CODED_COLUMNS = ["patient_id", "exercise", "family", "dose", "set_type", "source_file"]
+
+
 def _sets_table(sets: pd.DataFrame, patients: pd.DataFrame) -> pd.DataFrame:
-    table = attach_patients(sets, patients, ["start_date"])
+    """The sets table with its text columns as sorted categoricals (see :func:`coded`); the
+    public :func:`sets_table` is this through :func:`text_as_str`."""
+    table = coded(sets, [c for c in SETS_CODED_COLUMNS if c in sets.columns])
+    table = attach_patients(table, patients, ["start_date"])
     table["week"] = week_of(table["date"], table["start_date"])
     table["load_kg"] = table["load_kg"].fillna(0.0)
     table["volume_load_kg"] = set_volume_load_kg(table["reps"], table["load_kg"])
     table["tut_s"] = set_tut_s(table["reps"], table["hold_s"])
-    table = table.sort_values(["patient_id", "date", "family", "level", "exercise", "set"])
-    return text_as_str(table[SETS_COLUMNS + SETS_EXTRA_COLUMNS]).reset_index(drop=True)
+    keys = ["patient_id", "date", "family", "level", "exercise", "set"]
+    order = sort_order(table, keys)
+    table = table.sort_values(keys) if order is None else table.take(order)
+    return table[SETS_COLUMNS + SETS_EXTRA_COLUMNS].reset_index(drop=True)
 
 
 def sets_table(ds: Dataset) -> pd.DataFrame:
@@ -90,4 +99,4 @@ def sets_table(ds: Dataset) -> pd.DataFrame:
     >>> sets_table(ds)[["week", "volume_load_kg", "tut_s"]].to_dict("records")
     [{'week': 1, 'volume_load_kg': 200.0, 'tut_s': 0.0}]
     """
-    return _sets_table(ds.sets, ds.patients)
+    return text_as_str(_sets_table(ds.sets, ds.patients))

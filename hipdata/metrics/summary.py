@@ -7,6 +7,7 @@ import pandas as pd
 
 from hipdata.dataset import Dataset
 from hipdata.metrics._common import (
+    agg_by,
     at_least,
     attach_patients,
     days_between,
@@ -86,18 +87,20 @@ def dose_units(sets: pd.DataFrame) -> pd.DataFrame:
     DataFrame
         ``patient_id, date, exercise, prescribed, performed, dose_adherence``.
     """
-    sets = sets[sets["set_type"] != "warmup"]  # warm-ups are neither prescribed nor dose
-    units = (
-        sets.groupby(["patient_id", "date", "exercise"], sort=True)
-        .agg(
-            sets_done=("set", "size"),
-            total_reps=("reps", "sum"),
-            tut_s=("tut_s", "sum"),
-            prescribed_sets=("prescribed_sets", "first"),
-            prescribed_reps=("prescribed_reps", "first"),
-            prescribed_hold_s=("prescribed_hold_s", "first"),
-        )
-        .reset_index()
+    needed = ["patient_id", "date", "exercise", "set", "reps", "tut_s"]
+    needed += ["prescribed_sets", "prescribed_reps", "prescribed_hold_s"]
+    # warm-ups are neither prescribed nor dose (only the columns needed are kept: no copy of the
+    # whole sets table)
+    sets = sets.loc[(sets["set_type"] != "warmup").to_numpy(), needed]
+    units = agg_by(
+        sets,
+        ["patient_id", "date", "exercise"],
+        sets_done=("set", "size"),
+        total_reps=("reps", "sum"),
+        tut_s=("tut_s", "sum"),
+        prescribed_sets=("prescribed_sets", "first"),
+        prescribed_reps=("prescribed_reps", "first"),
+        prescribed_hold_s=("prescribed_hold_s", "first"),
     )
     by_reps = units["prescribed_reps"].notna()
     per_set = units["prescribed_reps"].where(by_reps, units["prescribed_hold_s"])
@@ -130,6 +133,7 @@ def activity_weeks(
         ``patient_id, week, cardio_min, strength_sessions, strength_recorded, met``.
     """
     rows = attach_patients(activity, patients, ["start_date"])
+    rows["patient_id"] = rows["patient_id"].astype("str")
     rows["week"] = week_of(rows["date"], rows["start_date"])
     weeks = (
         rows.groupby(["patient_id", "week"], sort=True)
@@ -141,11 +145,12 @@ def activity_weeks(
         .reset_index()
     )
     exercise_sessions = (
-        sessions.groupby(["patient_id", "week"], sort=False)
+        sessions.groupby(["patient_id", "week"], sort=False, observed=True)
         .size()
         .rename("exercise_sessions")
         .reset_index()
     )
+    exercise_sessions["patient_id"] = exercise_sessions["patient_id"].astype("str")
     weeks = weeks.merge(exercise_sessions, on=["patient_id", "week"], how="left")
     weeks["strength_recorded"] = weeks["strength_rows"] > 0
     weeks["strength_sessions"] = (
@@ -162,7 +167,13 @@ def activity_weeks(
 
 
 def _count(frame: pd.DataFrame, name: str) -> pd.Series:
-    return frame.groupby("patient_id").size().rename(name)
+    return _by_text_id(frame.groupby("patient_id", observed=True).size().rename(name))
+
+
+def _by_text_id(per_patient: pd.Series) -> pd.Series:
+    """A per-patient result indexed by the patient id as text (a coded id's group-by gives a
+    categorical index), so that it joins the patients table's ``str`` ids."""
+    return per_patient.set_axis(per_patient.index.astype("str"))
 
 
 def _patient_summary_from(
@@ -190,7 +201,7 @@ def _patient_summary_from(
     ]
     table = text_as_str(table).set_index("patient_id")
 
-    per_patient = sessions.groupby("patient_id")
+    per_patient = sessions.groupby("patient_id", observed=True)
     # CONTRACT §4: pain-threshold adherence is complete case (both pains recorded)
     recorded = sessions[sessions["max_pain_during"].notna() & sessions["pain_24h"].notna()]
     forward = progression_events[progression_events["kind"].isin(FORWARD_KINDS)]
@@ -203,13 +214,13 @@ def _patient_summary_from(
         who_strength_sessions=who_strength_sessions,
     )
     parts = [
-        per_patient.size().rename("sessions"),
-        per_patient["date"].max().rename("last_session"),
+        _by_text_id(per_patient.size().rename("sessions")),
+        _by_text_id(per_patient["date"].max().rename("last_session")),
         _count(recorded, "pain_recorded_sessions"),
         # with both pains recorded, flare False is "both <= pain_threshold"
         _count(recorded[recorded["flare"] == False], "pain_within_sessions"),  # noqa: E712
         _count(sessions[sessions["flare"] == True], "flare_sessions"),  # noqa: E712
-        units.groupby("patient_id")["dose_adherence"].mean(),
+        _by_text_id(units.groupby("patient_id", observed=True)["dose_adherence"].mean()),
         _count(units, "dose_units"),
         _count(forward, "forward_progressions"),
         _count(forward[forward["criterion_before"] == "met"], "on_criteria_progressions"),
@@ -253,7 +264,12 @@ def _patient_summary_from(
     )
     table["dose_adherence"] = table["dose_adherence"].astype("float64")
 
-    top_levels = family_table.groupby(["patient_id", "family"])["level"].max().unstack("family")
+    top_levels = family_table.groupby(["patient_id", "family"], observed=True)["level"].max()
+    top_levels.index = pd.MultiIndex.from_arrays(
+        [top_levels.index.get_level_values(k).astype("str") for k in (0, 1)],
+        names=["patient_id", "family"],
+    )
+    top_levels = top_levels.unstack("family")
     families = list(FAMILIES) + sorted(set(top_levels.columns) - set(FAMILIES))
     top_levels = top_levels.reindex(columns=families)
     top_levels.columns = [f"top_level_{family}" for family in families]

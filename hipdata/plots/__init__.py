@@ -1,8 +1,6 @@
-"""Plotting functions: seaborn-style, keyword-only, ``data=`` and ``ax=``, returning the Axes.
+"""Plotting functions: seaborn-style, keyword-only, ``data=`` and ``ax=``, returning the Axes."""
 
-The funnel plot lives with the audit, in :func:`hipdata.report.funnel.plot_funnel`.
-"""
-
+from hipdata.plots.funnel import figure_legend, plot_casemix_funnel, plot_funnel
 from hipdata.plots.pain import plot_outcome_change, plot_pain_trajectory
 from hipdata.plots.progress import (
     plot_adherence,
@@ -13,8 +11,13 @@ from hipdata.plots.progress import (
     plot_time_to_progression,
     plot_volume_progression,
 )
+from hipdata.plots.trends import plot_indicator_trend
 
 __all__ = [
+    "figure_legend",
+    "plot_casemix_funnel",
+    "plot_funnel",
+    "plot_indicator_trend",
     "plot_adherence",
     "plot_cumulative_incidence",
     "plot_ladder_funnel",

@@ -21,6 +21,7 @@ import pandas as pd
 from matplotlib.axes import Axes
 from matplotlib.collections import LineCollection
 
+from hipdata.analysis._confidence import accepts_ci
 from hipdata.analysis.models import MixedModelFit
 from hipdata.analysis.trajectories import PAIN_MEASURES, weekly_pain
 from hipdata.outcome_measures import MEASURES, Measure
@@ -34,6 +35,7 @@ def _axes(ax: Axes | None) -> Axes:
     return plt.subplots()[1] if ax is None else ax
 
 
+@accepts_ci
 def plot_pain_trajectory(
     *,
     data: pd.DataFrame,
@@ -42,7 +44,7 @@ def plot_pain_trajectory(
     measures: Sequence[str] | None = None,
     hue: str | None = None,
     threshold: float = PAIN_THRESHOLD,
-    ci: float = 0.95,
+    alpha: float = 0.05,
 ) -> Axes:
     """Weekly mean pain with its confidence band, an optional model line and the pain limit.
 
@@ -64,8 +66,9 @@ def plot_pain_trajectory(
         A grouping column of the weekly table (e.g. ``clinic_id``): one line per level.
     threshold : float
         The pain limit drawn as a horizontal line (the protocol's 3/10).
-    ci : float
-        Confidence level used when ``data`` is the sessions table.
+    alpha : float
+        1 - confidence level, used when ``data`` is the sessions table (``ci=`` level is a
+        deprecated alias).
 
     Returns
     -------
@@ -74,7 +77,7 @@ def plot_pain_trajectory(
     ax = _axes(ax)
     weekly = data
     if "mean" not in data.columns:
-        weekly = weekly_pain(data, by=hue, ci=ci, measures=measures or PAIN_MEASURES)
+        weekly = weekly_pain(data, by=hue, alpha=alpha, measures=measures or PAIN_MEASURES)
     if measures is not None:
         weekly = weekly.loc[weekly["measure"].isin(list(measures))]
     keys = ["measure"] if hue is None else ["measure", hue]

@@ -196,7 +196,7 @@ def run_report(
     out: str | Path,
     parameters: dict | None = None,
     generated: dt.date | None = None,
-    timeout_s: int = 600,
+    timeout_s: int | None = None,
     progress: Callable[[str], None] | None = None,
 ) -> dict:
     """Execute the ``kind`` notebook on ``data`` and write its PDF, HTML and tables to ``out``.
@@ -209,11 +209,15 @@ def run_report(
     out : path
         Output folder (created).
     parameters : dict
-        Extra notebook parameters (quarter, clinic, k, audience, dayfirst, ...).
+        Extra notebook parameters (quarter, clinic, k, audience, dayfirst, ...); ``protocol``
+        is a dict of :class:`~hipdata.protocol.Protocol` field overrides
+        (:meth:`~hipdata.protocol.Protocol.overrides`), which the notebook reads as
+        ``Protocol(**protocol)``.
     generated : date
         The report's generation date (default: today); same inputs and date, same PDF bytes.
-    timeout_s : int
-        Per-cell execution timeout.
+    timeout_s : int, optional
+        Per-cell execution timeout in seconds; default none (a registry's first cell, loading
+        and computing 10^7 set rows, takes minutes).
     progress : callable, optional
         Called with the title of each notebook section as it starts.
 
@@ -221,7 +225,9 @@ def run_report(
     -------
     dict
         ``paths``: ``pdf``, ``html`` and any tables the notebook listed, as final paths;
-        ``load_report``: the loader's rows read / kept / quarantined per file (list of dicts).
+        ``load_report``: the loader's rows read / kept / quarantined per file (list of dicts);
+        ``protocol``: the protocol's fields the report used, as its notebook recorded them with
+        :func:`write_manifest` (``None`` when the notebook did not record them).
     """
     import nbformat
     import papermill
@@ -281,7 +287,11 @@ def run_report(
         produced = {"pdf": f"{stem}.pdf", "html": f"{stem}.html", **manifest.get("tables", {})}
         moved = commit(staging, out, list(produced.values()))
         paths = {name: moved[file_name] for name, file_name in produced.items()}
-    return {"paths": paths, "load_report": manifest.get("load_report", [])}
+    return {
+        "paths": paths,
+        "load_report": manifest.get("load_report", []),
+        "protocol": manifest.get("protocol"),
+    }
 
 
 def write_manifest(
@@ -290,9 +300,17 @@ def write_manifest(
     tables: dict[str, str] | None = None,
     *,
     load_report=None,
+    protocol=None,
 ) -> None:
-    """Called by a notebook's last cell: the base name of its outputs, the tables it wrote and
-    the loader's report (rows read / kept / quarantined per file, for the command line)."""
+    """Called by a notebook's last cell: the base name of its outputs, the tables it wrote, the
+    loader's report (rows read / kept / quarantined per file, for the command line) and the
+    :class:`~hipdata.protocol.Protocol` the report used (all its fields, windows as lists)."""
     rows = [] if load_report is None else load_report.to_dict(orient="records")
     payload = {"stem": stem, "tables": tables or {}, "load_report": rows}
+    if protocol is not None:
+        fields = protocol.as_dict() if hasattr(protocol, "as_dict") else dict(protocol)
+        payload["protocol"] = {
+            name: list(value) if isinstance(value, tuple) else value
+            for name, value in fields.items()
+        }
     Path(output_dir, "manifest.json").write_text(json.dumps(payload, default=str), encoding="utf-8")

@@ -49,6 +49,7 @@ import numpy as np
 import pandas as pd
 
 from hipdata.errors import DataError
+from hipdata.io.columns import KNOWN_COLUMNS
 from hipdata.io.parse import parse_dates, parse_pain
 from hipdata.outcome_measures import MEASURES, Measure, with_measures
 from hipdata.sources._common import (
@@ -117,36 +118,14 @@ TICKED = {"1": "1", "0": "0", "checked": "1", "unchecked": "0"}
 YES_NO = {"1": "true", "0": "false", "yes": "true", "no": "false", "true": "true", "false": "false"}
 #: hipdata tables a mapping can fill, and the columns it may name for each.
 MAPPED_COLUMNS = {
-    "patients": (
-        "clinic_id",
-        "clinician_id",
-        "sex",
-        "age_years",
-        "condition",
-        "athlete",
-        "start_date",
-        "discharge_date",
-        "discharge_reason",
-        "planned_sessions_per_week",
-    ),
-    "exercises": (
-        "date",
-        "exercise",
-        "set",
-        "sets",
-        "reps",
-        "hold_s",
-        "load_kg",
-        "load_lb",
-        "pain_during",
-        "pain_24h",
-        "prescribed_sets",
-        "prescribed_reps",
-        "prescribed_hold_s",
-    ),
+    # the input tables' fields (hipdata.io.columns) except the record id, which is the patient
+    **{
+        table: tuple(c for c in KNOWN_COLUMNS[table] if c != "patient_id")
+        for table in ("patients", "exercises")
+    },
     "pain_diary": ("date", "pain_during", "pain_24h"),
-    "activity": ("date", "cardio_min", "strength_sessions"),
-    "treatments": ("date", "treatment"),
+    "activity": tuple(c for c in KNOWN_COLUMNS["activity"] if c != "patient_id"),
+    "treatments": tuple(c for c in KNOWN_COLUMNS["treatments"] if c != "patient_id"),
     "outcomes": ("date",),
 }
 #: Keys each table of a mapping must name (one of each group).

@@ -1,4 +1,4 @@
-"""Funnel plots for comparing clinics or clinicians (Spiegelhalter 2005).
+"""Funnel-plot statistics for comparing clinics or clinicians (Spiegelhalter 2005).
 
 A funnel plot shows each unit's indicator (a proportion ``numerator / denominator``, or a mean)
 against its denominator, with control limits around a target that narrow as the denominator
@@ -15,10 +15,12 @@ Medicine* 2005; 24:1185-1202 (exact binomial limits with interpolation: appendix
 Spiegelhalter DJ. Handling over-dispersion of performance indicators. *Quality and Safety in
 Health Care* 2005; 14:347-351 (Winsorised z-scores, multiplicative phi, additive tau2).
 
+The figures are drawn by :func:`hipdata.plots.funnel.plot_funnel`.
+
 Examples
 --------
 >>> import pandas as pd
->>> from hipdata.report.funnel import funnel_table
+>>> from hipdata.analysis.funnel import funnel_table
 >>> counts = pd.DataFrame(
 ...     {"clinic_id": ["A", "B", "C"], "met": [40, 18, 86], "sessions": [50, 40, 100]}
 ... )
@@ -31,27 +33,49 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from dataclasses import replace
 
 import numpy as np
 import pandas as pd
-from matplotlib.axes import Axes
-from matplotlib.ticker import PercentFormatter
 from scipy import special, stats
+
+from hipdata.analysis.overdispersion import (
+    OVERDISPERSION_TEST_LEVEL,
+    WINSOR_SHARE,
+    Overdispersion,
+    _as_denominators,
+    overdispersion,
+)
+
+__all__ = [
+    "ADJUSTMENTS",
+    "FLAG_WITHIN",
+    "FUNNEL_LEVELS",
+    "MIN_UNITS_OVERDISPERSION",
+    "OVERDISPERSION_TEST_LEVEL",
+    "WINSOR_SHARE",
+    "Overdispersion",
+    "binomial_tails",
+    "design_effects",
+    "expected_chance_flags",
+    "flag_name",
+    "flags_from_tails",
+    "funnel_limits_mean",
+    "funnel_limits_proportion",
+    "funnel_table",
+    "level_label",
+    "normal_tails",
+    "overdispersion",
+]
 
 #: Control-limit levels of a funnel plot: the 95 % "alert" and 99.8 % "alarm" limits
 #: (about 2 and 3 standard errors; Spiegelhalter 2005, section 3).
 FUNNEL_LEVELS: tuple[float, ...] = (0.95, 0.998)
-#: Share of z-scores pulled in at each end before estimating overdispersion (Spiegelhalter 2005,
-#: section 5.1: a 10 % Winsorised estimate).
-WINSOR_SHARE = 0.1
 #: Overdispersion adjustments accepted by :func:`funnel_table` and :func:`plot_funnel`.
 ADJUSTMENTS = (None, "multiplicative", "additive")
 #: Fewest units with which an overdispersion estimate is applied (Spiegelhalter 2005 warns that
 #: phi and tau2 from a handful of units are unstable).
 MIN_UNITS_OVERDISPERSION = 10
-#: Level of the chi-squared test of no overdispersion (k phi against chi2 on k - 1 df).
-OVERDISPERSION_TEST_LEVEL = 0.05
 
 FLAG_WITHIN = "within"
 
@@ -66,17 +90,6 @@ def _check_levels(levels: Sequence[float]) -> tuple[float, ...]:
     if not levels or not all(0 < level < 1 for level in levels):
         raise ValueError(f"levels must be probabilities strictly between 0 and 1, got {levels}")
     return levels
-
-
-def _as_denominators(n) -> np.ndarray:
-    n = np.atleast_1d(np.asarray(n, dtype=float))
-    finite = n[np.isfinite(n)]
-    if (finite < 0).any() or (finite != np.round(finite)).any():
-        bad = finite[(finite < 0) | (finite != np.round(finite))][0]
-        raise ValueError(
-            f"denominators must be whole numbers >= 0 (a count of patients or sessions), got {bad}"
-        )
-    return n
 
 
 def _binomial_limit(p0: float, n: np.ndarray, prob: float) -> np.ndarray:
@@ -262,154 +275,6 @@ def expected_chance_flags(n_units: int, level: float = FUNNEL_LEVELS[0]) -> floa
     nominal ``1 - level``, so this is an upper bound when every unit is on target.
     """
     return float(n_units) * (1 - level)
-
-
-# --- overdispersion ------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Overdispersion:
-    """Overdispersion of units around a target (Spiegelhalter 2005, section 5).
-
-    Attributes
-    ----------
-    phi : float
-        Overdispersion factor: mean of the squared Winsorised z-scores.
-    tau2 : float
-        Additive between-unit variance on the z-scores' scale (0 when ``k phi <= k - 1``).
-    n_units : int
-        Number of units with a z-score (``k``).
-    winsor : float
-        Share of z-scores Winsorised at each end.
-    scale : str
-        ``"normal"`` (z on the indicator's own scale) or ``"arcsine"`` (proportions on the
-        variance-stabilised ``asin(sqrt(p))`` scale).
-    p_value : float
-        Test of no overdispersion: ``P(chi2(k - 1) >= k phi)``.
-    present : bool
-        Overdispersion found: ``p_value < test_level``.
-    """
-
-    phi: float
-    tau2: float
-    n_units: int
-    winsor: float
-    scale: str = "normal"
-    p_value: float = float("nan")
-    present: bool = False
-
-    @property
-    def inflation(self) -> float:
-        """Factor applied to the limits' distance from the target: sqrt(phi) when phi > 1."""
-        return float(np.sqrt(self.phi)) if self.phi > 1 else 1.0
-
-
-def overdispersion(
-    observed,
-    target,
-    n,
-    *,
-    sd: float | None = None,
-    winsor: float = WINSOR_SHARE,
-    scale: str = "normal",
-    design_effect=1.0,
-    test_level: float = OVERDISPERSION_TEST_LEVEL,
-) -> Overdispersion:
-    """Estimate and test overdispersion from Winsorised z-scores (Spiegelhalter 2005, section 5).
-
-    Each unit's z-score is ``z_i = (y_i - t) / s_i``:
-
-    - ``scale="normal"``: ``s_i = sqrt(deff_i t (1 - t) / n_i)`` for proportions, or
-      ``sd sqrt(deff_i / n_i)`` for means when ``sd`` is given;
-    - ``scale="arcsine"`` (proportions): ``y_i = asin(sqrt(p_i))``, ``t = asin(sqrt(p0))``,
-      ``s_i = sqrt(deff_i / (4 n_i))`` (the variance-stabilised scale FunnelPlotR uses).
-
-    The z-scores below their ``winsor`` quantile are raised to it and those above the
-    ``1 - winsor`` quantile lowered to it (quantiles by linear interpolation, R's type 7). Then
-
-    - ``phi = sum(z_w^2) / k`` over the ``k`` units (multiplicative model);
-    - ``tau2 = (k phi - (k - 1)) / (sum(w) - sum(w^2) / sum(w))`` with ``w_i = 1 / s_i^2``,
-      0 when ``k phi <= k - 1`` (additive random-effects model);
-    - the test of no overdispersion compares ``k phi`` with a chi-squared distribution on
-      ``k - 1`` degrees of freedom (the target is estimated from the units): ``present`` when
-      ``P(chi2(k - 1) >= k phi) < test_level``.
-
-    Units with ``n`` = 0 or a missing value are ignored.
-
-    Parameters
-    ----------
-    observed : array-like
-        Each unit's indicator (a proportion, or a mean when ``sd`` is given).
-    target : float or array-like
-        Target proportion or mean.
-    n : array-like
-        Each unit's denominator.
-    sd : float, optional
-        Standard deviation of one observation, for means.
-    winsor : float
-        Share Winsorised at each end, in [0, 0.5).
-    scale : {"normal", "arcsine"}
-        Scale of the z-scores.
-    design_effect : float or array-like
-        Variance inflation of each unit's records for clustering (1: independent records).
-    test_level : float
-        Level of the overdispersion test.
-
-    Returns
-    -------
-    Overdispersion
-
-    Examples
-    --------
-    >>> result = overdispersion([0.6, 0.4, 0.5], 0.5, [100, 100, 100], winsor=0.0)
-    >>> round(result.phi, 6)  # z = 2, -2, 0 -> (4 + 4 + 0) / 3
-    2.666667
-    """
-    if not 0 <= winsor < 0.5:
-        raise ValueError(f"winsor must be in [0, 0.5), got {winsor}")
-    if scale not in ("normal", "arcsine"):
-        raise ValueError(f"scale must be 'normal' or 'arcsine', got {scale!r}")
-    observed, target, n, deff = np.broadcast_arrays(
-        np.asarray(observed, dtype=float),
-        np.asarray(target, dtype=float),
-        _as_denominators(n),
-        np.asarray(design_effect, dtype=float),
-    )
-    n_valid = np.where(n > 0, n, np.nan)
-    if scale == "arcsine":
-        with np.errstate(invalid="ignore"):
-            observed = np.arcsin(np.sqrt(observed))
-            target = np.arcsin(np.sqrt(target))
-        variance = deff / (4 * n_valid)
-    elif sd is None:
-        variance = deff * target * (1 - target) / n_valid
-    else:
-        variance = deff * sd**2 / n_valid
-    standard_error = np.sqrt(variance)
-    usable = np.isfinite(observed) & np.isfinite(standard_error) & (standard_error > 0)
-    k = int(usable.sum())
-    if k == 0:
-        return Overdispersion(phi=np.nan, tau2=np.nan, n_units=0, winsor=winsor, scale=scale)
-    z = (observed[usable] - target[usable]) / standard_error[usable]
-    low, high = np.quantile(z, [winsor, 1 - winsor])
-    z_winsorised = np.clip(z, low, high)
-    phi = float(np.sum(z_winsorised**2) / k)
-    weight = 1 / variance[usable]
-    tau2_denominator = weight.sum() - (weight**2).sum() / weight.sum()
-    if k * phi > k - 1 and tau2_denominator > 0:
-        tau2 = float((k * phi - (k - 1)) / tau2_denominator)
-    else:
-        tau2 = 0.0
-    p_value = float(stats.chi2.sf(k * phi, k - 1)) if k > 1 else float("nan")
-    return Overdispersion(
-        phi=phi,
-        tau2=tau2,
-        n_units=k,
-        winsor=winsor,
-        scale=scale,
-        p_value=p_value,
-        present=bool(p_value < test_level),
-    )
 
 
 # --- limits at a denominator ---------------------------------------------------------------------
@@ -630,7 +495,7 @@ def funnel_table(
     if adjust is not None:
         if dispersion.n_units < min_units:
             note = (
-                f"Only {dispersion.n_units} units: too few to estimate overdispersion reliably "
+                f"Only {dispersion.n_units} unit{'' if dispersion.n_units == 1 else 's'}: too few to estimate overdispersion reliably "
                 f"(at least {min_units} needed); exact limits are used."
             )
             dispersion = replace(dispersion, present=False)
@@ -678,292 +543,70 @@ def funnel_table(
     return table
 
 
-def _label_without_overlap(ax: Axes, x, y, labels, *, fontsize: float) -> None:
-    """Annotate points, moving each label up until it clears the labels already placed.
-
-    Label boxes are estimated from the font size (0.65 em per character, 1.3 em per line): good
-    enough to keep a handful of outlier labels apart without a text renderer.
-    """
-    to_pixels = ax.figure.dpi / 72
-    height = 1.3 * fontsize * to_pixels
-    offset = 4 * to_pixels
-    display = ax.transData.transform(np.column_stack([x, y]))
-    placed: list[tuple[float, float, float]] = []  # (left, bottom, width) of placed boxes
-    for i in np.argsort(display[:, 1], kind="stable"):
-        left = display[i, 0] + offset
-        bottom = display[i, 1] - height / 2
-        width = 0.65 * fontsize * to_pixels * len(labels[i])
-        while any(
-            left < p_left + p_width and p_left < left + width and abs(bottom - p_bottom) < height
-            for p_left, p_bottom, p_width in placed
-        ):
-            bottom += height
-        placed.append((left, bottom, width))
-        shift_points = (bottom + height / 2 - display[i, 1]) / to_pixels
-        ax.annotate(
-            labels[i],
-            xy=(x[i], y[i]),
-            xytext=(4, shift_points),
-            textcoords="offset points",
-            fontsize=fontsize,
-            va="center",
-            arrowprops={"arrowstyle": "-", "lw": 0.5, "color": "0.4"} if shift_points else None,
-        )
+# --- records clustered within patients -----------------------------------------------------------
 
 
-def plot_funnel(
-    *,
+def design_effects(
     data: pd.DataFrame,
+    *,
     numerator: str,
     denominator: str,
-    unit: str | None = None,
-    target: float | None = None,
-    ax: Axes | None = None,
-    label_outliers: bool = True,
-    title: str | None = None,
-    levels: Sequence[float] = FUNNEL_LEVELS,
-    adjust: str | None = None,
-    winsor: float = WINSOR_SHARE,
-    kind: str = "proportion",
-    sd: float | None = None,
-    design_effect: float | str = 1.0,
-    line_design_effect: float | None = None,
-    min_units: int = MIN_UNITS_OVERDISPERSION,
-    labelled=None,
-) -> Axes:
-    """Funnel plot of a proportion (or a mean) by clinic or clinician.
+    units: Sequence[str],
+    groups: pd.Series | None = None,
+) -> tuple[float, pd.DataFrame]:
+    """Intra-patient correlation of a binary share and each unit's design effect (Kish).
 
-    Points are the units of :func:`funnel_table`; the horizontal line is the target; the curves
-    are the control limits over a grid of denominators (dashed: the inner level, solid: the outer),
-    drawn for reading only. Units are coloured by their flag from exact tail probabilities, so a
-    unit at a small denominator may sit just past a curve and still be within (its colour says
-    so). Flagged units are labelled by ``unit`` with ``label_outliers``.
-
-    Only clinic or clinician ids may label points: a ``unit`` column naming patients is refused,
-    because a report must not identify patients.
+    ``data`` has one row per patient (and period) with the patient's ``numerator`` and
+    ``denominator`` counts (e.g. sessions without flare, sessions with both pains recorded). The
+    intra-patient correlation ``rho`` is :func:`hipdata.analysis.clustered.icc_binary` of the
+    records within ``groups`` (e.g. clinicians, so that differences between the units a funnel
+    compares are not taken for clustering); a non-finite estimate counts as 0. A unit's design
+    effect is Kish's ``1 + (sum x_i^2 / sum x_i - 1) rho`` over its patients' denominators
+    ``x_i``; its effective number of records is ``n / deff``.
 
     Parameters
     ----------
     data : DataFrame
-        Counts per unit.
+        Per-patient counts with the unit columns.
     numerator, denominator : str
-        Column names of the counts.
-    unit : str, optional
-        Column of unit ids (e.g. ``clinic_id``); without it every row is a unit, unlabelled.
-    target : float, optional
-        Target proportion; default the pooled proportion.
-    ax : Axes, optional
-        Axes to draw on; default a new figure's.
-    label_outliers : bool
-        Label units beyond the inner limits.
-    title : str, optional
-        Axes title.
-    levels, adjust, winsor, kind, sd, design_effect, min_units
-        As in :func:`funnel_table`.
-    line_design_effect : float, optional
-        Design effect at which the curves are drawn (default: the units' median).
-    labelled : collection, optional
-        Only these units may be labelled (others are drawn unlabelled, e.g. other clinics'
-        clinicians in a one-clinic report).
+        Count columns.
+    units : sequence of str
+        Unit columns (``clinic_id``, ``clinician_id``): one block of rows per column.
+    groups : Series, optional
+        Grouping within which ``rho`` is estimated (default: no grouping beyond the patient).
 
     Returns
     -------
-    Axes
+    rho : float
+    DataFrame
+        ``level`` (the unit column without ``_id``), ``unit``, ``design_effect``; units with no
+        records are left out.
+
+    Examples
+    --------
+    >>> data = pd.DataFrame({"clinic_id": ["A", "A"], "y": [1, 3], "n": [2, 4]})
+    >>> rho, deff = design_effects(data, numerator="y", denominator="n", units=["clinic_id"])
+    >>> float(deff["design_effect"].iloc[0]) == 1 + (20 / 6 - 1) * rho
+    True
     """
-    import matplotlib.pyplot as plt
+    from hipdata.analysis.clustered import icc_binary
 
-    if unit is not None and "patient" in unit.lower():
-        raise ValueError(
-            f"plot_funnel: unit={unit!r} looks like a patient identifier; funnel plots compare "
-            "clinics or clinicians (e.g. unit='clinic_id') and must not label patients"
-        )
-    levels = _check_levels(levels)
-    if unit is None:
-        unit_column = "_row"
-        data = data.assign(**{unit_column: np.arange(len(data))})
-    else:
-        unit_column = unit
-    table = funnel_table(
-        data,
-        numerator=numerator,
-        denominator=denominator,
-        unit=unit_column,
-        target=target,
-        levels=levels,
-        adjust=adjust,
-        winsor=winsor,
-        kind=kind,
-        sd=sd,
-        design_effect=design_effect,
-        min_units=min_units,
-    )
-    table = table[table[denominator] > 0]
-    p0 = float(table["target"].iloc[0]) if len(table) else np.nan
-    if ax is None:
-        _, ax = plt.subplots(figsize=(6.4, 4.6), layout="constrained")
-    if not len(table):
-        ax.set_title(title or "")
-        return ax
-
-    n_max = float(table[denominator].max())
-    n_min = float(table[denominator].min())
-    grid = np.unique(np.round(np.linspace(max(1.0, np.floor(0.8 * n_min)), 1.05 * n_max, 400)))
-    if line_design_effect is None:
-        line_design_effect = float(table["design_effect"].median())
-    curves = _adjusted_limits(
-        kind,
-        p0,
-        grid,
-        levels=levels,
-        adjust=adjust,
-        dispersion=table.attrs["overdispersion"],
-        design_effect=line_design_effect,
-        sd=sd,
-    )
-    styles = {levels[0]: "--", levels[-1]: "-"}
-    for level in levels:
-        label = level_label(level)
-        line_style = styles.get(level, ":")
-        ax.plot(grid, curves[f"upper_{label}"], line_style, color="0.35", lw=1.0)
-        ax.plot(grid, curves[f"lower_{label}"], line_style, color="0.35", lw=1.0)
-        ax.plot([], [], line_style, color="0.35", lw=1.0, label=f"{label}% limits")
-    target_label = f"Target {100 * p0:.1f}%" if kind == "proportion" else f"Target {p0:.2f}"
-    ax.axhline(p0, color="0.1", lw=1.0, label=target_label)
-
-    inner = level_label(levels[0])
-    outer = level_label(levels[-1])
-    outside = table["flag"].ne(FLAG_WITHIN)
-    beyond_outer = table["flag"].str.endswith(f"_{outer}") if len(levels) > 1 else ~outside
-    groups = [
-        (~outside, "tab:blue", "Not flagged"),
-        (outside & ~beyond_outer, "tab:orange", f"Flagged at {inner}%"),
-        (outside & beyond_outer, "tab:red", f"Flagged at {outer}%"),
-    ]
-    for members, colour, label in groups:
-        if members.any():
-            ax.scatter(
-                table.loc[members, denominator],
-                table.loc[members, "value"],
-                s=24,
-                color=colour,
-                zorder=3,
-                label=label,
+    y, x = data[numerator], data[denominator]
+    rho = icc_binary(y, x, groups=groups) if len(data) else np.nan
+    rho = 0.0 if not np.isfinite(rho) else float(rho)
+    frames = []
+    for column in units:
+        sizes = data.assign(_x=x, _x2=x**2).groupby(column)[["_x", "_x2"]].sum()
+        sizes = sizes[sizes["_x"] > 0]
+        frames.append(
+            pd.DataFrame(
+                {
+                    "level": column.removesuffix("_id"),
+                    "unit": sizes.index.astype("str"),
+                    "design_effect": 1 + (sizes["_x2"] / sizes["_x"] - 1) * rho,
+                }
             )
-    ax.set_xlim(0, 1.08 * n_max)
-    # Frame the units and their outer limits; the mouth of the funnel at tiny n may run off.
-    low = min(table["value"].min(), table[f"lower_{outer}"].min())
-    high = max(table["value"].max(), table[f"upper_{outer}"].max())
-    pad = 0.15 * max(high - low, 0.05)
-    if kind == "proportion":
-        ax.set_ylim(max(low - pad, -0.02), min(high + pad, 1.02))
-        ax.yaxis.set_major_formatter(PercentFormatter(xmax=1))
-    else:
-        ax.set_ylim(low - pad, high + pad)
-    ax.set_xlabel(f"Denominator ({denominator})")
-    ax.set_ylabel(f"{numerator} / {denominator}")
-    # Below the axes, so that it never hides a unit.
-    ax.legend(
-        fontsize="small", frameon=False, loc="upper center", bbox_to_anchor=(0.5, -0.14), ncol=3
-    )
-    if title:
-        ax.set_title(title)
-    if labelled is not None:
-        outside_labelled = outside & table[unit_column].isin(list(labelled))
-    else:
-        outside_labelled = outside
-    if label_outliers and unit is not None and outside_labelled.any():
-        labelled = table[outside_labelled]
-        _label_without_overlap(
-            ax,
-            labelled[denominator].to_numpy(dtype=float),
-            labelled["value"].to_numpy(dtype=float),
-            [str(label) for label in labelled[unit_column]],
-            fontsize=8,
         )
-    return ax
-
-
-def plot_casemix_funnel(
-    table: pd.DataFrame,
-    *,
-    kind: str,
-    ax: Axes,
-    rate: float | None = None,
-    sigma: float | None = None,
-    levels: Sequence[float] = FUNNEL_LEVELS,
-    labelled=None,
-    title: str | None = None,
-) -> Axes:
-    """Funnel plot of a case-mix adjusted comparison (:func:`~hipdata.analysis.casemix.casemix_comparison`).
-
-    ``kind="ratio"``: observed / expected responders against the expected count, target 1; the
-    curves are binomial limits at the network rate ``rate`` (``n = E / rate`` episodes), for
-    reading only (flags come from each unit's Poisson-binomial tails). ``kind="difference"``:
-    observed - expected mean against the number of episodes, target 0, curves
-    ``+/- z sigma / sqrt(n)``.
-    """
-    levels = _check_levels(levels)
-    data = table[table["flag"].notna()]
-    if not len(data):
-        ax.set_title(title or "")
-        return ax
-    if kind == "ratio":
-        x = data["expected"].to_numpy(dtype=float)
-        y = data["ratio"].to_numpy(dtype=float)
-        centre = 1.0
-        # a unit of n episodes at the network rate expects E = n * rate responders; its limits
-        # are the binomial limit counts over E (smooth in n by Spiegelhalter's interpolation)
-        n_grid = np.unique(
-            np.round(np.linspace(max(1.0, 0.8 * x.min() / rate), 1.05 * x.max() / rate, 300))
-        )
-        curves = funnel_limits_proportion(rate, n_grid, levels=levels)
-        for column in curves.columns.drop(["n", "target"]):
-            curves[column] = curves[column] / rate
-        grid = n_grid * rate
-        x_label = "Expected responders (from the case mix)"
-        y_label = "Observed / expected responders"
-    else:
-        x = data["episodes"].to_numpy(dtype=float)
-        y = data["difference"].to_numpy(dtype=float)
-        centre = 0.0
-        grid = np.unique(np.round(np.linspace(max(1.0, 0.8 * x.min()), 1.05 * x.max(), 200)))
-        curves = funnel_limits_mean(0.0, sigma, grid, levels=levels)
-        x_label = "Episodes with NPRS at baseline and follow-up"
-        y_label = "Observed - expected improvement (points)"
-    styles = {levels[0]: "--", levels[-1]: "-"}
-    for level in levels:
-        label = level_label(level)
-        line_style = styles.get(level, ":")
-        ax.plot(grid, curves[f"upper_{label}"], line_style, color="0.35", lw=1.0)
-        ax.plot(grid, curves[f"lower_{label}"], line_style, color="0.35", lw=1.0)
-        ax.plot([], [], line_style, color="0.35", lw=1.0, label=f"{label}% limits")
-    ax.axhline(centre, color="0.1", lw=1.0, label="As expected")
-    flag = data["flag"].astype(str)
-    outer = level_label(levels[-1])
-    beyond_outer = flag.str.endswith(f"_{outer}").to_numpy()
-    outside = flag.ne(FLAG_WITHIN).to_numpy()
-    inner = level_label(levels[0])
-    for members, colour, label in [
-        (~outside, "tab:blue", "Not flagged"),
-        (outside & ~beyond_outer, "tab:orange", f"Flagged at {inner}%"),
-        (outside & beyond_outer, "tab:red", f"Flagged at {outer}%"),
-    ]:
-        if members.any():
-            ax.scatter(x[members], y[members], s=24, color=colour, zorder=3, label=label)
-    low = min(np.nanmin(y), np.nanmin(curves[f"lower_{outer}"]))
-    high = max(np.nanmax(y), np.nanmax(curves[f"upper_{outer}"]))
-    pad = 0.1 * max(high - low, 0.1)
-    ax.set_ylim(low - pad, high + pad)
-    ax.set_xlim(0, 1.08 * x.max())
-    ax.set_xlabel(x_label)
-    ax.set_ylabel(y_label)
-    ax.legend(
-        fontsize="small", frameon=False, loc="upper center", bbox_to_anchor=(0.5, -0.16), ncol=3
-    )
-    if title:
-        ax.set_title(title)
-    names = data["unit"].astype(str).to_numpy()
-    show = outside & (np.isin(names, list(labelled)) if labelled is not None else True)
-    if show.any():
-        _label_without_overlap(ax, x[show], y[show], list(names[show]), fontsize=8)
-    return ax
+    if not frames:
+        return rho, pd.DataFrame(columns=["level", "unit", "design_effect"])
+    return rho, pd.concat(frames, ignore_index=True)
