@@ -101,10 +101,9 @@ def _protocol(protocol_file: Path | None, pain_threshold: float | None, responde
 
 
 def _protocol_parameters(protocol) -> dict:
-    """The notebook parameters that carry ``protocol``: ``protocol`` (the field overrides, as
-    the notebooks' ``Protocol(**protocol)`` reads them) and, until both notebooks read
-    ``protocol``, the older ``responder_rule`` parameter of the cohort notebook."""
-    return {"protocol": protocol.overrides(), "responder_rule": protocol.responder_rule}
+    """The notebook parameter that carries ``protocol``: the field overrides, as the notebooks'
+    ``Protocol(**protocol)`` reads them."""
+    return {"protocol": protocol.overrides()}
 
 
 def _load_options(options: dict) -> dict:
@@ -555,8 +554,7 @@ def demo(
     _print_metrics_summary(result["tables"], protocol)
     console.print(f"Metric tables in {(out / 'metrics').resolve()}")
     base = {"k": SUPPRESSION_K, "audience": "external", **_protocol_parameters(protocol)}
-    audit_base = {name: value for name, value in base.items() if name != "responder_rule"}
-    audit = _run_report("audit", data, out, {**audit_base, "quarter": None, "clinic": None}, None)
+    audit = _run_report("audit", data, out, {**base, "quarter": None, "clinic": None}, None)
     cohort = _run_report("cohort", data, out, base, None)
     console.print("[bold]Reports:[/bold]")
     for paths in (audit, cohort):

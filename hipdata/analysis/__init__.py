@@ -25,6 +25,12 @@ _EXPORTS = {
         "pooled_label",
         "previous_quarters",
     ),
+    "balance": (
+        "patient_characteristics",
+        "smd_categorical",
+        "smd_continuous",
+        "table_one",
+    ),
     "casemix": (
         "CasemixFit",
         "c_statistic",
@@ -36,6 +42,7 @@ _EXPORTS = {
         "poisson_binomial_tails",
     ),
     "clustered": ("cluster_ratio", "clustered_mean", "design_effect", "icc_binary"),
+    "flow": ("patient_flow",),
     "funnel": (
         "binomial_tails",
         "design_effects",

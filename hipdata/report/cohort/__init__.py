@@ -231,5 +231,7 @@ def export(ctx: CohortContext, doc: Document, output_dir: str | Path) -> dict[st
     from hipdata.report.run import write_manifest
 
     pdf = doc.save_pdf(Path(output_dir) / "cohort_report.pdf")
-    write_manifest(output_dir, "cohort_report", load_report=ctx.ds.load_report)
+    write_manifest(
+        output_dir, "cohort_report", load_report=ctx.ds.load_report, protocol=ctx.protocol
+    )
     return {"pdf": pdf}
