@@ -40,18 +40,29 @@ from hipdata.report.format import (
 # ------------------------------------------------------------------------------------------------
 # 8. outcomes
 # ------------------------------------------------------------------------------------------------
-def outcome_fits(ctx: CohortContext) -> dict[str, MixedModelFit | str]:
-    """The outcome mixed model per measure (a message instead where it cannot be fitted)."""
+def outcome_fits(ctx: CohortContext, **options) -> dict[str, MixedModelFit | str]:
+    """The outcome mixed model per measure (a message instead where it cannot be fitted).
+
+    ``outcome_mixed_model(ctx.ds.outcomes, ctx.ds.patients, measure=name, **options)`` for every
+    measure with scores (:func:`hipdata.analysis.outcomes.outcome_mixed_model`: ``score ~
+    weeks_since_start``, a random intercept per patient). Without ``options`` the fits this report
+    already made are returned; with them (e.g. ``random_slope=True``) the models are refitted and
+    used in the rest of the report (sensitivity table, data-quality remarks).
+    """
 
     def fit_all() -> dict[str, MixedModelFit | str]:
         fits: dict[str, MixedModelFit | str] = {}
         for name in measures_present(ctx):
             try:
-                fits[name] = outcome_mixed_model(ctx.ds.outcomes, ctx.ds.patients, measure=name)
+                fits[name] = outcome_mixed_model(
+                    ctx.ds.outcomes, ctx.ds.patients, measure=name, **options
+                )
             except ValueError as error:
                 fits[name] = str(error)
         return fits
 
+    if options:
+        ctx.results["outcome_fits"] = fit_all()
     return ctx.cached("outcome_fits", fit_all)
 
 
@@ -212,15 +223,32 @@ def outcome_model_table(ctx: CohortContext) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def section_outcomes(ctx: CohortContext, doc: Document) -> None:
-    """Section 8: responders and mean change per measure, and the outcome mixed models."""
-    k = ctx.k
+#: Said instead of section 8 when nobody has a questionnaire.
+NO_OUTCOMES = "No outcome questionnaires were recorded for these patients."
+OUTCOME_CAPTION = "Change between baseline and follow-up per measure."
+SENSITIVITY_CAPTION = (
+    "Responder rates and missing follow-up: complete case and bounds (Wilson 95% CI)."
+)
+#: What the sensitivity table is for, said before it.
+SENSITIVITY_TEXT = (
+    "Responder rates count only patients with a follow-up. The table below brackets them: "
+    "if every discharged patient without a follow-up had failed to respond, the rate would be "
+    "the lower bound; if every one had responded, the upper bound. The true rate lies "
+    "between them whatever the reason for the missing questionnaires. The mixed model, "
+    "which uses every score of every patient, remains the primary estimate of change."
+)
+OUTCOME_MODEL_CAPTION = "Mixed-model change per month from all available scores (primary estimate)."
+
+
+def primary_measure(ctx: CohortContext) -> str | None:
+    """The measure section 8 describes in words: NPRS when present, else the first one."""
     present = measures_present(ctx)
-    if not present:
-        doc.paragraph("No outcome questionnaires were recorded for these patients.")
-        return
-    fits = outcome_fits(ctx)
-    primary = "nprs" if "nprs" in present else present[0]
+    return "nprs" if "nprs" in present else (present[0] if present else None)
+
+
+def outcomes_text(ctx: CohortContext, fits: dict, primary: str) -> str:
+    """The primary measure's mixed-model change and its responder rate in words."""
+    k = ctx.k
     measure = ctx.measures[primary]
     fit = fits[primary]
     rates = responder_rates(ctx.tables["outcome_change"]).set_index("measure").loc[primary]
@@ -246,65 +274,87 @@ def section_outcomes(ctx: CohortContext, doc: Document) -> None:
             f"{format_count(rates['missing_followup'], k)} patients have no follow-up pair and "
             "are reported as missing, not as non-responders."
         )
-    doc.paragraph(" ".join(text))
-    doc.table(
-        outcome_table(ctx),
-        caption="Change between baseline and follow-up per measure.",
-        note=(
-            "Change is signed so that positive is better. Responders: improvement of at least the "
-            f"MCID (NPRS: the points {ctx.protocol.responder_rule} the percentage of baseline); "
-            "Wilson 95% CI. Missing "
-            "follow-up: patients with the measure but no baseline-follow-up pair (including "
-            "those still in care); they are never counted as non-responders and nothing is "
-            "carried forward. " + suppression_note(k)
-        ),
+    return " ".join(text)
+
+
+def outcome_table_note(ctx: CohortContext) -> str:
+    """The outcome table's note: change, responders, missing follow-up, suppression."""
+    return (
+        "Change is signed so that positive is better. Responders: improvement of at least the "
+        f"MCID (NPRS: the points {ctx.protocol.responder_rule} the percentage of baseline); "
+        "Wilson 95% CI. Missing "
+        "follow-up: patients with the measure but no baseline-follow-up pair (including "
+        "those still in care); they are never counted as non-responders and nothing is "
+        "carried forward. " + suppression_note(ctx.k)
     )
-    doc.paragraph(
-        "Responder rates count only patients with a follow-up. The table below brackets them: "
-        "if every discharged patient without a follow-up had failed to respond, the rate would be "
-        "the lower bound; if every one had responded, the upper bound. The true rate lies "
-        "between them whatever the reason for the missing questionnaires. The mixed model, "
-        "which uses every score of every patient, remains the primary estimate of change."
+
+
+def sensitivity_note(ctx: CohortContext) -> str:
+    """The sensitivity table's note: eligibility, the scenarios, the responder rule."""
+    return (
+        "Eligible: discharged patients with a baseline score (patients still in care are not "
+        "yet due a follow-up). Complete case: responders among those with a follow-up; lower "
+        "bound: every missing follow-up counted as a non-responder; upper bound: as a "
+        "responder. Responder rule: "
+        f"{rule_text(ctx.protocol.responder_rule)}. " + suppression_note(ctx.k)
     )
-    doc.table(
-        responder_sensitivity_table(ctx),
-        caption="Responder rates and missing follow-up: complete case and bounds (Wilson 95% CI).",
-        note=(
-            "Eligible: discharged patients with a baseline score (patients still in care are not "
-            "yet due a follow-up). Complete case: responders among those with a follow-up; lower "
-            "bound: every missing follow-up counted as a non-responder; upper bound: as a "
-            "responder. Responder rule: "
-            f"{rule_text(ctx.protocol.responder_rule)}. " + suppression_note(k)
-        ),
+
+
+def outcome_model_note(fits: dict) -> str:
+    """The outcome model table's note (random intercept, or intercept and slope, per patient)."""
+    slopes = any(
+        not isinstance(fit, str) and fit.random_effects == "intercept+slope"
+        for fit in fits.values()
     )
-    doc.table(
-        outcome_model_table(ctx),
-        caption="Mixed-model change per month from all available scores (primary estimate).",
-        note=(
-            "score ~ weeks since start of care, random intercept per patient (REML); a month is "
-            f"{DAYS_PER_MONTH:.2f} days. The raw score's change: negative means falling."
-        ),
+    random = "random intercept and slope" if slopes else "random intercept"
+    return (
+        f"score ~ weeks since start of care, {random} per patient (REML); a month is "
+        f"{DAYS_PER_MONTH:.2f} days. The raw score's change: negative means falling."
     )
-    remarks = [
-        f"{ctx.measures[name].label or name}: {scrub_small_numbers(w, k)}"
+
+
+def outcome_remarks(ctx: CohortContext, fits: dict) -> list[str]:
+    """Per measure, the model's warnings or why it was not fitted (small numbers scrubbed)."""
+    return [
+        f"{ctx.measures[name].label or name}: {scrub_small_numbers(w, ctx.k)}"
         for name, fit in fits.items()
         for w in ([fit] if isinstance(fit, str) else fit.warnings)
     ]
-    if remarks:
+
+
+def improvement_caption(ctx: CohortContext, primary: str, *, dropped: int = 0) -> str:
+    """The improvement figure's caption (how many bars were left out)."""
+    label = ctx.measures[primary].label or primary
+    return (
+        f"Improvement in {label} between baseline and follow-up (patients "
+        f"with both scores). Bars with fewer than {ctx.k} patients are not drawn"
+        + (f" ({dropped} bar(s) left out)." if dropped else ".")
+    )
+
+
+def section_outcomes(ctx: CohortContext, doc: Document) -> None:
+    """Section 8: responders and mean change per measure, and the outcome mixed models."""
+    primary = primary_measure(ctx)
+    if primary is None:
+        doc.paragraph(NO_OUTCOMES)
+        return
+    fits = outcome_fits(ctx)
+    doc.paragraph(outcomes_text(ctx, fits, primary))
+    doc.table(outcome_table(ctx), caption=OUTCOME_CAPTION, note=outcome_table_note(ctx))
+    doc.paragraph(SENSITIVITY_TEXT)
+    doc.table(
+        responder_sensitivity_table(ctx), caption=SENSITIVITY_CAPTION, note=sensitivity_note(ctx)
+    )
+    doc.table(
+        outcome_model_table(ctx), caption=OUTCOME_MODEL_CAPTION, note=outcome_model_note(fits)
+    )
+    if remarks := outcome_remarks(ctx, fits):
         doc.paragraph("Model remarks:")
         doc.bullets(remarks)
     figure, ax = new_figure(7.0, 3.6)
     change = ctx.tables["outcome_change"]
-    plot_improvement(data=change, measure=measure, min_patients=k, ax=ax)
-    dropped = ax.hipdata_dropped
-    doc.figure(
-        figure,
-        caption=(
-            f"Improvement in {measure.label or primary} between baseline and follow-up (patients "
-            f"with both scores). Bars with fewer than {k} patients are not drawn"
-            + (f" ({dropped} bar(s) left out)." if dropped else ".")
-        ),
-    )
+    plot_improvement(data=change, measure=ctx.measures[primary], min_patients=ctx.k, ax=ax)
+    doc.figure(figure, caption=improvement_caption(ctx, primary, dropped=ax.hipdata_dropped))
 
 
 # ------------------------------------------------------------------------------------------------
