@@ -203,23 +203,16 @@ def progression_by_clinic_table(ctx: CohortContext) -> pd.DataFrame:
     )
 
 
-def section_progression(ctx: CohortContext, doc: Document) -> None:
-    """Section 6: ladder funnel, Kaplan-Meier time to the next level, progression by clinic."""
-    k = ctx.k
-    funnel_display, funnel_plotted = ladder_funnel_table(ctx)
+def progression_text(funnel_plotted: pd.DataFrame, medians: pd.DataFrame, *, k: int) -> str:
+    """The ladders in words: where the top was reached most and least often, KM medians.
+
+    ``funnel_plotted`` is :func:`ladder_funnel_table`'s second table (suppressed points NaN);
+    ``medians`` the ``medians`` of :func:`hipdata.analysis.progression.time_to_next_level`.
+    """
     # each family's top level, described only where that point itself is shown
     tops = funnel_plotted.sort_values("level").groupby("family", sort=False).tail(1)
     tops = tops.dropna(subset=["share_reached"]).set_index("family")
-    ttp = ctx.cached(
-        "time_to_progression",
-        lambda: time_to_next_level(
-            ctx.tables["family_sessions"],
-            ctx.ds.patients,
-            catalogue=ctx.ds.catalogue,
-            conf_type=ctx.km_conf_type,
-        ),
-    )
-    medians = ttp.medians.loc[ttp.medians["n_spells"] >= k]
+    medians = medians.loc[medians["n_spells"] >= k]
     text = []
     if not tops.empty:
         multi = tops.loc[tops["level"] > 1]
@@ -242,61 +235,100 @@ def section_progression(ctx: CohortContext, doc: Document) -> None:
             f"{slowest['median_days']:.0f} days in {family_label(slowest['family']).lower()} "
             "(Kaplan-Meier medians; patients still at a level at discharge are censored)."
         )
-    doc.paragraph(" ".join(text) or "Too few patients on the ladders to describe progression.")
-    figure, ax = new_figure(7.0, 4.2)
-    plot_ladder_funnel(data=funnel_plotted, ax=ax)
-    doc.figure(
-        figure,
-        caption=(
-            "Share of the patients doing each family who reached each ladder level. Families "
-            f"with fewer than {k} patients, and levels where fewer than {k} patients reached or "
-            "stopped, are not drawn."
-        ),
+    return " ".join(text) or "Too few patients on the ladders to describe progression."
+
+
+def funnel_caption(k: int) -> str:
+    """The ladder funnel figure's caption."""
+    return (
+        "Share of the patients doing each family who reached each ladder level. Families "
+        f"with fewer than {k} patients, and levels where fewer than {k} patients reached or "
+        "stopped, are not drawn."
     )
-    doc.table(
-        funnel_display,
-        caption="Patients reaching each ladder level, n (% of the family's patients).",
-        note=suppression_note(k),
+
+
+FUNNEL_CAPTION = "Patients reaching each ladder level, n (% of the family's patients)."
+
+
+def km_curves_shown(ttp, *, k: int) -> pd.DataFrame:
+    """Kaplan-Meier curves to draw: families with ``k`` spells, while ``k`` remain at risk."""
+    medians = ttp.medians.loc[ttp.medians["n_spells"] >= k]
+    return _truncate_at_risk(ttp.table.loc[ttp.table["family"].isin(medians["family"])], k)
+
+
+def km_caption(k: int, conf_type: str = "log-log") -> str:
+    """The Kaplan-Meier figure's caption (with the interval type)."""
+    return (
+        "Kaplan-Meier estimate of the days from a patient's first session at a level to their "
+        "first session at a higher level (levels of a family pooled; 95% pointwise CIs, "
+        f"{KM_CI_TEXT[conf_type]}). "
+        f"Curves stop where fewer than {k} spells remain at risk; families with fewer than "
+        f"{k} spells are not drawn."
     )
-    table = _truncate_at_risk(ttp.table.loc[ttp.table["family"].isin(medians["family"])], k)
-    figure, ax = new_figure(7.0, 4.4)
-    plot_time_to_progression(data=table, ax=ax)
-    doc.figure(
-        figure,
-        caption=(
-            "Kaplan-Meier estimate of the days from a patient's first session at a level to their "
-            "first session at a higher level (levels of a family pooled; 95% pointwise CIs, "
-            f"{KM_CI_TEXT[ctx.km_conf_type]}). "
-            f"Curves stop where fewer than {k} spells remain at risk; families with fewer than "
-            f"{k} spells are not drawn."
-        ),
-    )
-    doc.table(
-        km_medians_table(ctx, ttp.medians),
-        caption="Time to the next ladder level per family.",
-        note="A spell is a patient's time at one level of a family. " + suppression_note(k),
-    )
-    _progression_competing_risks(ctx, doc)
-    by_clinic = progression_by_clinic_table(ctx)
+
+
+KM_CAPTION = "Time to the next ladder level per family."
+KM_NOTE = "A spell is a patient's time at one level of a family. "
+
+
+def progression_by_clinic_text(by_clinic: pd.DataFrame) -> str:
+    """The all-clinics row of :func:`progression_by_clinic_table` in words."""
     all_row = by_clinic.iloc[-1]
-    doc.paragraph(
+    return (
         f"Across clinics, {all_row['On criteria, n (%)']} of {all_row['Moves up (level or load)']}"
         f" moves up a level or load followed a session that met the progression criterion; "
         f"{all_row['Early, n (%)']} came before the criterion was met (early progressions)."
     )
-    doc.table(
-        by_clinic,
-        caption="Progression decisions by clinic.",
-        note=(
-            "On criteria: the session before the move met the criterion (unknown counts in the "
-            f"denominator); early: it did not. Held back: runs with {ctx.protocol.held_back_sessions}"
-            " or more sessions after the criterion was first met. " + suppression_note(k)
-        ),
+
+
+BY_CLINIC_CAPTION = "Progression decisions by clinic."
+
+
+def progression_by_clinic_note(ctx: CohortContext) -> str:
+    """The by-clinic table's note (the protocol's held-back rule, suppression)."""
+    return (
+        "On criteria: the session before the move met the criterion (unknown counts in the "
+        f"denominator); early: it did not. Held back: runs with {ctx.protocol.held_back_sessions}"
+        " or more sessions after the criterion was first met. " + suppression_note(ctx.k)
     )
 
 
-def _progression_competing_risks(ctx: CohortContext, doc: Document) -> None:
-    """Cumulative incidence of progression with competing discharge, beside Kaplan-Meier."""
+def section_progression(ctx: CohortContext, doc: Document) -> None:
+    """Section 6: ladder funnel, Kaplan-Meier time to the next level, progression by clinic."""
+    k = ctx.k
+    funnel_display, funnel_plotted = ladder_funnel_table(ctx)
+    ttp = ctx.cached(
+        "time_to_progression",
+        lambda: time_to_next_level(
+            ctx.tables["family_sessions"],
+            ctx.ds.patients,
+            catalogue=ctx.ds.catalogue,
+            conf_type=ctx.km_conf_type,
+        ),
+    )
+    doc.paragraph(progression_text(funnel_plotted, ttp.medians, k=k))
+    figure, ax = new_figure(7.0, 4.2)
+    plot_ladder_funnel(data=funnel_plotted, ax=ax)
+    doc.figure(figure, caption=funnel_caption(k))
+    doc.table(funnel_display, caption=FUNNEL_CAPTION, note=suppression_note(k))
+    figure, ax = new_figure(7.0, 4.4)
+    plot_time_to_progression(data=km_curves_shown(ttp, k=k), ax=ax)
+    doc.figure(figure, caption=km_caption(k, ctx.km_conf_type))
+    doc.table(
+        km_medians_table(ctx, ttp.medians), caption=KM_CAPTION, note=KM_NOTE + suppression_note(k)
+    )
+    progression_competing_risks(ctx, doc)
+    by_clinic = progression_by_clinic_table(ctx)
+    doc.paragraph(progression_by_clinic_text(by_clinic))
+    doc.table(by_clinic, caption=BY_CLINIC_CAPTION, note=progression_by_clinic_note(ctx))
+
+
+def progression_competing_risks(ctx: CohortContext, doc: Document) -> None:
+    """Cumulative incidence of progression with competing discharge, beside Kaplan-Meier.
+
+    Aalen-Johansen (:func:`progression_incidence_fit`): a paragraph, a figure and a table; nothing
+    when no family has enough spells.
+    """
     k = ctx.k
     incidence = progression_incidence_fit(ctx)
     table = cumulative_incidence_table(ctx, incidence)
