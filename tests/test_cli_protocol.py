@@ -195,8 +195,8 @@ def test_papermill_accepts_a_parameter_the_notebook_does_not_declare(tmp_path):
 
 
 def test_report_parameters_carry_the_protocol(monkeypatch, cohort, tmp_path):
-    """The report commands pass ``protocol`` (overrides) and, until the notebooks read it, the
-    cohort notebook's older ``responder_rule`` parameter."""
+    """The report commands pass ``protocol`` (overrides) and nothing else of the protocol: both
+    notebooks read it (the cohort notebook's older ``responder_rule`` parameter is gone)."""
     from hipdata.report import run
 
     seen = {}
@@ -214,9 +214,9 @@ def test_report_parameters_carry_the_protocol(monkeypatch, cohort, tmp_path):
     audit_run = runner.invoke(app, ["report", "audit", *common])
     assert cohort_run.exit_code == 0 and audit_run.exit_code == 0, cohort_run.output
     assert seen["cohort"]["protocol"] == {"pain_threshold": 2, "responder_rule": "and"}
-    assert seen["cohort"]["responder_rule"] == "and"
+    assert "responder_rule" not in seen["cohort"]
     assert seen["audit"]["protocol"] == {"pain_threshold": 2}
-    assert "responder_rule" not in seen["audit"]  # the audit notebook never had it
+    assert "responder_rule" not in seen["audit"]
     assert "Protocol: pain <= 2/10" in _text(audit_run)
 
 
