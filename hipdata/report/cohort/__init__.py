@@ -43,7 +43,16 @@ import pandas as pd
 
 from hipdata.dataset import Dataset
 from hipdata.protocol import SUPPRESSION_K, Protocol
-from hipdata.report.cohort.adherence import adherence_table, section_adherence
+from hipdata.report.cohort.adherence import (
+    ADHERENCE_CAPTION,
+    adherence_note,
+    adherence_table,
+    adherence_text,
+    attendance_caption,
+    attendance_groups,
+    attendance_unavailable,
+    section_adherence,
+)
 from hipdata.report.cohort.common import (
     ALL_CLINICS,
     DAYS_PER_MONTH,
@@ -142,6 +151,7 @@ from hipdata.report.cohort.training import (
 from hipdata.report.document import Document, Heading
 
 __all__ = [
+    "ADHERENCE_CAPTION",
     "ALL_CLINICS",
     "BY_CLINIC_CAPTION",
     "DAYS_PER_MONTH",
@@ -160,8 +170,13 @@ __all__ = [
     "PAIN_FORMULA",
     "PAIN_MODEL_NOTE",
     "CohortContext",
+    "adherence_note",
     "adherence_table",
+    "adherence_text",
     "association_table",
+    "attendance_caption",
+    "attendance_groups",
+    "attendance_unavailable",
     "build_cohort_report",
     "cumulative_incidence_table",
     "definitions_table",

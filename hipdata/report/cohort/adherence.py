@@ -80,8 +80,12 @@ def adherence_table(ctx: CohortContext) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=["Figure", *columns])
 
 
-def section_adherence(ctx: CohortContext, doc: Document) -> None:
-    """Section 7: attendance distribution, completion, pain-threshold and dose adherence, activity."""
+def adherence_text(ctx: CohortContext) -> str:
+    """Attendance, completion (:func:`completion`), pain-threshold and dose adherence, activity.
+
+    Each figure is described only when at least ``k`` patients have it; completion says it is
+    not available when nobody has been discharged.
+    """
     k = ctx.k
     summary = ctx.tables["patient_summary"]
     overall = completion(
@@ -126,37 +130,67 @@ def section_adherence(ctx: CohortContext, doc: Document) -> None:
             f"{ctx.protocol.who_strength_sessions} strength sessions a week) was met in a mean "
             f"{100 * activity.mean():.0f}% of a patient's recorded activity weeks."
         )
-    doc.paragraph(" ".join(parts) or "Too few patients to describe adherence.")
-    counts = summary.groupby(summary["clinic_id"].astype(str))["attendance"].count()
+    return " ".join(parts) or "Too few patients to describe adherence."
+
+
+#: How a grouping of the attendance figure is named (other columns: "<column> group").
+_GROUP_NOUNS = {"clinic_id": ("clinic", "Clinics"), "clinician_id": ("clinician", "Clinicians")}
+
+
+def _group_nouns(by: str) -> tuple[str, str]:
+    return _GROUP_NOUNS.get(by, (f"{by} group", "Groups"))
+
+
+def attendance_groups(summary: pd.DataFrame, *, k: int, by: str = "clinic_id") -> pd.DataFrame:
+    """The patient summary rows of the groups with at least ``k`` patients with attendance."""
+    groups = summary[by].astype(str)
+    counts = summary.groupby(groups)["attendance"].count()
     large = counts.index[counts >= k]
-    if len(large) == 0:
-        doc.paragraph(
-            f"Attendance figure not available: no clinic has {k} or more patients with "
-            "attendance known."
-        )
+    return summary.loc[groups.isin(large)]
+
+
+def attendance_unavailable(k: int, by: str = "clinic_id") -> str:
+    """Said instead of the attendance figure when no group has ``k`` patients."""
+    return (
+        f"Attendance figure not available: no {_group_nouns(by)[0]} has {k} or more patients "
+        "with attendance known."
+    )
+
+
+def attendance_caption(k: int, by: str = "clinic_id") -> str:
+    """The attendance figure's caption."""
+    one, many = _group_nouns(by)
+    return (
+        f"Attendance per {one} (box: median and IQR; dots: patients). The dashed line "
+        f"marks completion. {many} with fewer than {k} patients are not drawn."
+    )
+
+
+ADHERENCE_CAPTION = "Adherence by clinic."
+
+
+def adherence_note(k: int) -> str:
+    """The adherence table's note."""
+    return (
+        "Median [IQR] over patients with the figure. Completion counts discharged patients "
+        "only. " + suppression_note(k)
+    )
+
+
+def section_adherence(ctx: CohortContext, doc: Document) -> None:
+    """Section 7: attendance distribution, completion, pain-threshold and dose adherence, activity."""
+    k = ctx.k
+    doc.paragraph(adherence_text(ctx))
+    shown = attendance_groups(ctx.tables["patient_summary"], k=k)
+    if shown.empty:
+        doc.paragraph(attendance_unavailable(k))
     else:
         figure, ax = new_figure(7.0, 3.6)
         plot_adherence(
-            data=summary.loc[summary["clinic_id"].astype(str).isin(large)],
-            by="clinic_id",
-            threshold=ctx.protocol.completion_attendance,
-            ax=ax,
+            data=shown, by="clinic_id", threshold=ctx.protocol.completion_attendance, ax=ax
         )
-        doc.figure(
-            figure,
-            caption=(
-                "Attendance per clinic (box: median and IQR; dots: patients). The dashed line "
-                f"marks completion. Clinics with fewer than {k} patients are not drawn."
-            ),
-        )
-    doc.table(
-        adherence_table(ctx),
-        caption="Adherence by clinic.",
-        note=(
-            "Median [IQR] over patients with the figure. Completion counts discharged patients "
-            "only. " + suppression_note(k)
-        ),
-    )
+        doc.figure(figure, caption=attendance_caption(k))
+    doc.table(adherence_table(ctx), caption=ADHERENCE_CAPTION, note=adherence_note(k))
 
 
 # ------------------------------------------------------------------------------------------------
