@@ -66,6 +66,17 @@ def _label_without_overlap(ax: Axes, x, y, labels, *, fontsize: float) -> None:
         )
 
 
+def _draw_limits(ax: Axes, grid, curves: pd.DataFrame, levels: Sequence[float]) -> None:
+    """The control limits at each level: dashed for the first, solid for the last, dotted between."""
+    styles = {levels[0]: "--", levels[-1]: "-"}
+    for level in levels:
+        label = level_label(level)
+        line_style = styles.get(level, ":")
+        ax.plot(grid, curves[f"upper_{label}"], line_style, color="0.35", lw=1.0)
+        ax.plot(grid, curves[f"lower_{label}"], line_style, color="0.35", lw=1.0)
+        ax.plot([], [], line_style, color="0.35", lw=1.0, label=f"{label}% limits")
+
+
 def plot_funnel(
     *,
     data: pd.DataFrame,
@@ -182,13 +193,7 @@ def plot_funnel(
         design_effect=line_design_effect,
         sd=sd,
     )
-    styles = {levels[0]: "--", levels[-1]: "-"}
-    for level in levels:
-        label = level_label(level)
-        line_style = styles.get(level, ":")
-        ax.plot(grid, curves[f"upper_{label}"], line_style, color="0.35", lw=1.0)
-        ax.plot(grid, curves[f"lower_{label}"], line_style, color="0.35", lw=1.0)
-        ax.plot([], [], line_style, color="0.35", lw=1.0, label=f"{label}% limits")
+    _draw_limits(ax, grid, curves, levels)
     target_label = f"Target {100 * p0:.1f}%" if kind == "proportion" else f"Target {p0:.2f}"
     ax.axhline(p0, color="0.1", lw=1.0, label=target_label)
 
@@ -295,13 +300,7 @@ def plot_casemix_funnel(
         curves = funnel_limits_mean(0.0, sigma, grid, levels=levels)
         x_label = "Episodes with NPRS at baseline and follow-up"
         y_label = "Observed - expected improvement (points)"
-    styles = {levels[0]: "--", levels[-1]: "-"}
-    for level in levels:
-        label = level_label(level)
-        line_style = styles.get(level, ":")
-        ax.plot(grid, curves[f"upper_{label}"], line_style, color="0.35", lw=1.0)
-        ax.plot(grid, curves[f"lower_{label}"], line_style, color="0.35", lw=1.0)
-        ax.plot([], [], line_style, color="0.35", lw=1.0, label=f"{label}% limits")
+    _draw_limits(ax, grid, curves, levels)
     ax.axhline(centre, color="0.1", lw=1.0, label="As expected")
     flag = data["flag"].astype(str)
     outer = level_label(levels[-1])
