@@ -488,6 +488,40 @@ def _print_metrics_summary(tables: dict, protocol=None) -> None:
     )
 
 
+def _metrics_chunked(folder, out, fmt, protocol, options, workers, chunk_rows) -> bool:
+    """``hipdata metrics`` chunk by chunk in worker processes (:mod:`hipdata.metrics.chunked`)
+    when more than one worker and a large exercises table (or ``--chunk-rows``); the same files
+    and printed lines as the one-process run. False: the caller runs the one-process path."""
+    import os
+
+    from hipdata.metrics import chunked
+
+    workers = workers or os.cpu_count() or 1
+    if workers < 2 or not Path(folder).is_dir():
+        return False
+    if chunk_rows is None and chunked.exercise_rows(folder) <= chunked.CHUNKED_MIN_ROWS:
+        return False
+    with console.status(f"computing metrics with {workers} workers"):
+        result = chunked.compute_chunked(
+            folder,
+            out,
+            fmt=fmt,
+            protocol=protocol,
+            workers=workers,
+            chunk_rows=chunk_rows or chunked.DEFAULT_CHUNK_ROWS,
+            extra_tables={"protocol": _protocol_table(protocol)},
+            **options,
+        )
+    _print_rows_per_file(result.load_report)
+    _print_protocol(protocol)
+    model = result.model
+    for warning in model.warnings if model is not None else ["not fitted (no exercise sessions)"]:
+        err_console.print(f"[yellow]pain trajectory model:[/yellow] {warning}")
+    _print_metrics_summary(result.tables, protocol)
+    console.print(f"Tables written to {out.resolve()}")
+    return True
+
+
 @app.command()
 @_friendly_errors
 def metrics(
@@ -501,6 +535,21 @@ def metrics(
     protocol_file: ProtocolFile = None,
     pain_threshold: PainThreshold = None,
     responder_rule: ResponderRule = None,
+    workers: Annotated[
+        int | None,
+        typer.Option(
+            min=1,
+            help="Worker processes for large inputs (default: one per CPU; 1: one process).",
+        ),
+    ] = None,
+    chunk_rows: Annotated[
+        int | None,
+        typer.Option(
+            min=1,
+            help="Set rows per chunk of patients; given, the run is chunked whatever its size "
+            "(default: chunks of 500,000 above 2,000,000 set rows).",
+        ),
+    ] = None,
 ) -> None:
     """Compute the contract's tables (sets, sessions, weekly_load, progressions,
     patient_summary, outcome_change), the pain-trajectory model, the quarantine and the
@@ -509,6 +558,8 @@ def metrics(
         raise DataError(f"unknown format {format!r}", fix="use --format csv or --format parquet")
     protocol = _protocol(protocol_file, pain_threshold, responder_rule)
     options = _load_options(_input_options(dayfirst, pain_scale, catalogue, measures))
+    if _metrics_chunked(folder, out, format, protocol, options, workers, chunk_rows):
+        return
     dataset = _load_with_progress(folder, **options)
     _print_rows_per_file(dataset.load_report)
     _print_protocol(protocol)

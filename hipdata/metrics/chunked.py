@@ -1,0 +1,498 @@
+"""``hipdata metrics`` in chunks of patients, in parallel worker processes, in bounded memory.
+
+Every contract table is per patient (CONTRACT §5): nothing in a patient's rows depends on
+another patient's. So the input rows can be split by patient into chunks, each chunk loaded
+(:func:`hipdata.io.loader.load`) and computed (:func:`hipdata.metrics.compute_all`) in a worker
+process that holds only its chunk, and the per-chunk tables written one after the other. The
+parent reads each input file once, assigns every record to a chunk by its patient id (the cell
+text the loader compares ids by, so rows the loader treats as one patient share a chunk and a
+patient's duplicates are all seen), and makes the chunks contiguous ranges of the sorted ids:
+the tables, sorted by patient first, come out in the single-process run's row order. The records
+keep their file's name and 1-based row numbers, so the quarantine and the sets' ``source_row``
+are those of the whole file. The pain-trajectory model, the one thing fitted across patients, is
+fitted on the concatenated ``sessions`` exactly as in the single-process run.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+import resource
+import shutil
+import tempfile
+from collections.abc import Callable
+from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from hipdata.errors import DataError
+
+#: Exercise (set) rows above which ``hipdata metrics`` takes the chunked path by default.
+CHUNKED_MIN_ROWS = 2_000_000
+#: Target exercise rows per chunk: a worker's memory grows with its chunk (about 1 GiB per
+#: 10^6 set rows loaded and computed), and more chunks than workers keep both cores busy.
+DEFAULT_CHUNK_ROWS = 500_000
+#: Columns of ``sessions`` the parent keeps: the pain-trajectory model's and the CLI summary's.
+SESSION_COLUMNS = ("patient_id", "week", "max_pain_during", "pain_24h", "flare")
+#: Loader tables in the order the loader validates (and the quarantine lists) them.
+_TABLE_ORDER = ("patients", "exercises", "activity", "outcomes", "treatments")
+_CSV_OPTIONS = {"date_format": "%Y-%m-%d", "na_rep": "", "lineterminator": "\n"}
+
+
+@dataclass
+class ChunkedResult:
+    """What the parent keeps of a chunked run: small tables and counts, never the big tables.
+
+    Attributes
+    ----------
+    load_report : DataFrame
+        Rows read / kept / quarantined per file, summed over the chunks (the loader's columns).
+    quarantine : DataFrame
+        The whole run's quarantine, in the single-process order.
+    tables : dict of str to DataFrame
+        Reduced tables for the CLI's summary line: ``sessions`` (:data:`SESSION_COLUMNS`),
+        ``patient_summary`` (``patient_id``), ``progressions`` (the rises: ``kind``,
+        ``criterion_before``), ``outcome_change`` (NPRS rows with a responder verdict).
+    model : MixedModelFit or None
+        The pain-trajectory model (None without two patients with sessions).
+    written : dict of str to Path
+        Table name -> file written.
+    chunks : int
+        Number of chunks.
+    peak_rss : dict
+        ``parent`` and ``workers`` (list, one per worker process) peak resident memory in bytes.
+    """
+
+    load_report: pd.DataFrame
+    quarantine: pd.DataFrame
+    tables: dict[str, pd.DataFrame]
+    model: object
+    written: dict[str, Path]
+    chunks: int
+    peak_rss: dict = field(default_factory=dict)
+
+
+def exercise_rows(folder: str | Path) -> int:
+    """Rows of the folder's exercises file, counted cheaply (0 without one).
+
+    Parquet: the file's metadata; CSV: its line count (an upper bound: quoted line breaks count
+    too); other formats (``.xlsx``) 0, so they never take the chunked path.
+    """
+    from hipdata.io.loader import _find_files
+
+    files, _ = _find_files(Path(folder))
+    path = files.get("exercises")
+    if path is None:
+        return 0
+    suffix = path.suffix.lower()
+    if suffix == ".parquet":
+        try:
+            return pq.ParquetFile(path).metadata.num_rows
+        except (pa.ArrowException, OSError):
+            return 0  # the loader reports the unreadable file
+    if suffix in (".csv", ".txt", ".tsv"):
+        lines = 0
+        with open(path, "rb") as stream:
+            while block := stream.read(1 << 24):
+                lines += block.count(b"\n")
+        return lines
+    return 0
+
+
+def _id_cells(raw, table: str) -> pd.Series:
+    """The patient-id cells of a raw table as the loader compares them: a ``category`` Series
+    of the cell texts (``_Checked.coded``), after the loader's own column mapping (which raises
+    the loader's :class:`DataError` for a missing column)."""
+    from hipdata.io.columns import KNOWN_COLUMNS
+    from hipdata.io.loader import _Checked, _map_columns, _with_report
+
+    mapping = _with_report(_map_columns(raw, table, KNOWN_COLUMNS[table]))
+    return _Checked(raw, table, *mapping).coded("patient_id")
+
+
+def _assign_chunks(ids: dict[str, pd.Series], chunk_rows: int) -> dict[str, np.ndarray]:
+    """Chunk number of every record: contiguous ranges of the sorted distinct ids holding about
+    ``chunk_rows`` exercise rows each (a patient is never split; every chunk has exercise rows
+    when the file has any)."""
+    distinct = pd.Index(
+        np.unique(
+            np.concatenate(
+                [np.asarray(cells.cat.categories, dtype=object) for cells in ids.values()]
+            )
+        ),
+        dtype=object,
+    )  # sorted as the loader sorts ids (Python's text order)
+    exercise_counts = np.zeros(len(distinct), dtype=np.int64)
+    if "exercises" in ids:
+        cells = ids["exercises"]
+        where = distinct.get_indexer(pd.Index(cells.cat.categories, dtype=object))
+        exercise_counts[where] = np.bincount(cells.cat.codes.to_numpy(), minlength=len(where))
+    total = int(exercise_counts.sum())
+    if total == 0:
+        chunk_of_id = np.zeros(len(distinct), dtype=np.int64)
+    else:
+        before = np.cumsum(exercise_counts) - exercise_counts
+        chunk_of_id = before // max(int(chunk_rows), 1)
+        # a chunk without exercise rows (ids after the last set, or between a huge patient and
+        # the next) joins the chunk before it (or, at the start, the first one with rows)
+        rows = np.bincount(chunk_of_id, weights=exercise_counts)
+        with_rows = np.flatnonzero(rows > 0)
+        target = with_rows[np.clip(np.searchsorted(with_rows, np.arange(len(rows)), "right") - 1, 0, None)]
+        chunk_of_id = np.unique(target[chunk_of_id], return_inverse=True)[1]
+    out = {}
+    for table, cells in ids.items():
+        where = distinct.get_indexer(pd.Index(cells.cat.categories, dtype=object))
+        out[table] = chunk_of_id[where][cells.cat.codes.to_numpy()]
+    return out
+
+
+def _slice(raw, positions: np.ndarray, *, malformed: bool):
+    """The records of ``raw`` at ``positions`` as a RawTable of the same file (original row
+    numbers, file-level facts kept); the malformed records go to one chunk only."""
+    source_row = raw.source_row[positions]
+    problems = raw.problems
+    if len(problems):
+        problems = problems[problems["source_row"].isin(source_row)].reset_index(drop=True)
+    return replace(
+        raw,
+        cells=raw.cells.take(positions).reset_index(drop=True),
+        source_row=source_row,
+        malformed=list(raw.malformed) if malformed else [],
+        problems=problems,
+    )
+
+
+def _float_whole(frame: pd.DataFrame) -> dict[str, bool]:
+    """For each float column: all present values finite and whole (``csv_ready``'s test)."""
+    out = {}
+    for column in frame.columns:
+        values = frame[column]
+        if pd.api.types.is_float_dtype(values.dtype):
+            present = values.dropna()
+            out[column] = bool(np.isfinite(present).all() and (present == np.round(present)).all())
+    return out
+
+
+def _run_chunk(number: int, raws: dict, options: dict, protocol, measures, scratch: str, fmt: str):
+    """Load and compute one chunk in a worker; write its tables to ``scratch``; return the small
+    parts the parent needs (or the loader's DataError as a tuple)."""
+    from hipdata.io.loader import load
+    from hipdata.io.writers import csv_ready
+    from hipdata.metrics import compute_all
+
+    try:
+        dataset = load(raws, **options, measures=measures)
+    except DataError as exc:
+        return {"error": (exc.problem, exc.file, exc.fix)}
+    del raws
+    tables = compute_all(dataset, protocol, measures=measures)
+    del tables["family_sessions"]
+    folder = Path(scratch) / f"chunk{number:05d}"
+    folder.mkdir()
+    info = {}
+    for name, frame in tables.items():
+        frame.to_parquet(folder / f"{name}.parquet", index=False)
+        entry = {"rows": len(frame), "head": frame.iloc[:1].copy(), "whole": _float_whole(frame)}
+        if fmt == "csv":
+            csv_ready(frame).to_csv(folder / f"{name}.csv", index=False, header=False, **_CSV_OPTIONS)
+        info[name] = entry
+    sessions = tables["sessions"]
+    progressions = tables["progressions"]
+    outcome = tables["outcome_change"]
+    return {
+        "number": number,
+        "tables": info,
+        "sessions": sessions[[c for c in SESSION_COLUMNS if c in sessions.columns]],
+        "patient_summary": tables["patient_summary"][["patient_id"]],
+        "progressions": progressions.loc[
+            progressions["kind"].isin(["up", "load_up"]), ["kind", "criterion_before"]
+        ],
+        "outcome_change": outcome.loc[
+            (outcome["measure"] == "nprs") & outcome["responder"].notna(), ["measure", "responder"]
+        ],
+        "quarantine": dataset.quarantine,
+        "load_report": dataset.load_report,
+        "pid": os.getpid(),
+        "max_rss": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024,
+    }
+
+
+def _target(heads: list[pd.DataFrame], rows: list[int]) -> pd.DataFrame:
+    """An empty frame with the dtypes of the whole table: those of the chunks with rows (their
+    common dtype when they differ), or the first chunk's when no chunk has rows."""
+    full = [head for head, n in zip(heads, rows, strict=True) if n]
+    if not full:
+        return heads[0].iloc[:0]
+    if all(head.dtypes.equals(full[0].dtypes) for head in full[1:]):
+        return full[0].iloc[:0]
+    return pd.concat(full, ignore_index=True).iloc[:0]
+
+
+def _write_parquet(path: Path, parts: list[Path], target: pd.DataFrame) -> None:
+    schema = pa.Schema.from_pandas(target, preserve_index=False)
+    with pq.ParquetWriter(path, schema) as writer:
+        for part in parts:
+            table = pq.read_table(part)
+            if not table.schema.equals(schema, check_metadata=False):
+                frame = table.to_pandas().astype(target.dtypes.to_dict())
+                table = pa.Table.from_pandas(frame, schema=schema, preserve_index=False)
+            writer.write_table(table.replace_schema_metadata(schema.metadata))
+
+
+def _write_csv(path: Path, parts: list[tuple[Path, Path, pd.DataFrame, dict]], target) -> None:
+    """Header once, then each chunk's rows: the chunk's own CSV when it was formatted as the
+    whole table would be (same dtypes; whole-number float columns as in the whole table), else
+    re-formatted here from its Parquet copy."""
+    from hipdata.io.writers import csv_ready
+
+    whole = {
+        column: all(flags.get(column, True) for *_, flags in parts)
+        for column in _float_whole(target)
+    }
+    with open(path, "w", encoding="utf-8", newline="") as stream:
+        csv_ready(target).to_csv(stream, index=False, **_CSV_OPTIONS)
+        for parquet, csv, head, flags in parts:
+            same = head.dtypes.equals(target.dtypes) and all(
+                flags.get(column, True) == value for column, value in whole.items()
+            )
+            if same:
+                with open(csv, encoding="utf-8", newline="") as piece:
+                    shutil.copyfileobj(piece, stream, 1 << 22)
+                continue
+            frame = pd.read_parquet(parquet).astype(target.dtypes.to_dict())
+            ready = csv_ready(frame)
+            for position, column in enumerate(frame.columns):
+                if column in whole and not whole[column]:
+                    ready.isetitem(position, frame[column])  # keep "3.0" as the whole table does
+            ready.to_csv(stream, index=False, header=False, **_CSV_OPTIONS)
+
+
+def _merge_quarantine(parts: list[pd.DataFrame]) -> pd.DataFrame:
+    """The chunks' quarantines in the loader's order: by file (in validation order), then row."""
+    full = [part for part in parts if len(part)]
+    if not full:
+        return parts[0]
+    merged = pd.concat(full, ignore_index=True) if len(full) > 1 else full[0]
+    order = merged["table"].map({t: i for i, t in enumerate(_TABLE_ORDER)}).to_numpy()
+    keys = pd.DataFrame({"table": order, "row": merged["source_row"].to_numpy()})
+    return merged.take(keys.sort_values(["table", "row"], kind="stable").index).reset_index(
+        drop=True
+    )
+
+
+def _merge_load_report(parts: list[pd.DataFrame]) -> pd.DataFrame:
+    report = parts[0].copy()
+    for column in ("rows_read", "rows_kept", "rows_quarantined"):
+        report[column] = sum(part[column].to_numpy() for part in parts)
+    if not (report["rows_read"] == report["rows_kept"] + report["rows_quarantined"]).all():
+        raise AssertionError("chunked load report does not reconcile")  # a bug, never the data
+    return report
+
+
+def _children_rss() -> int:
+    """Resident memory of this process's children now (bytes, from /proc; 0 elsewhere)."""
+    total = 0
+    try:
+        children = Path(f"/proc/{os.getpid()}/task/{os.getpid()}/children").read_text().split()
+    except OSError:
+        return 0
+    for pid in children:
+        try:
+            for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+                if line.startswith("VmRSS:"):
+                    total += int(line.split()[1]) * 1024
+        except OSError:
+            continue
+    return total
+
+
+def compute_chunked(
+    folder: str | Path,
+    out: str | Path,
+    *,
+    fmt: str = "csv",
+    protocol=None,
+    workers: int | None = None,
+    chunk_rows: int = DEFAULT_CHUNK_ROWS,
+    measures=None,
+    extra_tables: dict[str, pd.DataFrame] | None = None,
+    progress: Callable[[int, int], None] | None = None,
+    **load_options,
+) -> ChunkedResult:
+    """Compute and write the metric tables of ``folder`` chunk by chunk in worker processes.
+
+    The files written equal those of the single-process run (``load`` + ``compute_all`` +
+    ``write_tables``): same values, dtypes, columns and row order, the quarantine and the load
+    report included.
+
+    Parameters
+    ----------
+    folder : path
+        The data folder (as :func:`hipdata.io.loader.load`).
+    out : path
+        Output folder; the tables are staged inside it and moved into place together, so an
+        interrupted run leaves the previous set.
+    fmt : {"csv", "parquet"}
+        Output format.
+    protocol : Protocol, optional
+        As :func:`hipdata.metrics.compute_all`.
+    workers : int, optional
+        Worker processes (default ``os.cpu_count()``).
+    chunk_rows : int
+        Target exercise rows per chunk (a patient is never split).
+    measures : dict, optional
+        Outcome-measure registry (as :func:`hipdata.io.loader.load`).
+    extra_tables : dict of str to DataFrame, optional
+        Small tables written with the others (the CLI's ``protocol`` table), after the
+        pain-trajectory model and the quarantine.
+    progress : callable, optional
+        Called as ``progress(chunks_done, chunks)``.
+    **load_options
+        ``dayfirst``, ``pain_scale``, ``catalogue``, ``today``.
+
+    Returns
+    -------
+    ChunkedResult
+    """
+    from hipdata.analysis.trajectories import fit_pain_trajectory
+    from hipdata.io.loader import _find_files
+    from hipdata.io.readers import read_raw
+    from hipdata.report.run import commit, staging_folder
+
+    folder, out = Path(folder), Path(out)
+    if not folder.is_dir():
+        raise DataError(
+            "no such folder", file=str(folder), fix="give the folder that holds patients.csv"
+        )
+    workers = max(1, int(workers or os.cpu_count() or 1))
+    today = load_options.pop("today", None)
+    options = {
+        **load_options,
+        "today": pd.Timestamp.today().normalize() if today is None else pd.Timestamp(today),
+    }
+    files, _ = _find_files(folder)
+    raws = {t: read_raw(files[t], coded=True) for t in _TABLE_ORDER if t in files}
+    ids = {table: _id_cells(raw, table) for table, raw in raws.items()}
+    chunk_of = _assign_chunks(ids, chunk_rows)
+    del ids
+    n_chunks = int(max((int(c.max()) for c in chunk_of.values() if len(c)), default=0)) + 1
+    positions = {}
+    for table, chunks in chunk_of.items():
+        order = np.argsort(chunks, kind="stable")
+        bounds = np.concatenate([[0], np.cumsum(np.bincount(chunks, minlength=n_chunks))])
+        positions[table] = (order, bounds)
+    del chunk_of
+
+    def chunk_raws(number: int) -> dict:
+        parts = {}
+        for table, raw in raws.items():
+            order, bounds = positions[table]
+            rows = order[bounds[number] : bounds[number + 1]]
+            parts[table] = _slice(raw, rows, malformed=number == 0)
+        return parts
+
+    out.mkdir(parents=True, exist_ok=True)
+    scratch = tempfile.mkdtemp(dir=out, prefix=".hipdata-chunks-")
+    results: dict[int, dict] = {}
+    peak_children = 0
+    try:
+        context = multiprocessing.get_context("forkserver" if os.name == "posix" else "spawn")
+        with ProcessPoolExecutor(max_workers=min(workers, n_chunks), mp_context=context) as pool:
+            pending = set()
+            next_chunk = 0
+            while next_chunk < n_chunks or pending:
+                # at most one chunk waiting per worker: the parent never holds many slices
+                while next_chunk < n_chunks and len(pending) < 2 * workers:
+                    future = pool.submit(
+                        _run_chunk,
+                        next_chunk,
+                        chunk_raws(next_chunk),
+                        options,
+                        protocol,
+                        measures,
+                        scratch,
+                        fmt,
+                    )
+                    pending.add(future)
+                    next_chunk += 1
+                    if next_chunk == n_chunks:
+                        raws.clear()
+                done, pending = wait(pending, timeout=0.5, return_when=FIRST_COMPLETED)
+                peak_children = max(peak_children, _children_rss())
+                for future in done:
+                    result = future.result()
+                    if "error" in result:
+                        for other in pending:
+                            other.cancel()
+                        problem, file, fix = result["error"]
+                        raise DataError(problem, file=file, fix=fix)
+                    results[result["number"]] = result
+                    if progress is not None:
+                        progress(len(results), n_chunks)
+        ordered = [results[number] for number in range(n_chunks)]
+        sessions = pd.concat([r.pop("sessions") for r in ordered], ignore_index=True)
+        small = {
+            name: pd.concat([r.pop(name) for r in ordered], ignore_index=True)
+            for name in ("patient_summary", "progressions", "outcome_change")
+        }
+        quarantine = _merge_quarantine([r.pop("quarantine") for r in ordered])
+        load_report = _merge_load_report([r.pop("load_report") for r in ordered])
+        has_sessions = sessions["patient_id"].nunique() >= 2
+        model = fit_pain_trajectory(sessions) if has_sessions else None
+        extras = {}
+        if model is not None:
+            extras["pain_trajectory_model"] = model.table()
+        extras["quarantine"] = quarantine
+        extras.update(extra_tables or {})
+        names = list(ordered[0]["tables"])
+        written = {}
+        from hipdata.io.writers import FORMATS, write_tables
+
+        with staging_folder(out) as staging:
+            for name in names:
+                heads = [r["tables"][name]["head"] for r in ordered]
+                rows = [r["tables"][name]["rows"] for r in ordered]
+                target = _target(heads, rows)
+                path = staging / f"{name}{FORMATS[fmt]}"
+                chunk_dirs = [Path(scratch) / f"chunk{n:05d}" for n in range(n_chunks)]
+                keep = [i for i in range(n_chunks) if rows[i]] or [0]
+                if fmt == "parquet":
+                    _write_parquet(path, [chunk_dirs[i] / f"{name}.parquet" for i in keep], target)
+                else:
+                    parts = [
+                        (
+                            chunk_dirs[i] / f"{name}.parquet",
+                            chunk_dirs[i] / f"{name}.csv",
+                            heads[i],
+                            ordered[i]["tables"][name]["whole"],
+                        )
+                        for i in keep
+                        if rows[i]
+                    ]
+                    _write_csv(path, parts, target)
+                written[name] = path
+            written.update(write_tables(extras, staging, format=fmt))
+            moved = commit(staging, out, [path.name for path in written.values()])
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+    workers_rss = {}
+    for r in ordered:
+        workers_rss[r["pid"]] = max(workers_rss.get(r["pid"], 0), r["max_rss"])
+    return ChunkedResult(
+        load_report=load_report,
+        quarantine=quarantine,
+        tables={"sessions": sessions, **small},
+        model=model,
+        written={name: moved[path.name] for name, path in written.items()},
+        chunks=n_chunks,
+        peak_rss={
+            "parent": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024,
+            "workers": list(workers_rss.values()),
+            "children_at_once": peak_children,
+        },
+    )
