@@ -299,22 +299,56 @@ def measure_in_process(folder: Path, rows: int, naive: bool) -> list[dict]:
 # whole commands, each with its own peak RSS
 
 
+def _tree_rss_mib(pid: int) -> float:
+    """Resident MiB of ``pid`` and all its descendants now (from /proc; 0 elsewhere): the worker
+    processes of a chunked ``hipdata metrics`` are not the command's waited children, so
+    ``wait4``'s peak would leave them out."""
+    total, stack = 0, [pid]
+    while stack:
+        current = stack.pop()
+        try:
+            status = Path(f"/proc/{current}/status").read_text()
+            children = Path(f"/proc/{current}/task/{current}/children").read_text().split()
+        except OSError:
+            continue
+        stack.extend(map(int, children))
+        total += next(
+            (int(line.split()[1]) for line in status.splitlines() if line.startswith("VmRSS:")), 0
+        )
+    return total / 1024
+
+
 def run_command(args: list[str], rows: int, step: str, floor_s: float | None) -> dict:
+    import threading
+
     began = _now()
     process = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    tree_peak = [0.0]
+    finished = threading.Event()
+
+    def sample() -> None:  # the process tree's memory at once, every 0.2 s
+        while not finished.wait(0.2):
+            tree_peak[0] = max(tree_peak[0], _tree_rss_mib(process.pid))
+
+    sampler = threading.Thread(target=sample, daemon=True)
+    sampler.start()
     _, status, usage = os.wait4(process.pid, 0)
+    finished.set()
+    sampler.join()
     seconds = _now() - began
     stderr = process.stderr.read().decode("utf-8", "replace") if process.stderr else ""
     code = os.waitstatus_to_exitcode(status)
     if code != 0:
         print(f"  {step} failed ({code}): {stderr[-2000:]}", file=sys.stderr)
-    print(f"  {step:<34} {seconds:9.2f} s  peak {usage.ru_maxrss / 1024:,.0f} MiB", flush=True)
+    peak = max(usage.ru_maxrss / 1024, tree_peak[0])
+    print(f"  {step:<34} {seconds:9.2f} s  peak {peak:,.0f} MiB", flush=True)
     return {
         "rows": rows,
         "step": step,
         "seconds": round(seconds, 3) if code == 0 else None,
         "ratio_to_read_floor": round(seconds / floor_s, 2) if floor_s and code == 0 else None,
-        "peak_rss_mib": round(usage.ru_maxrss / 1024),
+        # the command and its worker processes at once (sampled), or its own peak if higher
+        "peak_rss_mib": round(peak),
         "cpu_s": round(usage.ru_utime + usage.ru_stime, 3),
         "exit_code": code,
     }

@@ -50,7 +50,13 @@ def _hostile(folder: Path, *, seed: int = 5, n_patients: int = 60) -> Path:
     spaced["patient_id"] = "  " + spaced["patient_id"] + " "
     sets = sets.drop(spaced.index)
     bad_pain = rng.choice(len(sets), 10, replace=False)
-    sets.iloc[bad_pain, sets.columns.get_loc("pain_during")] = ["11", "-1", "abc", "7.5.1", "99"] * 2
+    sets.iloc[bad_pain, sets.columns.get_loc("pain_during")] = [
+        "11",
+        "-1",
+        "abc",
+        "7.5.1",
+        "99",
+    ] * 2
     sets = pd.concat([sets, duplicates, unknown, of_quarantined, spaced], ignore_index=True)
     sets = sets.iloc[rng.permutation(len(sets))]
     text = sets.to_csv(index=False, lineterminator="\n")
@@ -98,10 +104,24 @@ def hostile(tmp_path_factory) -> Path:
     return _hostile(tmp_path_factory.mktemp("hostile") / "data")
 
 
-@pytest.mark.parametrize("fmt", ["csv", "parquet"])
-def test_chunked_files_equal_the_one_process_run(hostile, tmp_path, fmt):
+def _as_parquet(folder: Path, out: Path) -> Path:
+    """The cohort as typed Parquet files (numbers as numbers; the malformed CSV line, which a
+    Parquet file cannot hold, is left out)."""
+    out.mkdir()
+    for path in folder.glob("*.csv"):
+        frame = pd.read_csv(path, on_bad_lines="skip", dtype={"patient_id": str})
+        frame.to_parquet(out / f"{path.stem}.parquet", index=False)
+    return out
+
+
+@pytest.mark.parametrize(
+    "source, fmt", [("csv", "csv"), ("csv", "parquet"), ("parquet", "parquet")]
+)
+def test_chunked_files_equal_the_one_process_run(hostile, tmp_path, source, fmt):
     from hipdata.protocol import Protocol
 
+    if source == "parquet":
+        hostile = _as_parquet(hostile, tmp_path / "typed")
     dataset = _one_process(hostile, tmp_path / "one", fmt)
     result = compute_chunked(
         hostile,
@@ -121,7 +141,7 @@ def test_chunked_files_equal_the_one_process_run(hostile, tmp_path, fmt):
     assert reasons.str.startswith("unknown patient id").sum() == 12 + 3
     assert reasons.str.startswith("patient is quarantined").sum() == 5
     assert reasons.str.contains("duplicate of row").sum() >= 15 + 2 + 1
-    assert reasons.str.contains("more cells than the header").sum() == 1
+    assert reasons.str.contains("more cells than the header").sum() == (source == "csv")
     assert (quarantine["column"] == "pain_during").sum() >= 10
     assert_frame_equal(result.quarantine, quarantine, check_exact=True)
     # the load report reconciles and equals the one-process run's, row for row
@@ -152,11 +172,17 @@ def test_assign_chunks_keeps_patients_whole_and_ranges_sorted():
     by_id = dict(zip(ids["exercises"], chunks["exercises"], strict=True))
     assert by_id == {"a": 0, "b": 1, "d": 1, "x": 2}
     assert dict(zip(ids["patients"], chunks["patients"], strict=True)) == {
-        "a": 0, "b": 1, "c": 1, "d": 1, "e": 2
+        "a": 0,
+        "b": 1,
+        "c": 1,
+        "d": 1,
+        "e": 2,
     }
     # one patient with more rows than a chunk stays whole; ids after the last set join it
-    ids = {"patients": pd.Series(list("abc"), dtype="category"),
-           "exercises": pd.Series(list("aaaaaaab"), dtype="category")}
+    ids = {
+        "patients": pd.Series(list("abc"), dtype="category"),
+        "exercises": pd.Series(list("aaaaaaab"), dtype="category"),
+    }
     chunks = _assign_chunks(ids, chunk_rows=3)
     assert chunks["exercises"].tolist() == [0] * 7 + [1]
     assert chunks["patients"].tolist() == [0, 1, 1]
@@ -192,11 +218,36 @@ def test_edge_cohorts(tmp_path, case):
 
 
 def test_cli_workers_two_equals_workers_one(hostile, tmp_path):
-    one = runner.invoke(app, ["metrics", str(hostile), "--out", str(tmp_path / "a"),
-                              "--format", "parquet", "--workers", "1", "--dayfirst"])
-    two = runner.invoke(app, ["metrics", str(hostile), "--out", str(tmp_path / "b"),
-                              "--format", "parquet", "--workers", "2", "--chunk-rows", "2000",
-                              "--dayfirst"])
+    one = runner.invoke(
+        app,
+        [
+            "metrics",
+            str(hostile),
+            "--out",
+            str(tmp_path / "a"),
+            "--format",
+            "parquet",
+            "--workers",
+            "1",
+            "--dayfirst",
+        ],
+    )
+    two = runner.invoke(
+        app,
+        [
+            "metrics",
+            str(hostile),
+            "--out",
+            str(tmp_path / "b"),
+            "--format",
+            "parquet",
+            "--workers",
+            "2",
+            "--chunk-rows",
+            "2000",
+            "--dayfirst",
+        ],
+    )
     assert one.exit_code == 0, one.output
     assert two.exit_code == 0, two.output
     _assert_same_folders(tmp_path / "a", tmp_path / "b")
@@ -216,8 +267,17 @@ def test_cli_input_error_is_the_same_message(tmp_path):
     sets.drop(columns=["date"]).to_csv(data / "exercises.csv", index=False)
     one = runner.invoke(app, ["metrics", str(data), "--out", str(tmp_path / "a"), "--workers", "1"])
     two = runner.invoke(
-        app, ["metrics", str(data), "--out", str(tmp_path / "b"), "--workers", "2",
-              "--chunk-rows", "50"]
+        app,
+        [
+            "metrics",
+            str(data),
+            "--out",
+            str(tmp_path / "b"),
+            "--workers",
+            "2",
+            "--chunk-rows",
+            "50",
+        ],
     )
     assert one.exit_code == two.exit_code == 2
     assert "lacks the required column(s) date" in two.output

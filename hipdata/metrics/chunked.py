@@ -20,6 +20,7 @@ import os
 import resource
 import shutil
 import tempfile
+import time
 from collections.abc import Callable
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from dataclasses import dataclass, field, replace
@@ -65,7 +66,14 @@ class ChunkedResult:
     chunks : int
         Number of chunks.
     peak_rss : dict
-        ``parent`` and ``workers`` (list, one per worker process) peak resident memory in bytes.
+        Peak resident memory in bytes: ``parent`` (whole run), ``parent_after_read`` (its peak
+        once the inputs are read), ``workers`` (one per worker process), ``children_at_once``
+        (the workers' sum) and ``parent_and_children_at_once`` (both, sampled every half second
+        while the chunks run).
+    workers_cpu : float
+        CPU seconds of the workers (user + system), up to their last chunk's computation.
+    timings : dict
+        Wall seconds of the parent's steps: ``read``, ``chunks``, ``model``, ``write``.
     """
 
     load_report: pd.DataFrame
@@ -75,6 +83,8 @@ class ChunkedResult:
     written: dict[str, Path]
     chunks: int
     peak_rss: dict = field(default_factory=dict)
+    workers_cpu: float = 0.0
+    timings: dict = field(default_factory=dict)
 
 
 def exercise_rows(folder: str | Path) -> int:
@@ -142,7 +152,9 @@ def _assign_chunks(ids: dict[str, pd.Series], chunk_rows: int) -> dict[str, np.n
         # the next) joins the chunk before it (or, at the start, the first one with rows)
         rows = np.bincount(chunk_of_id, weights=exercise_counts)
         with_rows = np.flatnonzero(rows > 0)
-        target = with_rows[np.clip(np.searchsorted(with_rows, np.arange(len(rows)), "right") - 1, 0, None)]
+        target = with_rows[
+            np.clip(np.searchsorted(with_rows, np.arange(len(rows)), "right") - 1, 0, None)
+        ]
         chunk_of_id = np.unique(target[chunk_of_id], return_inverse=True)[1]
     out = {}
     for table, cells in ids.items():
@@ -199,9 +211,12 @@ def _run_chunk(number: int, raws: dict, options: dict, protocol, measures, scrat
         frame.to_parquet(folder / f"{name}.parquet", index=False)
         entry = {"rows": len(frame), "head": frame.iloc[:1].copy(), "whole": _float_whole(frame)}
         if fmt == "csv":
-            csv_ready(frame).to_csv(folder / f"{name}.csv", index=False, header=False, **_CSV_OPTIONS)
+            csv_ready(frame).to_csv(
+                folder / f"{name}.csv", index=False, header=False, **_CSV_OPTIONS
+            )
         info[name] = entry
     sessions = tables["sessions"]
+    usage = resource.getrusage(resource.RUSAGE_SELF)
     progressions = tables["progressions"]
     outcome = tables["outcome_change"]
     return {
@@ -218,7 +233,8 @@ def _run_chunk(number: int, raws: dict, options: dict, protocol, measures, scrat
         "quarantine": dataset.quarantine,
         "load_report": dataset.load_report,
         "pid": os.getpid(),
-        "max_rss": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024,
+        "max_rss": usage.ru_maxrss * 1024,
+        "cpu": usage.ru_utime + usage.ru_stime,
     }
 
 
@@ -294,20 +310,36 @@ def _merge_load_report(parts: list[pd.DataFrame]) -> pd.DataFrame:
     return report
 
 
-def _children_rss() -> int:
-    """Resident memory of this process's children now (bytes, from /proc; 0 elsewhere)."""
-    total = 0
+def _own_rss_peak() -> int:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+
+
+def _status_rss(pid: int) -> int:
+    """Resident memory of ``pid`` now (bytes; 0 when /proc cannot tell)."""
     try:
-        children = Path(f"/proc/{os.getpid()}/task/{os.getpid()}/children").read_text().split()
+        status = Path(f"/proc/{pid}/status").read_text()
     except OSError:
         return 0
-    for pid in children:
+    for line in status.splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) * 1024
+    return 0
+
+
+def _tree_rss(pid: int) -> int:
+    """Resident memory of ``pid``'s descendants now (bytes, from /proc; 0 elsewhere). The
+    workers are the forkserver's children, so the whole tree below ``pid`` is summed."""
+    total = 0
+    stack = [pid]
+    while stack:
+        parent = stack.pop()
         try:
-            for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-                if line.startswith("VmRSS:"):
-                    total += int(line.split()[1]) * 1024
+            children = Path(f"/proc/{parent}/task/{parent}/children").read_text().split()
         except OSError:
             continue
+        for child in map(int, children):
+            stack.append(child)
+            total += _status_rss(child)
     return total
 
 
@@ -375,6 +407,8 @@ def compute_chunked(
         **load_options,
         "today": pd.Timestamp.today().normalize() if today is None else pd.Timestamp(today),
     }
+    clock = time.perf_counter()
+    timings = {}
     files, _ = _find_files(folder)
     raws = {t: read_raw(files[t], coded=True) for t in _TABLE_ORDER if t in files}
     ids = {table: _id_cells(raw, table) for table, raw in raws.items()}
@@ -387,6 +421,9 @@ def compute_chunked(
         bounds = np.concatenate([[0], np.cumsum(np.bincount(chunks, minlength=n_chunks))])
         positions[table] = (order, bounds)
     del chunk_of
+    pa.default_memory_pool().release_unused()  # the reader's buffers: before the workers start
+    timings["read"] = time.perf_counter() - clock
+    parent_after_read = _own_rss_peak()
 
     def chunk_raws(number: int) -> dict:
         parts = {}
@@ -399,7 +436,7 @@ def compute_chunked(
     out.mkdir(parents=True, exist_ok=True)
     scratch = tempfile.mkdtemp(dir=out, prefix=".hipdata-chunks-")
     results: dict[int, dict] = {}
-    peak_children = 0
+    peak_children = peak_tree = 0
     try:
         context = multiprocessing.get_context("forkserver" if os.name == "posix" else "spawn")
         with ProcessPoolExecutor(max_workers=min(workers, n_chunks), mp_context=context) as pool:
@@ -407,7 +444,7 @@ def compute_chunked(
             next_chunk = 0
             while next_chunk < n_chunks or pending:
                 # at most one chunk waiting per worker: the parent never holds many slices
-                while next_chunk < n_chunks and len(pending) < 2 * workers:
+                while next_chunk < n_chunks and len(pending) < workers + 1:
                     future = pool.submit(
                         _run_chunk,
                         next_chunk,
@@ -423,7 +460,9 @@ def compute_chunked(
                     if next_chunk == n_chunks:
                         raws.clear()
                 done, pending = wait(pending, timeout=0.5, return_when=FIRST_COMPLETED)
-                peak_children = max(peak_children, _children_rss())
+                children = _tree_rss(os.getpid())
+                peak_children = max(peak_children, children)
+                peak_tree = max(peak_tree, children + _status_rss(os.getpid()))
                 for future in done:
                     result = future.result()
                     if "error" in result:
@@ -442,8 +481,10 @@ def compute_chunked(
         }
         quarantine = _merge_quarantine([r.pop("quarantine") for r in ordered])
         load_report = _merge_load_report([r.pop("load_report") for r in ordered])
+        timings["chunks"] = time.perf_counter() - clock - timings["read"]
         has_sessions = sessions["patient_id"].nunique() >= 2
         model = fit_pain_trajectory(sessions) if has_sessions else None
+        timings["model"] = time.perf_counter() - clock - timings["read"] - timings["chunks"]
         extras = {}
         if model is not None:
             extras["pain_trajectory_model"] = model.table()
@@ -478,11 +519,13 @@ def compute_chunked(
                 written[name] = path
             written.update(write_tables(extras, staging, format=fmt))
             moved = commit(staging, out, [path.name for path in written.values()])
+        timings["write"] = time.perf_counter() - clock - sum(timings.values())
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
-    workers_rss = {}
+    workers_rss, workers_cpu = {}, {}
     for r in ordered:
         workers_rss[r["pid"]] = max(workers_rss.get(r["pid"], 0), r["max_rss"])
+        workers_cpu[r["pid"]] = max(workers_cpu.get(r["pid"], 0.0), r["cpu"])
     return ChunkedResult(
         load_report=load_report,
         quarantine=quarantine,
@@ -494,5 +537,9 @@ def compute_chunked(
             "parent": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024,
             "workers": list(workers_rss.values()),
             "children_at_once": peak_children,
+            "parent_after_read": parent_after_read,
+            "parent_and_children_at_once": peak_tree,
         },
+        workers_cpu=sum(workers_cpu.values()),
+        timings=timings,
     )
