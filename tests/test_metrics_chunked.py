@@ -188,7 +188,7 @@ def test_assign_chunks_keeps_patients_whole_and_ranges_sorted():
     assert chunks["patients"].tolist() == [0, 1, 1]
 
 
-@pytest.mark.parametrize("case", ["one_chunk", "one_patient", "no_exercises"])
+@pytest.mark.parametrize("case", ["one_chunk", "one_patient", "no_exercises", "per_patient"])
 def test_edge_cohorts(tmp_path, case):
     from hipdata.protocol import Protocol
     from hipdata.synth import write_cohort
@@ -201,6 +201,10 @@ def test_edge_cohorts(tmp_path, case):
             frame[frame["patient_id"] == "P00002"].to_csv(data / f"{table}.csv", index=False)
     if case == "no_exercises":
         (data / "exercises.csv").unlink()
+    if case == "per_patient":  # one chunk per id, one of them of an id unknown to patients
+        sets = pd.read_csv(data / "exercises.csv", dtype=str, keep_default_na=False)
+        unknown = sets.iloc[:7].assign(patient_id="ZZ-unknown")
+        pd.concat([unknown, sets], ignore_index=True).to_csv(data / "exercises.csv", index=False)
     _one_process(data, tmp_path / "one", "parquet")
     result = compute_chunked(
         data,
@@ -212,7 +216,11 @@ def test_edge_cohorts(tmp_path, case):
         extra_tables={"protocol": _protocol_table()},
         today=TODAY,
     )
-    expected_chunks = {"one_chunk": 1, "one_patient": 1, "no_exercises": 1}[case]
+    # chunk_rows=1: every id with exercise rows starts a chunk (the patients + the unknown id)
+    expected_chunks = 1
+    if case == "per_patient":
+        expected_chunks = pd.read_csv(data / "exercises.csv", dtype=str)["patient_id"].nunique()
+        assert expected_chunks >= 6
     assert result.chunks == expected_chunks
     _assert_same_folders(tmp_path / "one", tmp_path / "chunked")
 
