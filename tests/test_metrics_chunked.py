@@ -39,7 +39,8 @@ def _hostile(folder: Path, *, seed: int = 5, n_patients: int = 60) -> Path:
     empty = patients.iloc[[0]].copy()
     empty.iloc[0, 0] = ""
     patients = pd.concat([patients, extra, empty], ignore_index=True)  # P00004 twice
-    patients.to_csv(folder / "patients.csv", index=False)
+    # in no particular order: patient_summary keeps the file's order, the other tables sort
+    patients.iloc[rng.permutation(len(patients))].to_csv(folder / "patients.csv", index=False)
 
     sets = pd.read_csv(folder / "exercises.csv", dtype=str, keep_default_na=False)
     ids = sets["patient_id"].unique()

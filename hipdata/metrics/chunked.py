@@ -198,6 +198,7 @@ def _run_chunk(number: int, raws: dict, options: dict, protocol, measures, scrat
     from hipdata.io.writers import csv_ready
     from hipdata.metrics import compute_all
 
+    patient_source_rows = raws["patients"].source_row
     try:
         dataset = load(raws, **options, measures=measures)
     except DataError as exc:
@@ -217,6 +218,13 @@ def _run_chunk(number: int, raws: dict, options: dict, protocol, measures, scrat
             )
         info[name] = entry
     sessions = tables["sessions"]
+    # the patients table keeps the file's order, and so does patient_summary: the file row of
+    # each kept patient lets the parent restore that order across the chunks
+    patients_file = dataset.load_report["source_file"].iloc[0]
+    quarantined = dataset.quarantine.loc[
+        dataset.quarantine["source_file"] == patients_file, "source_row"
+    ]
+    patient_rows = patient_source_rows[~np.isin(patient_source_rows, quarantined.to_numpy())]
     usage = resource.getrusage(resource.RUSAGE_SELF)
     progressions = tables["progressions"]
     outcome = tables["outcome_change"]
@@ -225,6 +233,9 @@ def _run_chunk(number: int, raws: dict, options: dict, protocol, measures, scrat
         "tables": info,
         "sessions": sessions[[c for c in SESSION_COLUMNS if c in sessions.columns]],
         "patient_summary": tables["patient_summary"][["patient_id"]],
+        "patient_rows": pd.Series(
+            patient_rows, index=dataset.patients["patient_id"].to_numpy(), dtype="int64"
+        ),
         "progressions": progressions.loc[
             progressions["kind"].isin(["up", "load_up"]), ["kind", "criterion_before"]
         ],
@@ -496,6 +507,7 @@ def compute_chunked(
             name: pd.concat([r.pop(name) for r in ordered], ignore_index=True)
             for name in ("patient_summary", "progressions", "outcome_change")
         }
+        patient_rows = pd.concat([r.pop("patient_rows") for r in ordered])
         quarantine = _merge_quarantine([r.pop("quarantine") for r in ordered])
         load_report = _merge_load_report([r.pop("load_report") for r in ordered], file_names)
         timings["chunks"] = time.perf_counter() - clock - timings["read"]
@@ -519,6 +531,15 @@ def compute_chunked(
                 path = staging / f"{name}{FORMATS[fmt]}"
                 chunk_dirs = [Path(scratch) / f"chunk{n:05d}" for n in range(n_chunks)]
                 keep = [i for i in range(n_chunks) if rows[i]] or [0]
+                if name == "patient_summary":  # small: in the patients file's order, as one run
+                    frame = pd.concat(
+                        [pd.read_parquet(chunk_dirs[i] / f"{name}.parquet") for i in keep],
+                        ignore_index=True,
+                    ).astype(target.dtypes.to_dict())
+                    position = patient_rows.reindex(frame["patient_id"].astype(object)).to_numpy()
+                    frame = frame.take(np.argsort(position, kind="stable")).reset_index(drop=True)
+                    written.update(write_tables({name: frame}, staging, format=fmt))
+                    continue
                 if fmt == "parquet":
                     _write_parquet(path, [chunk_dirs[i] / f"{name}.parquet" for i in keep], target)
                 else:
