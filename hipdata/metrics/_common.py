@@ -171,6 +171,34 @@ def _key_integers(values: pd.Series) -> np.ndarray | None:
     return None
 
 
+def _run_changes(frame: pd.DataFrame, keys: list[str]) -> list[np.ndarray] | None:
+    """For each prefix ``keys[:k + 1]``, whether each row (after the first) starts a new run of
+    that prefix; None when ``frame`` is not sorted by ``keys`` or a key cannot be read as
+    integers (see :func:`_key_integers`)."""
+    decided = np.zeros(max(len(frame) - 1, 0), dtype=bool)
+    changes = []
+    for key in keys:
+        values = _key_integers(frame[key])
+        if values is None:
+            return None
+        step = values[1:] - values[:-1]
+        if ((step < 0) & ~decided).any():  # a row sorts before the one above it
+            return None
+        decided = decided | (step != 0)
+        changes.append(decided)
+    return changes
+
+
+def _runs_from_change(decided: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    n = len(decided) + 1
+    change = np.empty(n, dtype=bool)
+    change[0] = True
+    change[1:] = decided
+    starts = np.flatnonzero(change)
+    group = np.cumsum(change) - 1
+    return group, starts
+
+
 def sorted_runs(frame: pd.DataFrame, keys: list[str]) -> tuple[np.ndarray, np.ndarray] | None:
     """Group numbers of ``frame``'s rows for ``groupby(keys, sort=True)``, read off the row order.
 
@@ -181,31 +209,69 @@ def sorted_runs(frame: pd.DataFrame, keys: list[str]) -> tuple[np.ndarray, np.nd
     group), or None when ``frame`` is not so sorted or a key is missing somewhere or is not a
     categorical, datetime or integer column (the caller then groups the usual way).
     """
-    columns = [_key_integers(frame[k]) for k in keys]
-    if any(c is None for c in columns):
-        return None
-    n = len(frame)
-    if n == 0:
-        return np.zeros(0, dtype="int64"), np.zeros(0, dtype="int64")
-    change = np.zeros(n, dtype=bool)
-    change[0] = True
-    decided = np.zeros(n - 1, dtype=bool)
-    for values in columns:
-        step = np.sign(np.diff(values))
-        if (step[~decided] < 0).any():  # a row sorts before the one above it
+    if len(frame) == 0:
+        if any(_key_integers(frame[k]) is None for k in keys):
             return None
-        decided |= step != 0
-    change[1:] = decided
-    starts = np.flatnonzero(change)
-    group = np.cumsum(change) - 1
-    return group, starts
+        return np.zeros(0, dtype="int64"), np.zeros(0, dtype="int64")
+    changes = _run_changes(frame, keys)
+    return None if changes is None else _runs_from_change(changes[-1])
+
+
+def nested_groups(frame: pd.DataFrame, keys: list[str], depths: list[int]) -> list[Groups | None]:
+    """:func:`group_codes` of each prefix ``keys[:depth]`` of a frame sorted by ``keys``, from
+    one pass over the key columns (e.g. sessions and family sessions of the sets table)."""
+    changes = _run_changes(frame, keys) if len(frame) else None
+    if changes is None:
+        return [group_codes(frame, keys[:depth]) for depth in depths]
+    out = []
+    for depth in depths:
+        group, starts = _runs_from_change(changes[depth - 1])
+        out.append(Groups(_range_categorical(group, len(starts)), starts))
+    return out
 
 
 class Groups(NamedTuple):
-    """The groups of a sorted frame read off its row order (see :func:`group_codes`)."""
+    """The groups of a sorted frame read off its row order (see :func:`group_codes`).
+
+    Every category of ``grouper`` (``0 .. n - 1``) has rows, so pandas may group by it with
+    ``observed=False`` and ``sort=True``: the codes are used as they are, with no hash of them.
+    """
 
     grouper: pd.Categorical  # one code per row, 0.. in key order
     first: np.ndarray  # the first row of each group
+
+    @property
+    def codes(self) -> np.ndarray:
+        """The group of each row."""
+        return self.grouper.codes
+
+    @property
+    def n_groups(self) -> int:
+        return len(self.first)
+
+    def subset(self, keep: np.ndarray) -> Groups:
+        """The groups of the rows where ``keep`` is True (a filter keeps the row order, so the
+        kept rows of a group stay together); groups left without rows are dropped and the rest
+        renumbered in order."""
+        codes = self.grouper.codes[keep]
+        present = np.zeros(self.n_groups, dtype=bool)
+        present[codes] = True
+        if present.all():
+            renumbered = codes
+        else:
+            renumbered = (np.cumsum(present) - 1)[codes]
+        n_groups = int(present.sum())
+        first = np.full(n_groups, len(codes), dtype="int64")
+        np.minimum.at(first, renumbered, np.arange(len(codes)))
+        return Groups(_range_categorical(renumbered, n_groups), first)
+
+
+def group_by(frame: pd.DataFrame, keys: list[str], groups: Groups | None = None):
+    """``frame.groupby(keys, sort=True, observed=True)``, by the groups' codes when given (the
+    same groups, in the same order, without hashing the keys or the codes)."""
+    if groups is None:
+        return frame.groupby(keys, sort=True, observed=True)
+    return frame.groupby(groups.grouper, sort=True, observed=False)
 
 
 def agg_by(
@@ -224,9 +290,26 @@ def agg_by(
         groups = group_codes(frame, keys)
     if groups is None:
         return frame.groupby(keys, sort=True, observed=True).agg(**named).reset_index()
-    values = frame.groupby(groups.grouper, sort=True, observed=True).agg(**named)
+    values = group_by(frame, keys, groups).agg(**named)
     key_frame = frame[keys].take(groups.first).reset_index(drop=True)
     return pd.concat([key_frame, values.reset_index(drop=True)], axis=1)
+
+
+def distinct_per_group(groups: Groups, values: pd.Series) -> np.ndarray | None:
+    """``values.groupby(groups).nunique()`` for a categorical ``values`` (missing values not
+    counted), by marking the (group, code) pairs present in a bitmap; None when that bitmap
+    would be large (more than 4 cells per row), so the caller uses ``nunique``."""
+    if not isinstance(values.dtype, pd.CategoricalDtype):
+        return None
+    width = max(len(values.cat.categories), 1)
+    possible = groups.n_groups * width
+    if possible > 4 * len(values) + 1024:
+        return None
+    codes = values.cat.codes.to_numpy()
+    known = codes >= 0
+    present = np.zeros(possible, dtype=bool)
+    present[groups.codes[known].astype("int64") * width + codes[known]] = True
+    return present.reshape(groups.n_groups, width).sum(axis=1).astype("int64")
 
 
 def group_codes(frame: pd.DataFrame, keys: list[str]) -> Groups | None:
@@ -260,8 +343,8 @@ def group_codes(frame: pd.DataFrame, keys: list[str]) -> Groups | None:
         codes, uniques = pd.factorize(composite, sort=True)
         n_groups = len(uniques)
     grouper = _range_categorical(codes, n_groups)
-    rows = pd.Series(np.arange(len(frame)))
-    first = rows.groupby(grouper, sort=True, observed=True).min().to_numpy()
+    first = np.full(n_groups, len(frame), dtype="int64")
+    np.minimum.at(first, codes, np.arange(len(frame)))
     return Groups(grouper, first)
 
 
