@@ -326,17 +326,28 @@ def group_codes(frame: pd.DataFrame, keys: list[str]) -> Groups | None:
     if runs is not None:
         group, starts = runs
         return Groups(_range_categorical(group, len(starts)), starts)
-    last = frame[keys[-1]]
-    if len(keys) < 2 or not isinstance(last.dtype, pd.CategoricalDtype):
+    if len(keys) < 2 or not isinstance(frame[keys[-1]].dtype, pd.CategoricalDtype):
         return None
     runs = sorted_runs(frame, keys[:-1])
+    if runs is None:
+        return None
+    return refine(Groups(_range_categorical(runs[0], len(runs[1])), runs[1]), frame[keys[-1]])
+
+
+def refine(groups: Groups, last: pd.Series) -> Groups | None:
+    """The groups of (``groups``' keys, ``last``) for a categorical ``last`` without missing
+    values, in key order: a group's rows split by the code of ``last`` and ranked densely (a
+    ``bincount`` over the possible pairs when that array is small, else ``pandas.factorize``).
+    None when ``last`` is not such a column."""
+    if not isinstance(last.dtype, pd.CategoricalDtype):
+        return None
     last_codes = last.cat.codes.to_numpy().astype("int64")
-    if runs is None or (last_codes < 0).any():
+    if (last_codes < 0).any():
         return None
     width = max(len(last.cat.categories), 1)
-    composite = runs[0] * width + last_codes
-    possible = len(runs[1]) * width
-    if possible <= 4 * len(frame) + 1024:
+    composite = groups.codes.astype("int64") * width + last_codes
+    possible = groups.n_groups * width
+    if possible <= 4 * len(last) + 1024:
         present = np.zeros(possible, dtype=bool)
         present[composite] = True
         rank = np.cumsum(present) - 1
@@ -345,8 +356,8 @@ def group_codes(frame: pd.DataFrame, keys: list[str]) -> Groups | None:
         codes, uniques = pd.factorize(composite, sort=True)
         n_groups = len(uniques)
     grouper = _range_categorical(codes, n_groups)
-    first = np.full(n_groups, len(frame), dtype="int64")
-    np.minimum.at(first, codes, np.arange(len(frame)))
+    first = np.full(n_groups, len(last), dtype="int64")
+    np.minimum.at(first, codes, np.arange(len(last)))
     return Groups(grouper, first)
 
 

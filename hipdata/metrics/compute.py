@@ -91,6 +91,7 @@ def compute_all(
         _held_back_from(family_table, held_back_sessions=p.held_back_sessions, runs=runs),
         who_cardio_min=p.who_cardio_min,
         who_strength_sessions=p.who_strength_sessions,
+        session_groups=session_groups,
     )
     del runs
     tables = {

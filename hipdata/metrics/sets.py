@@ -47,8 +47,11 @@ def set_tut_s(reps: pd.Series, hold_s: pd.Series) -> pd.Series:
     return pd.Series(np.where(hold_s.notna(), hold_s * reps.fillna(1.0), 0.0), index=hold_s.index)
 
 
-#: Text columns of the sets table that the metrics carry as :func:`coded` categoricals.
-SETS_CODED_COLUMNS = ["patient_id", "exercise", "family", "dose", "set_type", "source_file"]
+#: Text columns of the sets table that the metrics carry as :func:`coded` categoricals: the
+#: group-by and sort keys. The other text columns (``dose``, ``set_type``, ``source_file``) are
+#: only compared with a constant and carried to the output, so they stay text: a take in the
+#: sort costs less than coding them (a hash per row) and turning them back at the end.
+SETS_CODED_COLUMNS = ["patient_id", "exercise", "family"]
 
 
 def _sets_table(sets: pd.DataFrame, patients: pd.DataFrame) -> pd.DataFrame:
