@@ -257,3 +257,38 @@ def test_compute_all_equals_every_fast_path_off(warmup_cohort, monkeypatch):
         plain = compute_all(ds)
     for name in fast:
         pd.testing.assert_frame_equal(fast[name], plain[name], check_exact=True, obj=name)
+
+
+def test_runs_by_packed_sort_equal_the_grouped_runs(warmup_cohort):
+    from hipdata.metrics.compute import _family_sessions_from_sets, _sets_table
+    from hipdata.metrics.progression import (
+        _held_back_from,
+        _progressions_from,
+        _runs,
+        _runs_grouped,
+    )
+
+    sets = _sets_table(warmup_cohort.sets, warmup_cohort.patients)
+    family = _family_sessions_from_sets(
+        sets,
+        warmup_cohort.patients,
+        pain_threshold=3,
+        criterion_sets=3,
+        criterion_reps=8,
+        criterion_hold_s=20,
+    )
+    shuffled = family.sample(frac=1, random_state=3)  # any row order in
+    fast, grouped = _runs(shuffled), _runs_grouped(shuffled)
+    assert "first_of_family" in fast  # the fast path ran
+    pd.testing.assert_frame_equal(fast[list(grouped.columns)], grouped, check_exact=True)
+    assert fast["run_open"].any() and (~fast["run_open"]).any()
+    pd.testing.assert_frame_equal(
+        _progressions_from(shuffled, runs=fast),
+        _progressions_from(shuffled, runs=grouped),
+        check_exact=True,
+    )
+    pd.testing.assert_frame_equal(
+        _held_back_from(shuffled, held_back_sessions=3, runs=fast),
+        _held_back_from(shuffled, held_back_sessions=3, runs=grouped),
+        check_exact=True,
+    )
