@@ -292,3 +292,45 @@ def test_runs_by_packed_sort_equal_the_grouped_runs(warmup_cohort):
         _held_back_from(shuffled, held_back_sessions=3, runs=grouped),
         check_exact=True,
     )
+
+
+def test_level_columns_by_masks_equal_the_at_level_filter(warmup_cohort):
+    """``level, top_load_kg, sets, max_pain_during, sets_on_target`` of the family sessions
+    (aggregated over all rows with the rows below the top level masked) equal the group-by of
+    the filtered rows at the top level (the plain definition)."""
+    from hipdata.metrics.compute import _family_sessions_from_sets, _sets_table
+
+    coded_sets = _sets_table(warmup_cohort.sets, warmup_cohort.patients)
+    sets = _common.text_as_str(coded_sets)
+    keys = ["patient_id", "date", "family"]
+    table = _family_sessions_from_sets(
+        coded_sets,  # the coded path (groups read off the rows)
+        warmup_cohort.patients,
+        pain_threshold=3,
+        criterion_sets=3,
+        criterion_reps=8,
+        criterion_hold_s=20,
+    )
+    top_level = sets.groupby(keys)["level"].transform("max")
+    at_level = sets[sets["level"] == top_level]
+    on_target = (
+        ((at_level["dose"] == "reps") & (at_level["reps"] >= 8 - 1e-9))
+        | ((at_level["dose"] == "hold") & (at_level["hold_s"] >= 20 - 1e-9))
+    ) & (at_level["set_type"] != "warmup")
+    plain = (
+        at_level.assign(on_target=on_target.astype("int64"))
+        .groupby(keys, sort=True)
+        .agg(
+            level=("level", "first"),
+            top_load_kg=("load_kg", "max"),
+            sets=("set", "size"),
+            max_pain_during=("pain_during", "max"),
+            sets_on_target=("on_target", "sum"),
+        )
+        .reset_index()
+    )
+    assert (plain["sets_on_target"] < plain["sets"]).any()  # warm-ups and short sets present
+    columns = ["level", "top_load_kg", "sets", "max_pain_during", "sets_on_target"]
+    pd.testing.assert_frame_equal(
+        _common.text_as_str(table)[keys + columns], plain[keys + columns], check_exact=True
+    )

@@ -121,15 +121,6 @@ def _family_sessions_from_sets(
     family sessions' and sessions' groups of ``sets`` (:func:`group_codes`) when already made."""
     if groups is None:
         groups = group_codes(sets, FAMILY_SESSION_KEYS)
-    whole_family = agg_by(
-        sets,
-        FAMILY_SESSION_KEYS,
-        groups=groups,
-        week=("week", "first"),
-        total_reps=("reps", "sum"),
-        volume_load_kg=("volume_load_kg", "sum"),
-        tut_s=("tut_s", "sum"),
-    )
     session_pain_24h = agg_by(
         sets, SESSION_KEYS, groups=session_groups, pain_24h=("pain_24h", "max")
     )
@@ -139,34 +130,38 @@ def _family_sessions_from_sets(
     else:  # the family session's highest level, spread to its rows by their group codes
         top = group_by(sets, FAMILY_SESSION_KEYS, groups)["level"].max().to_numpy()
         top_level = top[groups.codes]
-    needed = [*FAMILY_SESSION_KEYS, "level", "load_kg", "set", "pain_during"]
-    needed += ["dose", "reps", "hold_s", "set_type"]
-    keep = (sets["level"] == top_level).to_numpy()
-    at_level = sets.loc[keep, needed]  # no copy of the rest
+    at_level = (sets["level"] == top_level).to_numpy()
     # Each set is judged on its own exercise's catalogue dose: a reps exercise done with a hold
     # per rep is still judged on reps. Exercises of one family at one level pool their sets.
-    on_target = ((at_level["dose"] == "reps") & at_least(at_level["reps"], criterion_reps)) | (
-        (at_level["dose"] == "hold") & at_least(at_level["hold_s"], criterion_hold_s)
+    on_target = ((sets["dose"] == "reps") & at_least(sets["reps"], criterion_reps)) | (
+        (sets["dose"] == "hold") & at_least(sets["hold_s"], criterion_hold_s)
     )
     # warm-up sets never count towards the criterion's sets (their pain still counts)
-    on_target &= at_level["set_type"] != "warmup"
-    level_part = agg_by(
-        at_level.assign(on_target=on_target.astype("int64")),
+    on_target &= sets["set_type"] != "warmup"
+    # The columns "at the level" aggregate only the sets at the top level: the other rows'
+    # values are masked (NaN for max, 0 for counts), which gives the aggregates of the filtered
+    # rows without a copy of them (every family session has sets at its top level).
+    table = agg_by(
+        sets[[*FAMILY_SESSION_KEYS, "week", "reps", "volume_load_kg", "tut_s"]].assign(
+            at_level_load_kg=sets["load_kg"].where(at_level),
+            at_level_set=at_level.astype("int64"),
+            at_level_pain_during=sets["pain_during"].where(at_level),
+            on_target=(on_target.to_numpy() & at_level).astype("int64"),
+            level=top_level,
+        ),
         FAMILY_SESSION_KEYS,
-        groups=None if groups is None else groups.subset(keep),
+        groups=groups,
+        week=("week", "first"),
+        total_reps=("reps", "sum"),
+        volume_load_kg=("volume_load_kg", "sum"),
+        tut_s=("tut_s", "sum"),
         level=("level", "first"),
-        top_load_kg=("load_kg", "max"),
-        sets=("set", "size"),
+        top_load_kg=("at_level_load_kg", "max"),
+        sets=("at_level_set", "sum"),
         # "the worst pain_during of those sets": all sets at the level, like the column.
-        max_pain_during=("pain_during", "max"),
+        max_pain_during=("at_level_pain_during", "max"),
         sets_on_target=("on_target", "sum"),
     )
-
-    if same_keys(whole_family, level_part, FAMILY_SESSION_KEYS):
-        # one row per family session in both, in the same order: the inner merge is a concat
-        table = pd.concat([whole_family, level_part.drop(columns=FAMILY_SESSION_KEYS)], axis=1)
-    else:
-        table = whole_family.merge(level_part, on=FAMILY_SESSION_KEYS, validate="one_to_one")
     sessions_of = sorted_runs(table, SESSION_KEYS)
     if sessions_of is not None and same_keys(
         table[SESSION_KEYS].iloc[sessions_of[1]].reset_index(drop=True),
