@@ -334,3 +334,20 @@ def test_level_columns_by_masks_equal_the_at_level_filter(warmup_cohort):
     pd.testing.assert_frame_equal(
         _common.text_as_str(table)[keys + columns], plain[keys + columns], check_exact=True
     )
+
+
+def test_weekly_top_load_and_sessions_equal_their_plain_definitions(warmup_cohort):
+    """``top_load_kg`` (masked maximum) = the maximum load of the filtered sets at the week's
+    top level; ``sessions`` (family sessions counted per week) = distinct dates."""
+    sets = hipdata.metrics.sets_table(warmup_cohort)
+    keys = ["patient_id", "week", "family"]
+    top_level = sets.groupby(keys)["level"].transform("max")
+    plain = (
+        sets.groupby(keys, sort=True)
+        .agg(sessions=("date", "nunique"))
+        .join(sets[sets["level"] == top_level].groupby(keys).agg(top_load_kg=("load_kg", "max")))
+        .reset_index()
+    )
+    fast = hipdata.metrics.weekly_load(warmup_cohort)
+    assert (plain["sessions"] > 1).any()
+    pd.testing.assert_frame_equal(fast[plain.columns], plain, check_exact=True)

@@ -301,8 +301,17 @@ def _weekly_load_from(sets: pd.DataFrame, family_groups: Groups | None = None) -
     if family_groups is None and groups is not None:
         family_groups = group_codes(sets, FAMILY_SESSION_KEYS)
     counted = groups is not None and family_groups is not None
+    if groups is None:
+        top_level = sets.groupby(keys, sort=False, observed=True)["level"].transform("max")
+    else:  # the week's highest level, spread to its rows by their group codes
+        top = group_by(sets, keys, groups)["level"].max().to_numpy()
+        top_level = top[groups.codes]
+    # top_load_kg: the highest load of the sets at the week's top level (the other rows masked)
+    at_top = sets["load_kg"].where((sets["level"] == top_level).to_numpy())
     table = agg_by(
-        sets,
+        sets[[*keys, "date", "set", "reps", "volume_load_kg", "tut_s", "level"]].assign(
+            at_top_load_kg=at_top
+        ),
         keys,
         groups=groups,
         # a family session (patient, date, family) lies in one week: the distinct dates of a
@@ -313,24 +322,11 @@ def _weekly_load_from(sets: pd.DataFrame, family_groups: Groups | None = None) -
         volume_load_kg=("volume_load_kg", "sum"),
         tut_s=("tut_s", "sum"),
         top_level=("level", "max"),
+        top_load_kg=("at_top_load_kg", "max"),
     )
     if counted:
         sessions = np.bincount(groups.codes[family_groups.first], minlength=groups.n_groups)
         table.insert(len(keys), "sessions", sessions.astype("int64"))
-        top_level = table["top_level"].to_numpy()[groups.codes]
-    else:
-        top_level = sets.groupby(keys, sort=False, observed=True)["level"].transform("max")
-    keep = (sets["level"] == top_level).to_numpy()
-    top_load = agg_by(
-        sets.loc[keep, [*keys, "load_kg"]],
-        keys,
-        groups=None if groups is None else groups.subset(keep),
-        top_load_kg=("load_kg", "max"),
-    )
-    if same_keys(table, top_load, keys):  # every group has sets at its top level: aligned
-        table["top_load_kg"] = top_load["top_load_kg"].to_numpy()
-    else:
-        table = table.merge(top_load, on=keys, how="left", validate="one_to_one")
     previous_volume = _previous_week_volume(table, keys)
     if previous_volume is None:
         previous = table[keys + ["volume_load_kg"]].rename(
