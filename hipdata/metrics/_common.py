@@ -350,8 +350,9 @@ def refine(groups: Groups, last: pd.Series) -> Groups | None:
     if possible <= 4 * len(last) + 1024:
         present = np.zeros(possible, dtype=bool)
         present[composite] = True
-        rank = np.cumsum(present) - 1
-        codes, n_groups = rank[composite], int(present.sum())
+        rank = np.cumsum(present, dtype="int64" if possible >= 2**31 else "int32")
+        n_groups = int(rank[-1]) if possible else 0
+        codes = rank[composite] - 1
     else:
         codes, uniques = pd.factorize(composite, sort=True)
         n_groups = len(uniques)
@@ -362,7 +363,8 @@ def refine(groups: Groups, last: pd.Series) -> Groups | None:
 
 
 def _range_categorical(codes: np.ndarray, n_groups: int) -> pd.Categorical:
-    return pd.Categorical.from_codes(codes, categories=pd.RangeIndex(n_groups))
+    # codes are 0 .. n_groups - 1 by construction: no validation pass over them
+    return pd.Categorical.from_codes(codes, categories=pd.RangeIndex(n_groups), validate=False)
 
 
 def grouper_for(

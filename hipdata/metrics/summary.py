@@ -98,11 +98,15 @@ def dose_units(sets: pd.DataFrame, *, session_groups: Groups | None = None) -> p
     needed += ["prescribed_sets", "prescribed_reps", "prescribed_hold_s"]
     # warm-ups are neither prescribed nor dose (only the columns needed are kept: no copy of the
     # whole sets table)
-    sets = sets.loc[keep, needed]
+    if keep.all():  # no warm-ups: no filtered copy
+        sets = sets[needed]
+    else:
+        sets = sets.loc[keep, needed]
+        units_of = None if units_of is None else units_of.subset(keep)
     units = agg_by(
         sets,
         ["patient_id", "date", "exercise"],
-        groups=None if units_of is None else units_of.subset(keep),
+        groups=units_of,
         sets_done=("set", "size"),
         total_reps=("reps", "sum"),
         tut_s=("tut_s", "sum"),
