@@ -351,3 +351,18 @@ def test_weekly_top_load_and_sessions_equal_their_plain_definitions(warmup_cohor
     fast = hipdata.metrics.weekly_load(warmup_cohort)
     assert (plain["sessions"] > 1).any()
     pd.testing.assert_frame_equal(fast[plain.columns], plain, check_exact=True)
+
+
+@pytest.mark.parametrize("run_length", [1, 3, 50])
+def test_factorize_sorted_equals_pandas_factorize(run_length):
+    rng = np.random.default_rng(run_length)
+    heads = rng.choice(["P10", "P2", "p1", "Ä3", "", "P2 "], 400).astype(object)
+    heads[rng.random(400) < 0.05] = None  # missing values: code -1, never a run of them
+    values = pd.Series(np.repeat(heads, run_length), dtype="str")
+    codes, uniques = _common.factorize_sorted(values)
+    expected_codes, expected_uniques = pd.factorize(values, sort=True)
+    np.testing.assert_array_equal(codes, expected_codes)
+    pd.testing.assert_index_equal(uniques, expected_uniques)
+    # object and categorical columns take pandas' path
+    codes, _ = _common.factorize_sorted(values.astype(object))
+    np.testing.assert_array_equal(codes, expected_codes)

@@ -6,6 +6,8 @@ from typing import NamedTuple
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from hipdata.protocol import TOLERANCE
 
@@ -121,7 +123,7 @@ def coded(frame: pd.DataFrame, columns: list[str]) -> pd.DataFrame:
             if values.cat.ordered:
                 values = values.cat.as_unordered()
         else:
-            codes, uniques = pd.factorize(values, sort=True)
+            codes, uniques = factorize_sorted(values)
             values = pd.Series(
                 pd.Categorical.from_codes(codes, categories=uniques),
                 index=values.index,
@@ -129,6 +131,26 @@ def coded(frame: pd.DataFrame, columns: list[str]) -> pd.DataFrame:
             )
         replaced[column] = values
     return frame.assign(**replaced) if replaced else frame
+
+
+def factorize_sorted(values: pd.Series) -> tuple[np.ndarray, pd.Index]:
+    """``pd.factorize(values, sort=True)``, hashing only the first value of each run of equal
+    values when the values come in long runs (a patient's rows together): Arrow compares each
+    value with the one before (cheaper than a hash), the run heads are factorized, and their
+    codes repeated over the runs. The codes are the same: every distinct value heads a run, so
+    the sorted distinct values are the same."""
+    array = values.array
+    n = len(values)
+    if n < 2 or not isinstance(array, pd.arrays.ArrowStringArray):
+        return pd.factorize(values, sort=True)
+    text = array._pa_array
+    text = text.combine_chunks() if isinstance(text, pa.ChunkedArray) else text
+    change = pc.fill_null(pc.not_equal(text.slice(1), text.slice(0, n - 1)), True)
+    heads = np.flatnonzero(np.r_[True, change.to_numpy(zero_copy_only=False)])
+    if len(heads) > n // 4:  # short runs: a hash per row is as cheap
+        return pd.factorize(values, sort=True)
+    head_codes, uniques = pd.factorize(values.take(heads), sort=True)
+    return np.repeat(head_codes, np.diff(np.r_[heads, n])), uniques
 
 
 def text_as_str(frame: pd.DataFrame) -> pd.DataFrame:
