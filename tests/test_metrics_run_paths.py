@@ -287,9 +287,17 @@ def test_runs_by_packed_sort_equal_the_grouped_runs(warmup_cohort):
         _progressions_from(shuffled, runs=grouped),
         check_exact=True,
     )
+    held_back = _held_back_from(shuffled, held_back_sessions=3, runs=fast)
+    assert len(held_back) > 10 and held_back["run_open"].any()
     pd.testing.assert_frame_equal(
-        _held_back_from(shuffled, held_back_sessions=3, runs=fast),
+        held_back,
         _held_back_from(shuffled, held_back_sessions=3, runs=grouped),
+        check_exact=True,
+    )
+    # with 1 further session, more (and shorter) episodes
+    pd.testing.assert_frame_equal(
+        _held_back_from(shuffled, held_back_sessions=1, runs=fast),
+        _held_back_from(shuffled, held_back_sessions=1, runs=grouped),
         check_exact=True,
     )
 

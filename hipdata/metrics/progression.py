@@ -225,9 +225,19 @@ def _held_back_from(
     """Held-back episodes of ``family_table``; ``runs`` is its :func:`_runs` when already made."""
     table = (_runs(family_table) if runs is None else runs).copy(deep=False)
     met_position = table["run_position"].where(table["criterion"] == "met")
-    table["first_met_position"] = met_position.groupby(table["run_id"]).transform("min")
+    if "first_of_family" in table and len(table):
+        # runs are consecutive rows numbered 1, 2, ... (see _runs) and dates rise within a
+        # run: its earliest met position by a reduction over the runs, its end its last date
+        starts = np.flatnonzero(table["run_position"].to_numpy() == 0)
+        run = table["run_id"].to_numpy() - 1
+        earliest = np.fmin.reduceat(met_position.to_numpy(dtype="float64"), starts)
+        table["first_met_position"] = earliest[run]
+        last = np.r_[starts[1:] - 1, len(table) - 1]
+        table["run_end"] = table["date"].to_numpy()[last][run]
+    else:
+        table["first_met_position"] = met_position.groupby(table["run_id"]).transform("min")
+        table["run_end"] = table.groupby("run_id", sort=False)["date"].transform("max")
     table["sessions_after_met"] = table["run_length"] - 1 - table["first_met_position"]
-    table["run_end"] = table.groupby("run_id", sort=False)["date"].transform("max")
     first_met = table[table["run_position"] == table["first_met_position"]]
     episodes = first_met[first_met["sessions_after_met"] >= held_back_sessions].rename(
         columns={"date": "first_met_date"}
