@@ -62,8 +62,10 @@ def _sets_table(sets: pd.DataFrame, patients: pd.DataFrame) -> pd.DataFrame:
     order = sort_order(table, keys)
     if order is not None:
         # sorted first, then the derived columns are computed on the sorted rows (each is a
-        # row-wise formula, so the values are the same): no unsorted copy of them to take
-        table = table.take(order).reset_index(drop=True)
+        # row-wise formula, so the values are the same): no unsorted copy of them to take;
+        # rows already in order (e.g. files written sorted) are not copied at all
+        in_order = bool((order[1:] > order[:-1]).all())
+        table = (table if in_order else table.take(order)).reset_index(drop=True)
     table = attach_patients(table, patients, ["start_date"])
     table["week"] = week_of(table["date"], table["start_date"])
     table["load_kg"] = table["load_kg"].fillna(0.0)
