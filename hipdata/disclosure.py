@@ -149,9 +149,20 @@ def protect_cells(
     if "protect" not in cells:
         cells["protect"] = small_count_mask(cells["value"], k=k) & (cells["value"] % 1 == 0)
     cells["relaxed"] = False
+    # Targets proven not pinned (a feasible attacker solution moved them). Between rounds the
+    # attacker's system only loosens (more unknowns, each within its bounds at its true value;
+    # relaxed bounds wider), so such a witness stays feasible and the target stays unpinned:
+    # only the other targets are attacked again (checked by _loosened, else all are).
+    free = pd.Index([], dtype=cells.index.dtype)
+    before = None
     for _ in range(max_rounds):
         targets = cells.index[cells["suppressed"] & cells["protect"].astype(bool)]
-        pinned = attacker_ranges(cells, lines, inequalities, targets=targets, pinned_only=True)
+        if before is not None and not _loosened(before, cells):
+            free = free[:0]
+        check = targets[~targets.isin(free)]
+        pinned = attacker_ranges(cells, lines, inequalities, targets=check, pinned_only=True)
+        free = free.append(check[~check.isin(pinned)])
+        before = cells[["suppressed", "lo", "hi", "value"]].copy()
         if pinned.empty:
             break
         # first what the markers say: "<k" cells that pin each other (four "<5" clinicians in
@@ -170,6 +181,31 @@ def protect_cells(
         _mark_secondary(cells, picks)
         line_rounds()
     return cells
+
+
+def _loosened(before: pd.DataFrame, cells: pd.DataFrame) -> bool:
+    """Whether the attacker's system of ``cells`` contains that of ``before`` (same cells).
+
+    True when every cell unknown before is still unknown with bounds at least as wide, and every
+    cell that became unknown lies within its new bounds at its value (so any feasible attacker
+    solution of before, with the new unknowns at their values, is feasible now).
+    """
+    was = before["suppressed"].to_numpy(dtype=bool)
+    now = cells["suppressed"].to_numpy(dtype=bool)
+    lo_before = before["lo"].astype(float).fillna(0.0).to_numpy()
+    hi_before = before["hi"].astype(float).fillna(np.inf).to_numpy()
+    lo = cells["lo"].astype(float).fillna(0.0).to_numpy()
+    hi = cells["hi"].astype(float).fillna(np.inf).to_numpy()
+    value = cells["value"].astype(float).to_numpy()
+    new = now & ~was
+    return bool(
+        before.index.equals(cells.index)
+        and not (was & ~now).any()
+        and (lo[was] <= lo_before[was]).all()
+        and (hi[was] >= hi_before[was]).all()
+        and (lo[new] <= value[new]).all()
+        and (value[new] <= hi[new]).all()
+    )
 
 
 def _neighbour_picks(
@@ -351,6 +387,11 @@ def attacker_ranges(
         position = int(np.flatnonzero(members == i)[0])
         c = np.zeros(len(members))
         c[position] = 1.0
+        if pinned_only and _relaxation_pins(c, constraints, bounds, values[i], milp):
+            # the linear relaxation already keeps the cell within 0.5 of its value: so does
+            # every integer solution (the integer program's range lies within the relaxation's)
+            result[target] = (values[i], values[i])
+            continue
         low = milp(c, constraints=constraints, integrality=integer[members], bounds=bounds)
         if low.x is None:
             raise RuntimeError(f"the published system is infeasible around cell {target!r}")
@@ -363,6 +404,15 @@ def attacker_ranges(
     if pinned_only:
         return pd.Index([t for t, (low, high) in result.items() if high - low < 0.5])
     return pd.DataFrame.from_dict(result, orient="index", columns=["lo", "hi"])
+
+
+def _relaxation_pins(c, constraints, bounds, value: float, milp) -> bool:
+    """Whether the linear relaxation bounds ``c @ x`` strictly within ``value +- 0.5``."""
+    low = milp(c, constraints=constraints, bounds=bounds)
+    if low.x is None or low.fun <= value - 0.5:
+        return False
+    high = milp(-c, constraints=constraints, bounds=bounds)
+    return high.x is not None and -high.fun < value + 0.5
 
 
 def _mark_secondary(cells: pd.DataFrame, index: pd.Index) -> None:
