@@ -154,7 +154,7 @@ def protect_cells(
     # relaxed bounds wider), so such a witness stays feasible and the target stays unpinned:
     # only the other targets are attacked again (checked by _loosened, else all are).
     free = pd.Index([], dtype=cells.index.dtype)
-    before = None
+    before = pairs = None
     for _ in range(max_rounds):
         targets = cells.index[cells["suppressed"] & cells["protect"].astype(bool)]
         if before is not None and not _loosened(before, cells):
@@ -175,7 +175,9 @@ def protect_cells(
             cells.loc[marked, ["lo", "hi"]] = [0.0, np.inf]
             cells.loc[marked, "relaxed"] = True
             continue
-        picks = _neighbour_picks(cells, lines, inequalities, pinned)
+        if pairs is None:  # the same every round
+            pairs = _neighbour_pairs(lines, inequalities)
+        picks = _neighbour_picks(cells, pairs, pinned)
         if picks.empty:
             raise RuntimeError(f"cells {list(pinned)} cannot be protected")
         _mark_secondary(cells, picks)
@@ -208,14 +210,8 @@ def _loosened(before: pd.DataFrame, cells: pd.DataFrame) -> bool:
     )
 
 
-def _neighbour_picks(
-    cells: pd.DataFrame, lines: pd.DataFrame, inequalities: pd.DataFrame, pinned: pd.Index
-) -> pd.Index:
-    """For each pinned cell, its smallest published non-zero neighbour (line or inequality).
-
-    Neighbours are searched one step out first (the cells sharing a line or an inequality with
-    the pinned cell), then through suppressed neighbours, until a published cell is found.
-    """
+def _neighbour_pairs(lines: pd.DataFrame, inequalities: pd.DataFrame) -> pd.DataFrame:
+    """Pairs ``a, b`` of distinct cells sharing a line or an inequality (both ways)."""
     pairs = pd.concat(
         [
             lines.merge(lines, on="line")[["cell_x", "cell_y"]].set_axis(["a", "b"], axis=1),
@@ -224,7 +220,16 @@ def _neighbour_picks(
         ],
         ignore_index=True,
     )
-    pairs = pairs[pairs["a"] != pairs["b"]].drop_duplicates()
+    return pairs[pairs["a"] != pairs["b"]].drop_duplicates()
+
+
+def _neighbour_picks(cells: pd.DataFrame, pairs: pd.DataFrame, pinned: pd.Index) -> pd.Index:
+    """For each pinned cell, its smallest published non-zero neighbour (line or inequality).
+
+    Neighbours (``pairs`` of :func:`_neighbour_pairs`) are searched one step out first (the
+    cells sharing a line or an inequality with the pinned cell), then through suppressed
+    neighbours, until a published cell is found.
+    """
     open_ = cells.index[~cells["suppressed"] & ~cells["hidden"].astype(bool)]
     picks = []
     for cell in pinned:
@@ -325,7 +330,10 @@ def attacker_ranges(
     else:
         integer = (cells.loc[unknown, "value"] % 1 == 0).to_numpy()
     values = cells.loc[unknown, "value"].to_numpy(dtype=float)
-    row_vars = np.asarray((abs(matrix) > 0).sum(axis=1)).ravel()
+    # each row with an unknown belongs to the one block of its unknowns
+    nonzero = (abs(matrix) > 0).tocoo()
+    row_block = np.full(n_rows, -1)
+    row_block[nonzero.row] = block[nonzero.col]
 
     problems: dict[int, tuple] = {}
     result = {}
@@ -335,9 +343,7 @@ def attacker_ranges(
         remaining = np.ones(len(target_vars), dtype=bool)
         for b in np.unique(block[target_vars]):
             members = np.flatnonzero(block == b)
-            sub_rows = np.flatnonzero(
-                (np.asarray(abs(matrix[:, members]).sum(axis=1)).ravel() > 0) & (row_vars > 0)
-            )
+            sub_rows = np.flatnonzero(row_block == b)
             a = matrix[sub_rows][:, members]
             problems[b] = (
                 members,
@@ -374,9 +380,7 @@ def attacker_ranges(
         i = var[target]
         if block[i] not in problems:
             members = np.flatnonzero(block == block[i])
-            sub_rows = np.flatnonzero(
-                (np.asarray(abs(matrix[:, members]).sum(axis=1)).ravel() > 0) & (row_vars > 0)
-            )
+            sub_rows = np.flatnonzero(row_block == block[i])
             a = matrix[sub_rows][:, members]
             problems[block[i]] = (
                 members,
