@@ -207,18 +207,16 @@ class SynthCohort:
 
     def write(self, folder: str | Path) -> Path:
         """Write ``<table>.csv`` (UTF-8, comma separated) and ``ground_truth.json`` to ``folder``."""
-        from hipdata.io.writers import neutralise_text  # formula-safe text, as every CSV written
+        # formula-safe text, as every CSV written; the text is pandas' to_csv's, written by Arrow
+        from hipdata.io.writers import neutralise_text, write_csv_text
 
         folder = Path(folder)
         folder.mkdir(parents=True, exist_ok=True)
         for name, table in self.tables.items():
-            table.apply(neutralise_text).to_csv(
-                folder / f"{name}.csv",
-                index=False,
-                date_format="%Y-%m-%d",
-                float_format="%.10g",
-                lineterminator="\n",
-            )
+            safe = table.copy(deep=False)
+            for position in range(safe.shape[1]):
+                safe.isetitem(position, neutralise_text(safe.iloc[:, position]))
+            write_csv_text(safe, folder / f"{name}.csv", float_format="%.10g")
         with open(folder / "ground_truth.json", "w", encoding="utf-8") as handle:
             json.dump(self.truth, handle, indent=2)
             handle.write("\n")
