@@ -298,8 +298,7 @@ def generate(
     outcomes, attendance = _outcomes(rng, patients, sessions, planted, end_day)
     treatments = _treatments(rng, patients, sessions)
 
-    ids = patients["patient_id"].to_numpy()
-    exercises.insert(0, "patient_id", pd.array(ids[exercises.pop("patient")], dtype="str"))
+    exercises.insert(0, "patient_id", _take_text(patients["patient_id"], exercises.pop("patient")))
     exercises.insert(1, "date", exercises.pop("date"))
 
     truth = {
@@ -725,10 +724,16 @@ def _set_rows(
     """Expand exercise units to one row per set, with missing pain and prescriptions."""
     n_units = len(unit["session"])
     family, level = unit["family"], unit["level"]
-    exercise = exercise_at[family, level]
+    # exercise ids as codes into a vocabulary of the catalogue's ids (text is made once, in Arrow)
+    vocabulary = pd.Index(pd.unique(np.concatenate([exercise_at.ravel(), variants[variation]])))
+    code_at = vocabulary.get_indexer(exercise_at.ravel()).reshape(exercise_at.shape)
+    variation_codes = vocabulary.get_indexer(variants[variation])
     is_variation = family == variation
-    variation_ids = np.array(variants[variation], dtype=object)
-    exercise = np.where(is_variation, variation_ids[unit["variant"] % len(variation_ids)], exercise)
+    exercise = np.where(
+        is_variation,
+        variation_codes[unit["variant"] % len(variation_codes)],
+        code_at[family, level],
+    )
     prescribed = rng.random(n_units) < 0.9
     pain_during_missing = rng.random(n_units) < planted.pain_during_missing_rate
     per_rep_low, per_rep_high = rep_hold[family, level, 0], rep_hold[family, level, 1]
@@ -755,14 +760,15 @@ def _set_rows(
     date = (internals["start_day"] + pd.to_timedelta(day, unit="D")).to_numpy()
     row_prescribed = prescribed[row_unit]
 
-    def whole(values):
-        return pd.array(values, dtype="Float64").astype("Int64")
+    def whole(values):  # whole numbers held as floats (NaN missing) -> Int64
+        missing = np.isnan(values)
+        return pd.arrays.IntegerArray(np.where(missing, 0, values).astype(np.int64), missing)
 
     return pd.DataFrame(
         {
             "patient": patient,
             "date": date.astype("datetime64[ns]"),
-            "exercise": pd.array(exercise[row_unit].astype(str), dtype="str"),
+            "exercise": _take_text(pd.Series(vocabulary, dtype="str"), exercise[row_unit]),
             "set": (set_index + 1).astype("int64"),
             "reps": whole(reps),
             "hold_s": whole(hold_s),
@@ -812,7 +818,7 @@ def _activity(rng, patients, sessions, planted, end_day):
     strength = np.where(records_strength[patient], strength, np.nan)
     return pd.DataFrame(
         {
-            "patient_id": pd.array(patients["patient_id"].to_numpy()[patient], dtype="str"),
+            "patient_id": _take_text(patients["patient_id"], patient),
             "date": date.astype("datetime64[ns]"),
             "cardio_min": cardio.astype("int64"),
             "strength_sessions": pd.array(strength, dtype="Float64").astype("Int64"),
@@ -876,7 +882,7 @@ def _outcomes(rng, patients, sessions, planted, end_day):
     outcomes.insert(
         0,
         "patient_id",
-        pd.array(patients["patient_id"].to_numpy()[outcomes.pop("patient")], dtype="str"),
+        _take_text(patients["patient_id"], outcomes.pop("patient")),
     )
     outcomes["measure"] = outcomes["measure"].astype("str")
     return outcomes.reset_index(drop=True), np.where(pd.isna(discharge), np.nan, attendance)
@@ -918,11 +924,19 @@ def _treatments(rng, patients, sessions):
     treatments.insert(
         0,
         "patient_id",
-        pd.array(patients["patient_id"].to_numpy()[treatments.pop("patient")], dtype="str"),
+        _take_text(patients["patient_id"], treatments.pop("patient")),
     )
     treatments["date"] = treatments["date"].astype("datetime64[ns]")
     treatments["treatment"] = treatments["treatment"].astype("str")
     return treatments.reset_index(drop=True)
+
+
+def _take_text(values: pd.Series, indices: np.ndarray) -> pd.api.extensions.ExtensionArray:
+    """``values[indices]`` as a ``str`` array, taken in Arrow (no Python string per row)."""
+    import pyarrow as pa
+
+    taken = pa.array(values.astype("str").array).take(pa.array(np.asarray(indices)))
+    return pd.array(taken, dtype="str")
 
 
 def _jsonable(value):

@@ -158,17 +158,17 @@ def write_csv_text(
     The text is byte for byte that of ``frame.to_csv(target, index=False, na_rep="",
     lineterminator="\\n", date_format=date_format, float_format=float_format)`` (UTF-8): a
     table whose every column has a kind listed below, and whose names and text cells need no
-    quotes, is written by Arrow's C++ CSV writer (:func:`pyarrow.csv.write_csv`) from columns
-    prepared to give pandas' text; any other table (or a ``date_format`` other than
-    ``"%Y-%m-%d"``) is written by pandas.
+    quotes, is written by Arrow's C++ CSV writer (:func:`pyarrow.csv.write_csv`), in slices of
+    ``CSV_SLICE_ROWS`` rows, from columns prepared to give pandas' text; any other table (or a
+    ``date_format`` other than ``"%Y-%m-%d"``) is written by pandas.
 
     - integers (NumPy or nullable): decimal digits, as both write them;
     - floats (NumPy): without ``float_format``, NumPy's shortest round-trip text (what pandas
-      writes, ``str`` of the array); with it, ``float_format % value`` computed once per
+      writes: ``str`` of the array); with it, ``float_format % value``, computed once per
       distinct value; NaN empty;
     - booleans: ``True`` / ``False`` (missing empty);
-    - text (``str``, or ``object`` holding only ``str``): as is, once checked for ``,``, ``"``,
-      carriage returns and line ends, which pandas would quote;
+    - text (``str``, or ``object`` holding only ``str``): as is, once its distinct values are
+      checked for ``,``, ``"``, carriage returns and line ends (pandas would quote those);
     - dates and times (timezone-naive, years 1000-9999) with ``"%Y-%m-%d"``: the calendar day
       (``datetime64[D]``, which floors as ``strftime`` does); NaT empty.
 
@@ -183,8 +183,8 @@ def write_csv_text(
     date_format : str
         As pandas' ``date_format``.
     """
-    table = _arrow_text_table(frame, float_format, date_format)
-    if table is None:
+    converters = _arrow_converters(frame, float_format, date_format)
+    if converters is None:
         frame.to_csv(
             target,
             index=False,
@@ -194,25 +194,34 @@ def write_csv_text(
             lineterminator="\n",
         )
         return
-    import pyarrow.csv as pa_csv
-
-    options = pa_csv.WriteOptions(
-        include_header=False, batch_size=1 << 16, quoting_style="none", delimiter=","
-    )
-    header = (",".join(frame.columns) + "\n").encode("utf-8")
     if hasattr(target, "write"):
-        target.write(header)
-        pa_csv.write_csv(table, target, options)
+        _write_arrow_csv(frame, converters, target)
         return
     with open(target, "wb") as handle:
-        handle.write(header)
-        pa_csv.write_csv(table, handle, options)
+        _write_arrow_csv(frame, converters, handle)
 
 
-def _arrow_text_table(frame: pd.DataFrame, float_format, date_format):
-    """An Arrow table whose CSV text is pandas', or None when that is not certain."""
+#: Rows per slice that :func:`write_csv_text` converts and hands to Arrow at a time (bounds the
+#: memory of the text made for float columns).
+CSV_SLICE_ROWS = 1 << 18
+
+
+def _write_arrow_csv(frame: pd.DataFrame, converters, handle) -> None:
     import pyarrow as pa
+    import pyarrow.csv as pa_csv
 
+    options = pa_csv.WriteOptions(include_header=False, batch_size=1 << 16, quoting_style="none")
+    handle.write((",".join(frame.columns) + "\n").encode("utf-8"))
+    names = [f"c{i}" for i in range(len(converters))]
+    for begin in range(0, len(frame), CSV_SLICE_ROWS):
+        rows = frame.iloc[begin : begin + CSV_SLICE_ROWS]
+        columns = [convert(rows.iloc[:, i]) for i, convert in enumerate(converters)]
+        pa_csv.write_csv(pa.Table.from_arrays(columns, names=names), handle, options)
+
+
+def _arrow_converters(frame: pd.DataFrame, float_format, date_format):
+    """Per column, a function from a slice of it to an Arrow array whose CSV text is pandas';
+    None when that is not certain for some column (then pandas writes the table)."""
     names = list(frame.columns)
     # One column: Python's csv writer quotes an empty cell alone on its line (``""``).
     if len(names) < 2 or not all(type(name) is str for name in names):
@@ -221,73 +230,91 @@ def _arrow_text_table(frame: pd.DataFrame, float_format, date_format):
         return None
     if any(_NEEDS_QUOTES.search(name) for name in names):
         return None
-    columns = []
-    try:
-        for position in range(frame.shape[1]):
-            column = _arrow_text_column(frame.iloc[:, position], float_format)
-            if column is None:
-                return None
-            columns.append(column)
-    except (pa.ArrowException, UnicodeError):  # e.g. a lone surrogate: pandas raises the error
-        return None
-    return pa.Table.from_arrays(columns, names=[f"c{i}" for i in range(len(names))])
+    converters = []
+    for position in range(frame.shape[1]):
+        convert = _arrow_converter(frame.iloc[:, position], float_format)
+        if convert is None:
+            return None
+        converters.append(convert)
+    return converters
 
 
-def _arrow_text_column(values: pd.Series, float_format):
-    """One column for :func:`_arrow_text_table`, or None."""
+def _arrow_converter(values: pd.Series, float_format):
+    """The converter of one column for :func:`_arrow_converters`, or None."""
     import pyarrow as pa
-    import pyarrow.compute as pc
 
     dtype = values.dtype
-    missing = values.isna().to_numpy()
     if isinstance(dtype, np.dtype) and dtype.kind in "iu":
-        return pa.array(values.to_numpy())
+        return lambda part: pa.array(part.to_numpy())
     if isinstance(dtype, pd.api.extensions.ExtensionDtype) and dtype.kind in "iu":
         if not isinstance(values.array, pd.arrays.IntegerArray):
             return None
-        return pa.array(values.to_numpy(dtype=dtype.numpy_dtype, na_value=0), mask=missing)
-    if dtype == np.dtype(bool) or (isinstance(dtype, pd.BooleanDtype)):
-        truth = values.to_numpy(dtype=bool, na_value=False)
-        words = pa.array(["False", "True"])
-        return pa.DictionaryArray.from_arrays(pa.array(truth.astype(np.int8), mask=missing), words)
-    if isinstance(dtype, np.dtype) and dtype.kind == "f":
-        numbers = values.to_numpy()
-        if float_format is None:
-            text = numbers.astype(str)
-            return pa.array(text, mask=missing)
-        # the format once per distinct value (bit pattern: -0.0 and 0.0 are written apart)
-        bits = numbers.view(np.dtype(f"i{numbers.dtype.itemsize}"))
-        codes, distinct = pd.factorize(bits[~missing])
-        words = pa.array(
-            [float_format % number for number in distinct.view(numbers.dtype)], type=pa.string()
+        return lambda part: pa.array(
+            part.to_numpy(dtype=dtype.numpy_dtype, na_value=0), mask=part.isna().to_numpy()
         )
-        indices = np.zeros(len(numbers), dtype=np.int64)
-        indices[~missing] = codes
-        return pa.DictionaryArray.from_arrays(pa.array(indices, mask=missing), words)
+    if dtype == np.dtype(bool) or isinstance(dtype, pd.BooleanDtype):
+        return _boolean_words
+    if isinstance(dtype, np.dtype) and dtype.kind == "f":
+        if float_format is None:  # pandas: ``values.astype(str)``, NaN as na_rep
+            return lambda part: pa.array(part.to_numpy().astype(str), mask=part.isna().to_numpy())
+        return lambda part: _formatted_floats(part, float_format)
     if isinstance(dtype, np.dtype) and dtype.kind == "M":
-        days = values.to_numpy().astype("datetime64[D]")
-        present = days[~missing]
-        if len(present) and (
-            present.min() < np.datetime64("1000-01-01") or present.max() > np.datetime64("9999-12-31")
+        days = values.dropna().to_numpy().astype("datetime64[D]")
+        if len(days) and (
+            days.min() < np.datetime64("1000-01-01") or days.max() > np.datetime64("9999-12-31")
         ):
-            return None
-        return pa.array(days.view(np.int64).astype(np.int32), type=pa.date32(), mask=missing)
-    is_text = pd.api.types.is_string_dtype(dtype) and not isinstance(dtype, pd.CategoricalDtype)
-    if isinstance(dtype, np.dtype) and dtype.kind == "O":
-        if pd.api.types.infer_dtype(values, skipna=True) not in ("string", "empty"):
-            return None
-    elif not is_text:
+            return None  # pandas writes such years without padding to four digits
+        return _calendar_days
+    if isinstance(dtype, pd.CategoricalDtype) or not pd.api.types.is_string_dtype(dtype):
         return None
-    cells = values.array if is_text and not isinstance(dtype, np.dtype) else values.to_numpy()
-    text = pa.array(cells, from_pandas=True)
-    if isinstance(text, pa.ChunkedArray):
-        text = text.combine_chunks()
-    if not pa.types.is_string(text.type) and not pa.types.is_large_string(text.type):
-        text = text.cast(pa.large_string())
-    # the check once per distinct text (ids and names repeat down a table)
-    if pc.any(pc.match_substring_regex(text.unique(), _NEEDS_QUOTES.pattern)).as_py():
+    if dtype == object and pd.api.types.infer_dtype(values, skipna=True) not in ("string", "empty"):
         return None
-    return text
+    distinct = pd.Series(values.unique(), dtype=object).dropna()
+    try:
+        if distinct.str.contains(_NEEDS_QUOTES).any():
+            return None
+        pa.array(distinct.to_numpy(), type=pa.string())  # raises on text UTF-8 cannot hold
+    except (pa.ArrowException, UnicodeError):  # e.g. a lone surrogate: pandas raises the error
+        return None
+    return _text
+
+
+def _boolean_words(part: pd.Series):
+    import pyarrow as pa
+
+    truth = part.to_numpy(dtype=bool, na_value=False).astype(np.int8)
+    indices = pa.array(truth, mask=part.isna().to_numpy())
+    return pa.DictionaryArray.from_arrays(indices, pa.array(["False", "True"]))
+
+
+def _formatted_floats(part: pd.Series, float_format: str):
+    """``float_format % value`` per distinct value (by bit pattern: -0.0 and 0.0 apart)."""
+    import pyarrow as pa
+
+    numbers = part.to_numpy()
+    missing = np.isnan(numbers)
+    bits = numbers.view(np.dtype(f"i{numbers.dtype.itemsize}"))
+    codes, distinct = pd.factorize(bits[~missing])
+    words = [float_format % number for number in distinct.view(numbers.dtype)]
+    indices = np.zeros(len(numbers), dtype=np.int64)
+    indices[~missing] = codes
+    return pa.DictionaryArray.from_arrays(
+        pa.array(indices, mask=missing), pa.array(words, type=pa.string())
+    )
+
+
+def _calendar_days(part: pd.Series):
+    import pyarrow as pa
+
+    days = part.to_numpy().astype("datetime64[D]").view(np.int64)
+    return pa.array(days.astype(np.int32), type=pa.date32(), mask=part.isna().to_numpy())
+
+
+def _text(part: pd.Series):
+    import pyarrow as pa
+
+    cells = part.to_numpy() if part.dtype == object else part.array
+    return pa.array(cells, from_pandas=True)
 
 
 def _atomic(path: Path, write) -> None:
