@@ -267,7 +267,9 @@ def _arrow_converter(values: pd.Series, float_format):
         return _calendar_days
     if isinstance(dtype, pd.CategoricalDtype) or not pd.api.types.is_string_dtype(dtype):
         return None
-    if dtype == object and pd.api.types.infer_dtype(values, skipna=True) not in ("string", "empty"):
+    if pd.api.types.is_object_dtype(dtype) and pd.api.types.infer_dtype(
+        values, skipna=True
+    ) not in ("string", "empty"):
         return None
     distinct = pd.Series(values.unique(), dtype=object).dropna()
     try:
@@ -313,7 +315,7 @@ def _calendar_days(part: pd.Series):
 def _text(part: pd.Series):
     import pyarrow as pa
 
-    cells = part.to_numpy() if part.dtype == object else part.array
+    cells = part.to_numpy() if pd.api.types.is_object_dtype(part.dtype) else part.array
     return pa.array(cells, from_pandas=True)
 
 
