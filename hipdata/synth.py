@@ -738,52 +738,57 @@ def _set_rows(
     pain_during_missing = rng.random(n_units) < planted.pain_during_missing_rate
     per_rep_low, per_rep_high = rep_hold[family, level, 0], rep_hold[family, level, 1]
     per_rep_hold = per_rep_low + np.floor(rng.random(n_units) * (per_rep_high - per_rep_low + 1))
-
-    row_unit = np.repeat(np.arange(n_units), unit["n_sets"])
-    first = np.repeat(np.cumsum(unit["n_sets"]) - unit["n_sets"], unit["n_sets"])
-    set_index = np.arange(len(row_unit)) - first
-    hold_dose = unit["hold_dose"][row_unit]
-    reps = np.where(hold_dose, np.nan, unit["reps"][row_unit, set_index])
-    hold_s = np.where(hold_dose, unit["holds"][row_unit, set_index], np.nan)
-    hold_s = np.where((per_rep_high[row_unit] > 0) & ~hold_dose, per_rep_hold[row_unit], hold_s)
-    is_loaded = loaded[family, level][row_unit]
-    load_kg = np.where(is_loaded, unit["load"][row_unit], np.nan)
-    pain_during = np.where(
-        pain_during_missing[row_unit], np.nan, unit["pain_during"][row_unit, set_index]
-    )
-
-    session = unit["session"][row_unit]
     session_missing = rng.random(len(pain_24h_true)) < planted.pain_24h_missing_rate
-    pain_24h = np.where(session_missing, np.nan, pain_24h_true)[session]
+
+    # One column at a time, each temporary freed once its column is made (15 M rows at 10^5
+    # patients: every row-length temporary is 120 MB).
+    row_unit = np.repeat(np.arange(n_units), unit["n_sets"])
+    set_index = np.arange(len(row_unit)) - np.repeat(
+        np.cumsum(unit["n_sets"]) - unit["n_sets"], unit["n_sets"]
+    )
+    columns = {}
+    session = unit["session"][row_unit]
     patient = sessions["patient"][session]
     day = internals["start_offset"][patient] + sessions["day"][session]
-    date = (internals["start_day"] + pd.to_timedelta(day, unit="D")).to_numpy()
-    row_prescribed = prescribed[row_unit]
-
-    def whole(values):  # whole numbers held as floats (NaN missing) -> Int64
-        missing = np.isnan(values)
-        return pd.arrays.IntegerArray(np.where(missing, 0, values).astype(np.int64), missing)
-
-    return pd.DataFrame(
-        {
-            "patient": patient,
-            "date": date.astype("datetime64[ns]"),
-            "exercise": _take_text(pd.Series(vocabulary, dtype="str"), exercise[row_unit]),
-            "set": (set_index + 1).astype("int64"),
-            "reps": whole(reps),
-            "hold_s": whole(hold_s),
-            "load_kg": load_kg,
-            "pain_during": whole(pain_during),
-            "pain_24h": whole(pain_24h),
-            "prescribed_sets": whole(np.where(row_prescribed, CRITERION_SETS, np.nan)),
-            "prescribed_reps": whole(
-                np.where(row_prescribed & ~hold_dose, PRESCRIBED_REPS, np.nan)
-            ),
-            "prescribed_hold_s": whole(
-                np.where(row_prescribed & hold_dose, CRITERION_HOLD_MAX_S, np.nan)
-            ),
-        }
+    columns["patient"] = patient
+    columns["date"] = (
+        (internals["start_day"] + pd.to_timedelta(day, unit="D"))
+        .to_numpy()
+        .astype("datetime64[ns]")
     )
+    del day, patient
+    columns["exercise"] = _take_text(pd.Series(vocabulary, dtype="str"), exercise[row_unit])
+    columns["set"] = (set_index + 1).astype("int64")
+    hold_dose = unit["hold_dose"][row_unit]
+    columns["reps"] = _whole(np.where(hold_dose, np.nan, unit["reps"][row_unit, set_index]))
+    hold_s = np.where(hold_dose, unit["holds"][row_unit, set_index], np.nan)
+    per_rep = (per_rep_high[row_unit] > 0) & ~hold_dose
+    columns["hold_s"] = _whole(np.where(per_rep, per_rep_hold[row_unit], hold_s))
+    del hold_s, per_rep
+    is_loaded = loaded[family, level][row_unit]
+    columns["load_kg"] = np.where(is_loaded, unit["load"][row_unit], np.nan)
+    del is_loaded
+    columns["pain_during"] = _whole(
+        np.where(pain_during_missing[row_unit], np.nan, unit["pain_during"][row_unit, set_index])
+    )
+    columns["pain_24h"] = _whole(np.where(session_missing, np.nan, pain_24h_true)[session])
+    del session, set_index
+    row_prescribed = prescribed[row_unit]
+    del row_unit
+    columns["prescribed_sets"] = _whole(np.where(row_prescribed, CRITERION_SETS, np.nan))
+    columns["prescribed_reps"] = _whole(
+        np.where(row_prescribed & ~hold_dose, PRESCRIBED_REPS, np.nan)
+    )
+    columns["prescribed_hold_s"] = _whole(
+        np.where(row_prescribed & hold_dose, CRITERION_HOLD_MAX_S, np.nan)
+    )
+    return pd.DataFrame(columns, copy=False)
+
+
+def _whole(values: np.ndarray) -> pd.arrays.IntegerArray:
+    """Whole numbers held as floats (NaN missing) as an ``Int64`` array."""
+    missing = np.isnan(values)
+    return pd.arrays.IntegerArray(np.where(missing, 0, values).astype(np.int64), missing)
 
 
 # --------------------------------------------------------------------------------------------
