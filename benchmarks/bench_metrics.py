@@ -205,7 +205,8 @@ def time_metrics(folder: Path, profile: Path | None, tables_each: bool) -> dict:
 
 
 def _time_each_table(ds) -> dict:
-    """Seconds of each step of compute_all, run one after another as compute_all runs them."""
+    """Seconds (wall and CPU) of each step of compute_all, run one after another as compute_all
+    runs them."""
     from hipdata.metrics.family import _family_sessions_from_sets, _weekly_load_from
     from hipdata.metrics.outcomes import outcome_change
     from hipdata.metrics.progression import _held_back_from, _progressions_from
@@ -218,15 +219,28 @@ def _time_each_table(ds) -> dict:
     out = {}
 
     def step(name, action):
-        began = _now()
+        began, cpu = _now(), time.process_time()
         value = action()
         out[f"step_{name}_s"] = round(_now() - began, 3)
+        out[f"step_{name}_cpu_s"] = round(time.process_time() - cpu, 3)
         return value
 
     sets = step("sets", lambda: _sets_table(ds.sets, ds.patients))
+    try:  # the session / family-session runs numbered once (this branch; older code: not)
+        from hipdata.metrics._common import FAMILY_SESSION_KEYS, nested_groups
+
+        session_groups, family_groups = step(
+            "groups", lambda: nested_groups(sets, FAMILY_SESSION_KEYS, [2, 3])
+        )
+        shared = {"groups": session_groups}
+        family_shared = {"groups": family_groups, "session_groups": session_groups}
+        summary_shared = {"session_groups": session_groups}
+        weekly_args = (family_groups,)
+    except ImportError:
+        shared, family_shared, summary_shared, weekly_args = {}, {}, {}, ()
     sessions = step(
         "sessions",
-        lambda: _sessions_from_sets(sets, ds.patients, pain_threshold=p.pain_threshold),
+        lambda: _sessions_from_sets(sets, ds.patients, pain_threshold=p.pain_threshold, **shared),
     )
     family = step(
         "family_sessions",
@@ -237,6 +251,7 @@ def _time_each_table(ds) -> dict:
             criterion_sets=p.criterion_sets,
             criterion_reps=p.criterion_reps,
             criterion_hold_s=p.criterion_hold_s,
+            **family_shared,
         ),
     )
     events = step("progressions", lambda: _progressions_from(family))
@@ -254,9 +269,10 @@ def _time_each_table(ds) -> dict:
             held,
             who_cardio_min=p.who_cardio_min,
             who_strength_sessions=p.who_strength_sessions,
+            **summary_shared,
         ),
     )
-    step("weekly_load", lambda: _weekly_load_from(sets))
+    step("weekly_load", lambda: _weekly_load_from(sets, *weekly_args))
     step("outcome_change", lambda: outcome_change(ds))
     return out
 

@@ -149,9 +149,20 @@ def protect_cells(
     if "protect" not in cells:
         cells["protect"] = small_count_mask(cells["value"], k=k) & (cells["value"] % 1 == 0)
     cells["relaxed"] = False
+    # Targets proven not pinned (a feasible attacker solution moved them). Between rounds the
+    # attacker's system only loosens (more unknowns, each within its bounds at its true value;
+    # relaxed bounds wider), so such a witness stays feasible and the target stays unpinned:
+    # only the other targets are attacked again (checked by _loosened, else all are).
+    free = pd.Index([], dtype=cells.index.dtype)
+    before = pairs = None
     for _ in range(max_rounds):
         targets = cells.index[cells["suppressed"] & cells["protect"].astype(bool)]
-        pinned = attacker_ranges(cells, lines, inequalities, targets=targets, pinned_only=True)
+        if before is not None and not _loosened(before, cells):
+            free = free[:0]
+        check = targets[~targets.isin(free)]
+        pinned = attacker_ranges(cells, lines, inequalities, targets=check, pinned_only=True)
+        free = free.append(check[~check.isin(pinned)])
+        before = cells[["suppressed", "lo", "hi", "value"]].copy()
         if pinned.empty:
             break
         # first what the markers say: "<k" cells that pin each other (four "<5" clinicians in
@@ -164,7 +175,9 @@ def protect_cells(
             cells.loc[marked, ["lo", "hi"]] = [0.0, np.inf]
             cells.loc[marked, "relaxed"] = True
             continue
-        picks = _neighbour_picks(cells, lines, inequalities, pinned)
+        if pairs is None:  # the same every round
+            pairs = _neighbour_pairs(lines, inequalities)
+        picks = _neighbour_picks(cells, pairs, pinned)
         if picks.empty:
             raise RuntimeError(f"cells {list(pinned)} cannot be protected")
         _mark_secondary(cells, picks)
@@ -172,14 +185,33 @@ def protect_cells(
     return cells
 
 
-def _neighbour_picks(
-    cells: pd.DataFrame, lines: pd.DataFrame, inequalities: pd.DataFrame, pinned: pd.Index
-) -> pd.Index:
-    """For each pinned cell, its smallest published non-zero neighbour (line or inequality).
+def _loosened(before: pd.DataFrame, cells: pd.DataFrame) -> bool:
+    """Whether the attacker's system of ``cells`` contains that of ``before`` (same cells).
 
-    Neighbours are searched one step out first (the cells sharing a line or an inequality with
-    the pinned cell), then through suppressed neighbours, until a published cell is found.
+    True when every cell unknown before is still unknown with bounds at least as wide, and every
+    cell that became unknown lies within its new bounds at its value (so any feasible attacker
+    solution of before, with the new unknowns at their values, is feasible now).
     """
+    was = before["suppressed"].to_numpy(dtype=bool)
+    now = cells["suppressed"].to_numpy(dtype=bool)
+    lo_before = before["lo"].astype(float).fillna(0.0).to_numpy()
+    hi_before = before["hi"].astype(float).fillna(np.inf).to_numpy()
+    lo = cells["lo"].astype(float).fillna(0.0).to_numpy()
+    hi = cells["hi"].astype(float).fillna(np.inf).to_numpy()
+    value = cells["value"].astype(float).to_numpy()
+    new = now & ~was
+    return bool(
+        before.index.equals(cells.index)
+        and not (was & ~now).any()
+        and (lo[was] <= lo_before[was]).all()
+        and (hi[was] >= hi_before[was]).all()
+        and (lo[new] <= value[new]).all()
+        and (value[new] <= hi[new]).all()
+    )
+
+
+def _neighbour_pairs(lines: pd.DataFrame, inequalities: pd.DataFrame) -> pd.DataFrame:
+    """Pairs ``a, b`` of distinct cells sharing a line or an inequality (both ways)."""
     pairs = pd.concat(
         [
             lines.merge(lines, on="line")[["cell_x", "cell_y"]].set_axis(["a", "b"], axis=1),
@@ -188,7 +220,16 @@ def _neighbour_picks(
         ],
         ignore_index=True,
     )
-    pairs = pairs[pairs["a"] != pairs["b"]].drop_duplicates()
+    return pairs[pairs["a"] != pairs["b"]].drop_duplicates()
+
+
+def _neighbour_picks(cells: pd.DataFrame, pairs: pd.DataFrame, pinned: pd.Index) -> pd.Index:
+    """For each pinned cell, its smallest published non-zero neighbour (line or inequality).
+
+    Neighbours (``pairs`` of :func:`_neighbour_pairs`) are searched one step out first (the
+    cells sharing a line or an inequality with the pinned cell), then through suppressed
+    neighbours, until a published cell is found.
+    """
     open_ = cells.index[~cells["suppressed"] & ~cells["hidden"].astype(bool)]
     picks = []
     for cell in pinned:
@@ -289,7 +330,10 @@ def attacker_ranges(
     else:
         integer = (cells.loc[unknown, "value"] % 1 == 0).to_numpy()
     values = cells.loc[unknown, "value"].to_numpy(dtype=float)
-    row_vars = np.asarray((abs(matrix) > 0).sum(axis=1)).ravel()
+    # each row with an unknown belongs to the one block of its unknowns
+    nonzero = (abs(matrix) > 0).tocoo()
+    row_block = np.full(n_rows, -1)
+    row_block[nonzero.row] = block[nonzero.col]
 
     problems: dict[int, tuple] = {}
     result = {}
@@ -299,9 +343,7 @@ def attacker_ranges(
         remaining = np.ones(len(target_vars), dtype=bool)
         for b in np.unique(block[target_vars]):
             members = np.flatnonzero(block == b)
-            sub_rows = np.flatnonzero(
-                (np.asarray(abs(matrix[:, members]).sum(axis=1)).ravel() > 0) & (row_vars > 0)
-            )
+            sub_rows = np.flatnonzero(row_block == b)
             a = matrix[sub_rows][:, members]
             problems[b] = (
                 members,
@@ -338,9 +380,7 @@ def attacker_ranges(
         i = var[target]
         if block[i] not in problems:
             members = np.flatnonzero(block == block[i])
-            sub_rows = np.flatnonzero(
-                (np.asarray(abs(matrix[:, members]).sum(axis=1)).ravel() > 0) & (row_vars > 0)
-            )
+            sub_rows = np.flatnonzero(row_block == block[i])
             a = matrix[sub_rows][:, members]
             problems[block[i]] = (
                 members,
@@ -351,6 +391,11 @@ def attacker_ranges(
         position = int(np.flatnonzero(members == i)[0])
         c = np.zeros(len(members))
         c[position] = 1.0
+        if pinned_only and _relaxation_pins(c, constraints, bounds, values[i], milp):
+            # the linear relaxation already keeps the cell within 0.5 of its value: so does
+            # every integer solution (the integer program's range lies within the relaxation's)
+            result[target] = (values[i], values[i])
+            continue
         low = milp(c, constraints=constraints, integrality=integer[members], bounds=bounds)
         if low.x is None:
             raise RuntimeError(f"the published system is infeasible around cell {target!r}")
@@ -363,6 +408,15 @@ def attacker_ranges(
     if pinned_only:
         return pd.Index([t for t, (low, high) in result.items() if high - low < 0.5])
     return pd.DataFrame.from_dict(result, orient="index", columns=["lo", "hi"])
+
+
+def _relaxation_pins(c, constraints, bounds, value: float, milp) -> bool:
+    """Whether the linear relaxation bounds ``c @ x`` strictly within ``value +- 0.5``."""
+    low = milp(c, constraints=constraints, bounds=bounds)
+    if low.x is None or low.fun <= value - 0.5:
+        return False
+    high = milp(-c, constraints=constraints, bounds=bounds)
+    return high.x is not None and -high.fun < value + 0.5
 
 
 def _mark_secondary(cells: pd.DataFrame, index: pd.Index) -> None:

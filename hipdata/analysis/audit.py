@@ -148,10 +148,18 @@ def previous_quarters(quarter: str, n: int = 4) -> list[str]:
 # --- quantities -------------------------------------------------------------------------------
 
 
-def _melt(wide: pd.DataFrame) -> pd.DataFrame:
-    """Per-record quantity columns -> long rows ``patient_id, quarter, quantity, value``."""
-    long = wide.melt(id_vars=["patient_id", "quarter"], var_name="quantity", value_name="value")
-    return long.astype({"value": "float64"})
+_KEYS = ["patient_id", "quarter"]
+
+
+def _per_patient_quarter(frames: list[pd.DataFrame]) -> pd.DataFrame:
+    """Per-record quantity columns summed per ``patient_id, quarter`` (one row per pair).
+
+    The per-record quantities summed here are counts (whole numbers), so the sums are exact
+    whatever the order; it keeps the audit's group-bys at one row per patient and quarter
+    instead of one per session.
+    """
+    sums = [frame.groupby(_KEYS, sort=False).sum() for frame in frames]
+    return pd.concat(sums, axis=1).fillna(0).reset_index()
 
 
 def _session_quantities(tables: dict[str, pd.DataFrame]) -> pd.DataFrame:
@@ -173,7 +181,7 @@ def _session_quantities(tables: dict[str, pd.DataFrame]) -> pd.DataFrame:
             "sessions_pain_24h_missing": sessions["pain_24h"].isna(),
         }
     )
-    active = per_session[["patient_id", "quarter"]].drop_duplicates().assign(active_patients=1)
+    active = per_session[_KEYS].drop_duplicates().assign(active_patients=1)
 
     events = tables["progressions"]
     events = events[events["kind"].isin(PROGRESSION_KINDS)]
@@ -189,7 +197,7 @@ def _session_quantities(tables: dict[str, pd.DataFrame]) -> pd.DataFrame:
             "progressions_not_early": criterion.ne("not_met"),
         }
     )
-    return pd.concat([_melt(per_session), _melt(active), _melt(per_event)], ignore_index=True)
+    return _per_patient_quarter([per_session, active, per_event])
 
 
 def _episode_quantities(
@@ -265,7 +273,7 @@ def _episode_quantities(
             "episodes_no_education": ~education,
         }
     )
-    return _melt(per_episode)
+    return per_episode
 
 
 # --- the table --------------------------------------------------------------------------------
@@ -289,13 +297,26 @@ NOT_POOLED = ("active_patients",)
 def _contributions(
     ds: Dataset, tables: dict[str, pd.DataFrame], protocol: Protocol
 ) -> pd.DataFrame:
-    return pd.concat(
+    """Every quantity per record, wide: ``patient_id, quarter`` and one float column each.
+
+    The session and progression counts summed per patient and quarter come first, then one
+    row per discharged episode (its quarter is the discharge's), 0 where a row has no part in a
+    quantity. Summing a column over the rows of a unit and quarter gives the unit's cell; the
+    episode sums (attendance, NPRS improvement, ...) are added in the episodes' order.
+    """
+    quantities = all_quantities()
+    parts = [
+        _session_quantities(tables),
+        _episode_quantities(ds, tables, completion_attendance=protocol.completion_attendance),
+    ]
+    wide = pd.concat(
         [
-            _session_quantities(tables),
-            _episode_quantities(ds, tables, completion_attendance=protocol.completion_attendance),
+            part[_KEYS].join(part.reindex(columns=quantities).astype("float64").fillna(0.0))
+            for part in parts
         ],
         ignore_index=True,
     )
+    return wide
 
 
 def audit_indicators(
@@ -358,7 +379,27 @@ def audit_indicators(
     their date. The NPRS indicators use ``outcome_change`` rows of measure ``nprs``.
     """
     protocol = Protocol() if protocol is None else protocol
-    contributions = _contributions(ds, tables, protocol)
+    return _indicators_from(
+        _contributions(ds, tables, protocol),
+        ds,
+        quarters=quarters,
+        k=k,
+        pooled=pooled,
+        clinician_quarters=clinician_quarters,
+    )
+
+
+def _indicators_from(
+    contributions: pd.DataFrame,
+    ds: Dataset,
+    *,
+    quarters: Iterable[str] | None,
+    k: int,
+    pooled: int,
+    clinician_quarters: Iterable[str] | None,
+) -> pd.DataFrame:
+    """:func:`audit_indicators` from the records of :func:`_contributions` (computed once by
+    the quarterly report for its indicators and its patient-level statistics)."""
     if quarters is None:
         present = contributions["quarter"].dropna()
         if present.empty:
@@ -375,8 +416,11 @@ def audit_indicators(
     membership, nodes = patient_nodes(ds.patients)
     sums = (
         contributions.merge(membership, on="patient_id")
-        .groupby(["quarter", "node", "quantity"])["value"]
+        .groupby(["quarter", "node"])[all_quantities()]
         .sum()
+        .rename_axis(columns="quantity")
+        .stack()
+        .rename("value")
     )
     grid = pd.MultiIndex.from_product(
         [quarters, nodes["node"], all_quantities()], names=["quarter", "node", "quantity"]
@@ -459,13 +503,15 @@ def patient_contributions(
         (``sessions_no_flare``, ``sessions_flare_known``, ...), 0 where the patient has none.
     """
     protocol = Protocol() if protocol is None else protocol
-    contributions = _contributions(ds, tables, protocol)
+    return _patient_contributions_from(_contributions(ds, tables, protocol), ds, quarters=quarters)
+
+
+def _patient_contributions_from(
+    contributions: pd.DataFrame, ds: Dataset, *, quarters: Iterable[str]
+) -> pd.DataFrame:
+    """:func:`patient_contributions` from the records of :func:`_contributions`."""
     contributions = contributions[contributions["quarter"].isin([str(q) for q in quarters])]
-    wide = contributions.pivot_table(
-        index=["patient_id", "quarter"], columns="quantity", values="value", aggfunc="sum"
-    )
-    wide = wide.reindex(columns=all_quantities()).fillna(0.0).reset_index()
-    wide.columns.name = None
+    wide = contributions.groupby(_KEYS)[all_quantities()].sum().reset_index()
     units = ds.patients[["patient_id", "clinic_id", "clinician_id"]].astype({"patient_id": "str"})
     return units.merge(wide, on="patient_id", how="inner")
 

@@ -6,6 +6,8 @@ from typing import NamedTuple
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from hipdata.protocol import TOLERANCE
 
@@ -56,18 +58,20 @@ def attach_patients(
         by_category = ids.get_indexer(keys.cat.categories)
         codes = keys.cat.codes.to_numpy()
         position = np.where(codes >= 0, by_category[codes], -1)
+    elif ids.is_unique:
+        # one hash lookup per row; -1 for a patient missing from ``patients`` (raised below).
+        # (``isin`` first would build one Python object per patient id: seconds at 10^5 ids)
+        position = ids.get_indexer(keys)
     else:
         known = keys.isin(patients["patient_id"])
         if not known.all():
             _raise_unknown(frame.loc[~known, "patient_id"])
-        if not ids.is_unique:
-            return frame.merge(
-                text_as_str(patients[["patient_id", *added]]),
-                on="patient_id",
-                how="left",
-                validate="many_to_one",
-            )
-        position = ids.get_indexer(keys)
+        return frame.merge(
+            text_as_str(patients[["patient_id", *added]]),
+            on="patient_id",
+            how="left",
+            validate="many_to_one",
+        )
     if (position < 0).any():
         _raise_unknown(keys[position < 0])
     # a left many-to-one join as one hash lookup per row (or category) and a take per added
@@ -119,7 +123,7 @@ def coded(frame: pd.DataFrame, columns: list[str]) -> pd.DataFrame:
             if values.cat.ordered:
                 values = values.cat.as_unordered()
         else:
-            codes, uniques = pd.factorize(values, sort=True)
+            codes, uniques = factorize_sorted(values)
             values = pd.Series(
                 pd.Categorical.from_codes(codes, categories=uniques),
                 index=values.index,
@@ -127,6 +131,26 @@ def coded(frame: pd.DataFrame, columns: list[str]) -> pd.DataFrame:
             )
         replaced[column] = values
     return frame.assign(**replaced) if replaced else frame
+
+
+def factorize_sorted(values: pd.Series) -> tuple[np.ndarray, pd.Index]:
+    """``pd.factorize(values, sort=True)``, hashing only the first value of each run of equal
+    values when the values come in long runs (a patient's rows together): Arrow compares each
+    value with the one before (cheaper than a hash), the run heads are factorized, and their
+    codes repeated over the runs. The codes are the same: every distinct value heads a run, so
+    the sorted distinct values are the same."""
+    array = values.array
+    n = len(values)
+    if n < 2 or not isinstance(array, pd.arrays.ArrowStringArray):
+        return pd.factorize(values, sort=True)
+    text = array._pa_array
+    text = text.combine_chunks() if isinstance(text, pa.ChunkedArray) else text
+    change = pc.fill_null(pc.not_equal(text.slice(1), text.slice(0, n - 1)), True)
+    heads = np.flatnonzero(np.r_[True, change.to_numpy(zero_copy_only=False)])
+    if len(heads) > n // 4:  # short runs: a hash per row is as cheap
+        return pd.factorize(values, sort=True)
+    head_codes, uniques = pd.factorize(values.take(heads), sort=True)
+    return np.repeat(head_codes, np.diff(np.r_[heads, n])), uniques
 
 
 def text_as_str(frame: pd.DataFrame) -> pd.DataFrame:
@@ -171,6 +195,34 @@ def _key_integers(values: pd.Series) -> np.ndarray | None:
     return None
 
 
+def _run_changes(frame: pd.DataFrame, keys: list[str]) -> list[np.ndarray] | None:
+    """For each prefix ``keys[:k + 1]``, whether each row (after the first) starts a new run of
+    that prefix; None when ``frame`` is not sorted by ``keys`` or a key cannot be read as
+    integers (see :func:`_key_integers`)."""
+    decided = np.zeros(max(len(frame) - 1, 0), dtype=bool)
+    changes = []
+    for key in keys:
+        values = _key_integers(frame[key])
+        if values is None:
+            return None
+        step = values[1:] - values[:-1]
+        if ((step < 0) & ~decided).any():  # a row sorts before the one above it
+            return None
+        decided = decided | (step != 0)
+        changes.append(decided)
+    return changes
+
+
+def _runs_from_change(decided: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    n = len(decided) + 1
+    change = np.empty(n, dtype=bool)
+    change[0] = True
+    change[1:] = decided
+    starts = np.flatnonzero(change)
+    group = np.cumsum(change) - 1
+    return group, starts
+
+
 def sorted_runs(frame: pd.DataFrame, keys: list[str]) -> tuple[np.ndarray, np.ndarray] | None:
     """Group numbers of ``frame``'s rows for ``groupby(keys, sort=True)``, read off the row order.
 
@@ -181,31 +233,69 @@ def sorted_runs(frame: pd.DataFrame, keys: list[str]) -> tuple[np.ndarray, np.nd
     group), or None when ``frame`` is not so sorted or a key is missing somewhere or is not a
     categorical, datetime or integer column (the caller then groups the usual way).
     """
-    columns = [_key_integers(frame[k]) for k in keys]
-    if any(c is None for c in columns):
-        return None
-    n = len(frame)
-    if n == 0:
-        return np.zeros(0, dtype="int64"), np.zeros(0, dtype="int64")
-    change = np.zeros(n, dtype=bool)
-    change[0] = True
-    decided = np.zeros(n - 1, dtype=bool)
-    for values in columns:
-        step = np.sign(np.diff(values))
-        if (step[~decided] < 0).any():  # a row sorts before the one above it
+    if len(frame) == 0:
+        if any(_key_integers(frame[k]) is None for k in keys):
             return None
-        decided |= step != 0
-    change[1:] = decided
-    starts = np.flatnonzero(change)
-    group = np.cumsum(change) - 1
-    return group, starts
+        return np.zeros(0, dtype="int64"), np.zeros(0, dtype="int64")
+    changes = _run_changes(frame, keys)
+    return None if changes is None else _runs_from_change(changes[-1])
+
+
+def nested_groups(frame: pd.DataFrame, keys: list[str], depths: list[int]) -> list[Groups | None]:
+    """:func:`group_codes` of each prefix ``keys[:depth]`` of a frame sorted by ``keys``, from
+    one pass over the key columns (e.g. sessions and family sessions of the sets table)."""
+    changes = _run_changes(frame, keys) if len(frame) else None
+    if changes is None:
+        return [group_codes(frame, keys[:depth]) for depth in depths]
+    out = []
+    for depth in depths:
+        group, starts = _runs_from_change(changes[depth - 1])
+        out.append(Groups(_range_categorical(group, len(starts)), starts))
+    return out
 
 
 class Groups(NamedTuple):
-    """The groups of a sorted frame read off its row order (see :func:`group_codes`)."""
+    """The groups of a sorted frame read off its row order (see :func:`group_codes`).
+
+    Every category of ``grouper`` (``0 .. n - 1``) has rows, so pandas may group by it with
+    ``observed=False`` and ``sort=True``: the codes are used as they are, with no hash of them.
+    """
 
     grouper: pd.Categorical  # one code per row, 0.. in key order
     first: np.ndarray  # the first row of each group
+
+    @property
+    def codes(self) -> np.ndarray:
+        """The group of each row."""
+        return self.grouper.codes
+
+    @property
+    def n_groups(self) -> int:
+        return len(self.first)
+
+    def subset(self, keep: np.ndarray) -> Groups:
+        """The groups of the rows where ``keep`` is True (a filter keeps the row order, so the
+        kept rows of a group stay together); groups left without rows are dropped and the rest
+        renumbered in order."""
+        codes = self.grouper.codes[keep]
+        present = np.zeros(self.n_groups, dtype=bool)
+        present[codes] = True
+        if present.all():
+            renumbered = codes
+        else:
+            renumbered = (np.cumsum(present) - 1)[codes]
+        n_groups = int(present.sum())
+        first = np.full(n_groups, len(codes), dtype="int64")
+        np.minimum.at(first, renumbered, np.arange(len(codes)))
+        return Groups(_range_categorical(renumbered, n_groups), first)
+
+
+def group_by(frame: pd.DataFrame, keys: list[str], groups: Groups | None = None):
+    """``frame.groupby(keys, sort=True, observed=True)``, by the groups' codes when given (the
+    same groups, in the same order, without hashing the keys or the codes)."""
+    if groups is None:
+        return frame.groupby(keys, sort=True, observed=True)
+    return frame.groupby(groups.grouper, sort=True, observed=False)
 
 
 def agg_by(
@@ -224,9 +314,26 @@ def agg_by(
         groups = group_codes(frame, keys)
     if groups is None:
         return frame.groupby(keys, sort=True, observed=True).agg(**named).reset_index()
-    values = frame.groupby(groups.grouper, sort=True, observed=True).agg(**named)
+    values = group_by(frame, keys, groups).agg(**named)
     key_frame = frame[keys].take(groups.first).reset_index(drop=True)
     return pd.concat([key_frame, values.reset_index(drop=True)], axis=1)
+
+
+def distinct_per_group(groups: Groups, values: pd.Series) -> np.ndarray | None:
+    """``values.groupby(groups).nunique()`` for a categorical ``values`` (missing values not
+    counted), by marking the (group, code) pairs present in a bitmap; None when that bitmap
+    would be large (more than 4 cells per row), so the caller uses ``nunique``."""
+    if not isinstance(values.dtype, pd.CategoricalDtype):
+        return None
+    width = max(len(values.cat.categories), 1)
+    possible = groups.n_groups * width
+    if possible > 4 * len(values) + 1024:
+        return None
+    codes = values.cat.codes.to_numpy()
+    known = codes >= 0
+    present = np.zeros(possible, dtype=bool)
+    present[groups.codes[known].astype("int64") * width + codes[known]] = True
+    return present.reshape(groups.n_groups, width).sum(axis=1).astype("int64")
 
 
 def group_codes(frame: pd.DataFrame, keys: list[str]) -> Groups | None:
@@ -241,32 +348,45 @@ def group_codes(frame: pd.DataFrame, keys: list[str]) -> Groups | None:
     if runs is not None:
         group, starts = runs
         return Groups(_range_categorical(group, len(starts)), starts)
-    last = frame[keys[-1]]
-    if len(keys) < 2 or not isinstance(last.dtype, pd.CategoricalDtype):
+    if len(keys) < 2 or not isinstance(frame[keys[-1]].dtype, pd.CategoricalDtype):
         return None
     runs = sorted_runs(frame, keys[:-1])
+    if runs is None:
+        return None
+    return refine(Groups(_range_categorical(runs[0], len(runs[1])), runs[1]), frame[keys[-1]])
+
+
+def refine(groups: Groups, last: pd.Series) -> Groups | None:
+    """The groups of (``groups``' keys, ``last``) for a categorical ``last`` without missing
+    values, in key order: a group's rows split by the code of ``last`` and ranked densely (a
+    ``bincount`` over the possible pairs when that array is small, else ``pandas.factorize``).
+    None when ``last`` is not such a column."""
+    if not isinstance(last.dtype, pd.CategoricalDtype):
+        return None
     last_codes = last.cat.codes.to_numpy().astype("int64")
-    if runs is None or (last_codes < 0).any():
+    if (last_codes < 0).any():
         return None
     width = max(len(last.cat.categories), 1)
-    composite = runs[0] * width + last_codes
-    possible = len(runs[1]) * width
-    if possible <= 4 * len(frame) + 1024:
+    composite = groups.codes.astype("int64") * width + last_codes
+    possible = groups.n_groups * width
+    if possible <= 4 * len(last) + 1024:
         present = np.zeros(possible, dtype=bool)
         present[composite] = True
-        rank = np.cumsum(present) - 1
-        codes, n_groups = rank[composite], int(present.sum())
+        rank = np.cumsum(present, dtype="int64" if possible >= 2**31 else "int32")
+        n_groups = int(rank[-1]) if possible else 0
+        codes = rank[composite] - 1
     else:
         codes, uniques = pd.factorize(composite, sort=True)
         n_groups = len(uniques)
     grouper = _range_categorical(codes, n_groups)
-    rows = pd.Series(np.arange(len(frame)))
-    first = rows.groupby(grouper, sort=True, observed=True).min().to_numpy()
+    first = np.full(n_groups, len(last), dtype="int64")
+    np.minimum.at(first, codes, np.arange(len(last)))
     return Groups(grouper, first)
 
 
 def _range_categorical(codes: np.ndarray, n_groups: int) -> pd.Categorical:
-    return pd.Categorical.from_codes(codes, categories=pd.RangeIndex(n_groups))
+    # codes are 0 .. n_groups - 1 by construction: no validation pass over them
+    return pd.Categorical.from_codes(codes, categories=pd.RangeIndex(n_groups), validate=False)
 
 
 def grouper_for(
@@ -302,18 +422,30 @@ def sort_order(frame: pd.DataFrame, keys: list[str]) -> np.ndarray | None:
         if len(values) == 0:
             return np.zeros(0, dtype="int64")
         if frame[key].dtype.kind == "M":  # whole days (any resolution), else not packed
-            moments = frame[key].to_numpy()
-            days = moments.astype("datetime64[D]")
-            if (days != moments).any():
+            unit, count = np.datetime_data(frame[key].dtype)
+            per_day = _TICKS_PER_DAY.get(unit)
+            if per_day is None or count != 1:
                 return None
-            values = days.view("int64")
+            values, rest = np.divmod(values, per_day)
+            if rest.any():
+                return None
         low, high = int(values.min()), int(values.max())
         width = high - low + 1
         span *= width
         if span >= _PACKED_LIMIT:
             return None
-        packed = packed * width + (values - low)
+        # packed = packed * width + (values - low), in place (no temporaries of n rows)
+        packed *= width
+        packed += values
+        packed -= low
+    if (packed[1:] >= packed[:-1]).all():  # already in order (a stable sort keeps it)
+        return np.arange(len(packed))
     return np.argsort(packed, kind="stable")
+
+
+#: Ticks of a day for the datetime units :func:`sort_order` packs as whole days.
+_TICKS_PER_DAY = {"D": 1, "h": 24, "m": 1440, "s": 86_400, "ms": 86_400_000}
+_TICKS_PER_DAY |= {"us": 86_400_000_000, "ns": 86_400_000_000_000}
 
 
 def same_keys(left: pd.DataFrame, right: pd.DataFrame, keys: list[str]) -> bool:

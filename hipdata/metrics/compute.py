@@ -5,7 +5,7 @@ from __future__ import annotations
 import pandas as pd
 
 from hipdata.dataset import Dataset
-from hipdata.metrics._common import text_as_str
+from hipdata.metrics._common import FAMILY_SESSION_KEYS, nested_groups, text_as_str
 from hipdata.metrics.family import _family_sessions_from_sets, _weekly_load_from
 from hipdata.metrics.outcomes import outcome_change
 from hipdata.metrics.progression import _held_back_from, _progressions_from, _runs
@@ -64,10 +64,17 @@ def compute_all(
     # categories, so every group-by, sort and merge below works on integer codes; each table is
     # turned back into the documented text dtypes (``str``) once, at the end.
     sets = _sets_table(ds.sets, ds.patients)
-    sessions = _sessions_from_sets(sets, ds.patients, pain_threshold=p.pain_threshold)
+    # the sets table is sorted by patient, date, family, ...: its sessions and family sessions
+    # are runs of rows, numbered once here for every table below
+    session_groups, family_groups = nested_groups(sets, FAMILY_SESSION_KEYS, [2, 3])
+    sessions = _sessions_from_sets(
+        sets, ds.patients, pain_threshold=p.pain_threshold, groups=session_groups
+    )
     family_table = _family_sessions_from_sets(
         sets,
         ds.patients,
+        groups=family_groups,
+        session_groups=session_groups,
         pain_threshold=p.pain_threshold,
         criterion_sets=p.criterion_sets,
         criterion_reps=p.criterion_reps,
@@ -84,13 +91,14 @@ def compute_all(
         _held_back_from(family_table, held_back_sessions=p.held_back_sessions, runs=runs),
         who_cardio_min=p.who_cardio_min,
         who_strength_sessions=p.who_strength_sessions,
+        session_groups=session_groups,
     )
     del runs
     tables = {
         "sets": sets,
         "sessions": sessions,
         "family_sessions": family_table,
-        "weekly_load": _weekly_load_from(sets),
+        "weekly_load": _weekly_load_from(sets, family_groups),
         "progressions": progression_events,
         "patient_summary": summary,
         "outcome_change": outcome_change(

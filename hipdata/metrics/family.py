@@ -9,14 +9,16 @@ from hipdata.dataset import Dataset
 from hipdata.metrics._common import (
     FAMILY_SESSION_KEYS,
     SESSION_KEYS,
+    Groups,
     agg_by,
     at_least,
     at_most,
     attach_patients,
+    group_by,
     group_codes,
-    grouper_for,
     safe_ratio,
     same_keys,
+    sort_order,
     sorted_runs,
     text_as_str,
 )
@@ -112,47 +114,54 @@ def _family_sessions_from_sets(
     criterion_sets: int,
     criterion_reps: float,
     criterion_hold_s: float,
+    groups: Groups | None = None,
+    session_groups: Groups | None = None,
 ) -> pd.DataFrame:
-    groups = group_codes(sets, FAMILY_SESSION_KEYS)
-    whole_family = agg_by(
-        sets,
+    """The family sessions with coded text columns; ``groups`` and ``session_groups`` are the
+    family sessions' and sessions' groups of ``sets`` (:func:`group_codes`) when already made."""
+    if groups is None:
+        groups = group_codes(sets, FAMILY_SESSION_KEYS)
+    session_pain_24h = agg_by(
+        sets, SESSION_KEYS, groups=session_groups, pain_24h=("pain_24h", "max")
+    )
+
+    if groups is None:
+        top_level = group_by(sets, FAMILY_SESSION_KEYS)["level"].transform("max")
+    else:  # the family session's highest level, spread to its rows by their group codes
+        top = group_by(sets, FAMILY_SESSION_KEYS, groups)["level"].max().to_numpy()
+        top_level = top[groups.codes]
+    at_level = (sets["level"] == top_level).to_numpy()
+    # Each set is judged on its own exercise's catalogue dose: a reps exercise done with a hold
+    # per rep is still judged on reps. Exercises of one family at one level pool their sets.
+    on_target = ((sets["dose"] == "reps") & at_least(sets["reps"], criterion_reps)) | (
+        (sets["dose"] == "hold") & at_least(sets["hold_s"], criterion_hold_s)
+    )
+    # warm-up sets never count towards the criterion's sets (their pain still counts)
+    on_target &= sets["set_type"] != "warmup"
+    # The columns "at the level" aggregate only the sets at the top level: the other rows'
+    # values are masked (NaN for max, 0 for counts), which gives the aggregates of the filtered
+    # rows without a copy of them (every family session has sets at its top level).
+    table = agg_by(
+        sets[[*FAMILY_SESSION_KEYS, "week", "reps", "volume_load_kg", "tut_s"]].assign(
+            at_level_load_kg=sets["load_kg"].where(at_level),
+            at_level_set=at_level.astype("int64"),
+            at_level_pain_during=sets["pain_during"].where(at_level),
+            on_target=(on_target.to_numpy() & at_level).astype("int64"),
+            level=top_level,
+        ),
         FAMILY_SESSION_KEYS,
         groups=groups,
         week=("week", "first"),
         total_reps=("reps", "sum"),
         volume_load_kg=("volume_load_kg", "sum"),
         tut_s=("tut_s", "sum"),
-    )
-    session_pain_24h = agg_by(sets, SESSION_KEYS, pain_24h=("pain_24h", "max"))
-
-    by_family_session = grouper_for(sets, FAMILY_SESSION_KEYS, groups)
-    top_level = sets.groupby(by_family_session, sort=False, observed=True)["level"].transform("max")
-    needed = [*FAMILY_SESSION_KEYS, "level", "load_kg", "set", "pain_during"]
-    needed += ["dose", "reps", "hold_s", "set_type"]
-    at_level = sets.loc[(sets["level"] == top_level).to_numpy(), needed]  # no copy of the rest
-    # Each set is judged on its own exercise's catalogue dose: a reps exercise done with a hold
-    # per rep is still judged on reps. Exercises of one family at one level pool their sets.
-    on_target = ((at_level["dose"] == "reps") & at_least(at_level["reps"], criterion_reps)) | (
-        (at_level["dose"] == "hold") & at_least(at_level["hold_s"], criterion_hold_s)
-    )
-    # warm-up sets never count towards the criterion's sets (their pain still counts)
-    on_target &= at_level["set_type"] != "warmup"
-    level_part = agg_by(
-        at_level.assign(on_target=on_target.astype("int64")),
-        FAMILY_SESSION_KEYS,
         level=("level", "first"),
-        top_load_kg=("load_kg", "max"),
-        sets=("set", "size"),
+        top_load_kg=("at_level_load_kg", "max"),
+        sets=("at_level_set", "sum"),
         # "the worst pain_during of those sets": all sets at the level, like the column.
-        max_pain_during=("pain_during", "max"),
+        max_pain_during=("at_level_pain_during", "max"),
         sets_on_target=("on_target", "sum"),
     )
-
-    if same_keys(whole_family, level_part, FAMILY_SESSION_KEYS):
-        # one row per family session in both, in the same order: the inner merge is a concat
-        table = pd.concat([whole_family, level_part.drop(columns=FAMILY_SESSION_KEYS)], axis=1)
-    else:
-        table = whole_family.merge(level_part, on=FAMILY_SESSION_KEYS, validate="one_to_one")
     sessions_of = sorted_runs(table, SESSION_KEYS)
     if sessions_of is not None and same_keys(
         table[SESSION_KEYS].iloc[sessions_of[1]].reset_index(drop=True),
@@ -172,14 +181,17 @@ def _family_sessions_from_sets(
         criterion_sets=criterion_sets,
         pain_threshold=pain_threshold,
     )
-    table = table.sort_values(["patient_id", "family", "date"])
-    previous_volume = table.groupby(["patient_id", "family"], observed=True)[
-        "volume_load_kg"
-    ].shift()
+    previous_volume = _previous_in_family(table)
+    if previous_volume is None:
+        table = table.sort_values(["patient_id", "family", "date"])
+        previous_volume = table.groupby(["patient_id", "family"], observed=True)[
+            "volume_load_kg"
+        ].shift()
     table["volume_change_pct"] = 100 * safe_ratio(
         table["volume_load_kg"] - previous_volume, previous_volume
     )
-    table = table.sort_values(FAMILY_SESSION_KEYS)
+    order = sort_order(table, FAMILY_SESSION_KEYS)
+    table = table.sort_values(FAMILY_SESSION_KEYS) if order is None else table.take(order)
     for column in ("week", "level", "sets", "sets_on_target"):
         table[column] = table[column].astype("int64")
     for column in (
@@ -193,6 +205,26 @@ def _family_sessions_from_sets(
     ):
         table[column] = table[column].astype("float64")
     return table[FAMILY_SESSION_COLUMNS + FAMILY_SESSION_EXTRA_COLUMNS].reset_index(drop=True)
+
+
+def _previous_in_family(table: pd.DataFrame) -> pd.Series | None:
+    """``table.sort_values(["patient_id", "family", "date"]).groupby(["patient_id", "family"],
+    observed=True)["volume_load_kg"].shift()`` (aligned on ``table``'s index), from one packed
+    sort of coded keys: the previous row in that order, when it has the same patient and family.
+    None when the keys cannot be packed (see :func:`sort_order`)."""
+    keys = ["patient_id", "family", "date"]
+    order = sort_order(table, keys)
+    if order is None:
+        return None
+    patient = table["patient_id"].cat.codes.to_numpy()[order]
+    family = table["family"].cat.codes.to_numpy()[order]
+    volume = table["volume_load_kg"].to_numpy(dtype="float64", na_value=np.nan)[order]
+    shifted = np.full(len(order), np.nan)
+    same = (patient[1:] == patient[:-1]) & (family[1:] == family[:-1])
+    shifted[1:] = np.where(same, volume[:-1], np.nan)
+    previous = np.empty(len(order))
+    previous[order] = shifted
+    return pd.Series(previous, index=table.index, name="volume_load_kg")
 
 
 def family_sessions(
@@ -261,37 +293,49 @@ def family_sessions(
     return text_as_str(table)
 
 
-def _weekly_load_from(sets: pd.DataFrame) -> pd.DataFrame:
+def _weekly_load_from(sets: pd.DataFrame, family_groups: Groups | None = None) -> pd.DataFrame:
+    """The weekly load table with coded text columns; ``family_groups`` are the family
+    sessions' groups of ``sets`` (:func:`group_codes`) when already made."""
     keys = ["patient_id", "week", "family"]
     groups = group_codes(sets, keys)
+    if family_groups is None and groups is not None:
+        family_groups = group_codes(sets, FAMILY_SESSION_KEYS)
+    counted = groups is not None and family_groups is not None
+    if groups is None:
+        top_level = sets.groupby(keys, sort=False, observed=True)["level"].transform("max")
+    else:  # the week's highest level, spread to its rows by their group codes
+        top = group_by(sets, keys, groups)["level"].max().to_numpy()
+        top_level = top[groups.codes]
+    # top_load_kg: the highest load of the sets at the week's top level (the other rows masked)
+    at_top = sets["load_kg"].where((sets["level"] == top_level).to_numpy())
     table = agg_by(
-        sets,
+        sets[[*keys, "date", "set", "reps", "volume_load_kg", "tut_s", "level"]].assign(
+            at_top_load_kg=at_top
+        ),
         keys,
         groups=groups,
-        sessions=("date", "nunique"),
+        # a family session (patient, date, family) lies in one week: the distinct dates of a
+        # (patient, week, family) are its family sessions, counted by their first rows
+        **({} if counted else {"sessions": ("date", "nunique")}),
         sets=("set", "size"),
         total_reps=("reps", "sum"),
         volume_load_kg=("volume_load_kg", "sum"),
         tut_s=("tut_s", "sum"),
         top_level=("level", "max"),
+        top_load_kg=("at_top_load_kg", "max"),
     )
-    top_level = sets.groupby(grouper_for(sets, keys, groups), sort=False, observed=True)[
-        "level"
-    ].transform("max")
-    top_load = agg_by(
-        sets.loc[(sets["level"] == top_level).to_numpy(), [*keys, "load_kg"]],
-        keys,
-        top_load_kg=("load_kg", "max"),
-    )
-    previous = table[keys + ["volume_load_kg"]].rename(
-        columns={"volume_load_kg": "previous_volume_load_kg"}
-    )
-    previous["week"] = previous["week"] + 1
-    if same_keys(table, top_load, keys):  # every group has sets at its top level: aligned
-        table["top_load_kg"] = top_load["top_load_kg"].to_numpy()
+    if counted:
+        sessions = np.bincount(groups.codes[family_groups.first], minlength=groups.n_groups)
+        table.insert(len(keys), "sessions", sessions.astype("int64"))
+    previous_volume = _previous_week_volume(table, keys)
+    if previous_volume is None:
+        previous = table[keys + ["volume_load_kg"]].rename(
+            columns={"volume_load_kg": "previous_volume_load_kg"}
+        )
+        previous["week"] = previous["week"] + 1
+        table = table.merge(previous, on=keys, how="left", validate="one_to_one")
     else:
-        table = table.merge(top_load, on=keys, how="left", validate="one_to_one")
-    table = table.merge(previous, on=keys, how="left", validate="one_to_one")
+        table["previous_volume_load_kg"] = previous_volume
     table["volume_change_pct"] = 100 * safe_ratio(
         table["volume_load_kg"] - table["previous_volume_load_kg"],
         table["previous_volume_load_kg"],
@@ -301,6 +345,38 @@ def _weekly_load_from(sets: pd.DataFrame) -> pd.DataFrame:
     for column in ("total_reps", "volume_load_kg", "tut_s", "top_load_kg", "volume_change_pct"):
         table[column] = table[column].astype("float64")
     return table[WEEKLY_LOAD_COLUMNS].reset_index(drop=True)
+
+
+def _previous_week_volume(table: pd.DataFrame, keys: list[str]) -> np.ndarray | None:
+    """The ``volume_load_kg`` of the row with the same patient and family and week - 1 (NaN
+    where there is none): the left merge of ``table`` with itself shifted by one week, as a
+    binary search of packed keys. ``table`` must be sorted by ``keys`` (patient, week, family)
+    with one row per key, the ids coded; else None (the caller merges)."""
+    patient, week, family = (table[k] for k in keys)
+    if not (
+        isinstance(patient.dtype, pd.CategoricalDtype)
+        and isinstance(family.dtype, pd.CategoricalDtype)
+        and week.dtype == "int64"
+    ):
+        return None
+    patient = patient.cat.codes.to_numpy().astype("int64")
+    family = family.cat.codes.to_numpy().astype("int64")
+    week = week.to_numpy()
+    if len(table) == 0 or (patient < 0).any() or (family < 0).any():
+        return None
+    low = int(week.min())
+    weeks = int(week.max()) - low + 1
+    families = max(int(family.max()) + 1, 1)
+    if (int(patient.max()) + 1) * weeks * families >= 2**62:
+        return None
+    packed = (patient * weeks + (week - low)) * families + family
+    if not (packed[1:] > packed[:-1]).all():  # not sorted, or a key twice
+        return None
+    target = packed - families  # the same patient and family, a week earlier
+    position = np.searchsorted(packed, target).clip(max=len(packed) - 1)
+    found = (packed[position] == target) & (week > low)
+    volume = table["volume_load_kg"].to_numpy(dtype="float64", na_value=np.nan)
+    return np.where(found, volume[position], np.nan)
 
 
 def weekly_load(ds: Dataset) -> pd.DataFrame:

@@ -97,37 +97,40 @@ def outcome_change(
         ds.patients,
         ["start_date", "discharge_date"],
     )
-    table = scores[_KEYS].drop_duplicates().sort_values(_KEYS)
+    table = _baseline_followup_by_codes(scores, baseline_window_days, followup_window_days)
+    if table is None:
+        table = scores[_KEYS].drop_duplicates().sort_values(_KEYS)
 
-    from_start = days_between(scores["date"], scores["start_date"])
-    low, high = baseline_window_days
-    in_baseline = scores[(from_start >= low) & (from_start <= high)].assign(
-        distance=from_start.abs()
-    )
-    baseline = (
-        in_baseline.sort_values(["distance", "date"], kind="stable")
-        .drop_duplicates(_KEYS, keep="first")
-        .rename(columns={"score": "baseline", "date": "baseline_date"})[
-            [*_KEYS, "baseline", "baseline_date"]
-        ]
-    )
-    table = table.merge(baseline, on=_KEYS, how="left", validate="one_to_one")
+        from_start = days_between(scores["date"], scores["start_date"])
+        low, high = baseline_window_days
+        in_baseline = scores[(from_start >= low) & (from_start <= high)].assign(
+            distance=from_start.abs()
+        )
+        baseline = (
+            in_baseline.sort_values(["distance", "date"], kind="stable")
+            .drop_duplicates(_KEYS, keep="first")
+            .rename(columns={"score": "baseline", "date": "baseline_date"})[
+                [*_KEYS, "baseline", "baseline_date"]
+            ]
+        )
+        table = table.merge(baseline, on=_KEYS, how="left", validate="one_to_one")
 
-    from_discharge = days_between(scores["date"], scores["discharge_date"])
-    low, high = followup_window_days
-    in_followup = scores[(from_discharge >= low) & (from_discharge <= high)]
-    in_followup = in_followup.merge(baseline[[*_KEYS, "baseline_date"]], on=_KEYS, how="left")
-    in_followup = in_followup[
-        in_followup["baseline_date"].isna() | (in_followup["date"] > in_followup["baseline_date"])
-    ]
-    followup = (
-        in_followup.sort_values("date", kind="stable")
-        .drop_duplicates(_KEYS, keep="last")
-        .rename(columns={"score": "followup", "date": "followup_date"})[
-            [*_KEYS, "followup", "followup_date"]
+        from_discharge = days_between(scores["date"], scores["discharge_date"])
+        low, high = followup_window_days
+        in_followup = scores[(from_discharge >= low) & (from_discharge <= high)]
+        in_followup = in_followup.merge(baseline[[*_KEYS, "baseline_date"]], on=_KEYS, how="left")
+        in_followup = in_followup[
+            in_followup["baseline_date"].isna()
+            | (in_followup["date"] > in_followup["baseline_date"])
         ]
-    )
-    table = table.merge(followup, on=_KEYS, how="left", validate="one_to_one")
+        followup = (
+            in_followup.sort_values("date", kind="stable")
+            .drop_duplicates(_KEYS, keep="last")
+            .rename(columns={"score": "followup", "date": "followup_date"})[
+                [*_KEYS, "followup", "followup_date"]
+            ]
+        )
+        table = table.merge(followup, on=_KEYS, how="left", validate="one_to_one")
 
     registry = pd.DataFrame(
         [(m.name, m.higher_is_better, m.mcid_points, m.mcid_pct) for m in measures.values()],
@@ -157,3 +160,78 @@ def outcome_change(
         table[column] = table[column].astype("float64")
     table = table.sort_values(_KEYS)
     return table[OUTCOME_CHANGE_COLUMNS + OUTCOME_CHANGE_EXTRA_COLUMNS].reset_index(drop=True)
+
+
+def _baseline_followup_by_codes(
+    scores: pd.DataFrame,
+    baseline_window_days: tuple[int, int],
+    followup_window_days: tuple[int, int],
+) -> pd.DataFrame | None:
+    """The baseline and follow-up of each patient and measure (the merges of
+    :func:`outcome_change`), chosen by sorting integer-coded keys.
+
+    Baseline: among the scores in the baseline window, the one with the smallest distance to
+    the start, then the earliest date, then the first row; follow-up: among the scores in the
+    follow-up window dated after the baseline (or all, without a baseline), the latest date,
+    then the last row. Returns ``patient_id, measure, baseline, baseline_date, followup,
+    followup_date`` ordered by patient and measure (text order), or None when a key or date is
+    missing or the score is not float64 (the caller then merges).
+    """
+    date = scores["date"]
+    if (
+        date.dtype.kind != "M"
+        or isinstance(date.dtype, pd.DatetimeTZDtype)
+        or scores["score"].dtype != "float64"
+        or scores[[*_KEYS, "date"]].isna().any().any()
+    ):
+        return None
+    ids = [
+        scores[k].astype("str") if isinstance(scores[k].dtype, pd.CategoricalDtype) else scores[k]
+        for k in _KEYS
+    ]
+    patient_codes, patients = pd.factorize(ids[0], sort=True)
+    measure_codes, measures = pd.factorize(ids[1], sort=True)
+    width = max(len(measures), 1)
+    key = patient_codes.astype("int64") * width + measure_codes
+    keys, key_of_row = np.unique(key, return_inverse=True)
+    rows = np.arange(len(key))
+    ticks = date.to_numpy().view("int64")
+
+    def pick(candidates: np.ndarray, sort_keys: list[np.ndarray], *, last: bool) -> np.ndarray:
+        # the row of each key chosen by ``sort_keys`` (first = smallest), -1 where none
+        order = candidates[np.lexsort([k[candidates] for k in [rows, *sort_keys[::-1]]])]
+        ranked = key_of_row[order]
+        change = ranked[1:] != ranked[:-1]
+        edge = (np.r_[change, True] if last else np.r_[True, change])[: len(ranked)]
+        chosen = np.full(len(keys), -1, dtype="int64")
+        chosen[ranked[edge]] = order[edge]
+        return chosen
+
+    from_start = days_between(date, scores["start_date"]).to_numpy()
+    low, high = baseline_window_days
+    in_baseline = np.flatnonzero((from_start >= low) & (from_start <= high))
+    baseline = pick(in_baseline, [key_of_row, np.abs(from_start), ticks], last=False)
+
+    from_discharge = days_between(date, scores["discharge_date"]).to_numpy()
+    low, high = followup_window_days
+    baseline_row = baseline[key_of_row]
+    after_baseline = (baseline_row < 0) | (ticks > ticks[np.maximum(baseline_row, 0)])
+    in_followup = np.flatnonzero(
+        (from_discharge >= low) & (from_discharge <= high) & after_baseline
+    )
+    followup = pick(in_followup, [key_of_row, ticks], last=True)
+
+    score = scores["score"].to_numpy()
+    dates = date.to_numpy()
+    missing_date = np.array("NaT", dtype=dates.dtype)
+    table = pd.DataFrame(
+        {
+            "patient_id": patients.take(keys // width),
+            "measure": measures.take(keys % width),
+        }
+    )
+    for name, chosen in (("baseline", baseline), ("followup", followup)):
+        found = chosen >= 0
+        table[name] = np.where(found, score[np.maximum(chosen, 0)], np.nan)
+        table[f"{name}_date"] = np.where(found, dates[np.maximum(chosen, 0)], missing_date)
+    return table

@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 
 from hipdata.dataset import Dataset
-from hipdata.metrics._common import days_between, text_as_str
+from hipdata.metrics._common import days_between, sort_order, text_as_str
 from hipdata.metrics.family import _family_sessions_from_sets
 from hipdata.metrics.sets import _sets_table
 from hipdata.protocol import (
@@ -57,6 +57,46 @@ def _runs(family_table: pd.DataFrame) -> pd.DataFrame:
     session before in the same patient and family, ``run_id``, ``run_position`` (0-based),
     ``run_length``, ``run_start`` and ``run_open`` (the run is the last of its patient and family).
     """
+    keys = ["patient_id", "family", "date"]
+    order = sort_order(family_table, keys) if len(family_table) else None
+    coded_ids = all(isinstance(family_table[k].dtype, pd.CategoricalDtype) for k in keys[:2])
+    if order is None or not coded_ids:
+        return _runs_grouped(family_table)
+    # one packed sort of the coded keys; a (patient, family) is then a run of rows, so a shift
+    # within it is a shift of the column with its first row emptied, and the runs at a level
+    # (within a family, by date) are runs of rows too, read off their starts
+    table = family_table.take(order).reset_index(drop=True)
+    patient = table["patient_id"].cat.codes.to_numpy()
+    family = table["family"].cat.codes.to_numpy()
+    first_of_family = np.r_[True, (patient[1:] != patient[:-1]) | (family[1:] != family[:-1])]
+    for column in ("level", "top_load_kg", "criterion", "date"):
+        table[f"previous_{column}"] = table[column].shift().mask(first_of_family)
+    level_change = ~first_of_family & (table["level"] != table["previous_level"]).to_numpy()
+    load_change = (
+        ~first_of_family
+        & ((table["top_load_kg"] - table["previous_top_load_kg"]).abs() > TOLERANCE).to_numpy()
+    )
+    table["level_change"] = level_change
+    table["load_change"] = load_change & ~level_change
+    new_run = first_of_family | level_change | load_change
+    run_id = np.cumsum(new_run)
+    table["run_id"] = run_id
+    starts = np.flatnonzero(new_run)
+    run = run_id - 1
+    table["run_position"] = np.arange(len(table)) - starts[run]
+    table["run_length"] = np.diff(np.r_[starts, len(table)])[run]
+    # dates rise within a (patient, family), so a run's earliest date is its first row's
+    table["run_start"] = table["date"].to_numpy()[starts][run]
+    family_starts = np.flatnonzero(first_of_family)
+    family_last = np.r_[family_starts[1:] - 1, len(table) - 1]
+    last_run = run_id[family_last][np.cumsum(first_of_family) - 1]
+    table["run_open"] = run_id == last_run
+    table["first_of_family"] = first_of_family
+    return table
+
+
+def _runs_grouped(family_table: pd.DataFrame) -> pd.DataFrame:
+    """:func:`_runs` by pandas group-bys (any key dtypes, missing keys)."""
     table = family_table.sort_values(["patient_id", "family", "date"]).reset_index(drop=True)
     by_family = table.groupby(["patient_id", "family"], sort=False, observed=True)
     for column in ("level", "top_load_kg", "criterion", "date"):
@@ -85,9 +125,14 @@ def _progressions_from(
 ) -> pd.DataFrame:
     """Progression events of ``family_table``; ``runs`` is its :func:`_runs` when already made."""
     table = (_runs(family_table) if runs is None else runs).copy(deep=False)
-    by_family = table.groupby(["patient_id", "family"], sort=False, observed=True)
-    table["sessions_at_level"] = by_family["run_position"].shift() + 1
-    table["previous_run_start"] = by_family["run_start"].shift()
+    if "first_of_family" in table:  # sorted by patient, family, date with coded ids
+        first_of_family = table["first_of_family"].to_numpy()
+        table["sessions_at_level"] = table["run_position"].shift().mask(first_of_family) + 1
+        table["previous_run_start"] = table["run_start"].shift().mask(first_of_family)
+    else:
+        by_family = table.groupby(["patient_id", "family"], sort=False, observed=True)
+        table["sessions_at_level"] = by_family["run_position"].shift() + 1
+        table["previous_run_start"] = by_family["run_start"].shift()
     events = table[table["level_change"] | table["load_change"]].copy()
     going_up = np.where(
         events["level_change"],
@@ -180,9 +225,19 @@ def _held_back_from(
     """Held-back episodes of ``family_table``; ``runs`` is its :func:`_runs` when already made."""
     table = (_runs(family_table) if runs is None else runs).copy(deep=False)
     met_position = table["run_position"].where(table["criterion"] == "met")
-    table["first_met_position"] = met_position.groupby(table["run_id"]).transform("min")
+    if "first_of_family" in table and len(table):
+        # runs are consecutive rows numbered 1, 2, ... (see _runs) and dates rise within a
+        # run: its earliest met position by a reduction over the runs, its end its last date
+        starts = np.flatnonzero(table["run_position"].to_numpy() == 0)
+        run = table["run_id"].to_numpy() - 1
+        earliest = np.fmin.reduceat(met_position.to_numpy(dtype="float64"), starts)
+        table["first_met_position"] = earliest[run]
+        last = np.r_[starts[1:] - 1, len(table) - 1]
+        table["run_end"] = table["date"].to_numpy()[last][run]
+    else:
+        table["first_met_position"] = met_position.groupby(table["run_id"]).transform("min")
+        table["run_end"] = table.groupby("run_id", sort=False)["date"].transform("max")
     table["sessions_after_met"] = table["run_length"] - 1 - table["first_met_position"]
-    table["run_end"] = table.groupby("run_id", sort=False)["date"].transform("max")
     first_met = table[table["run_position"] == table["first_met_position"]]
     episodes = first_met[first_met["sessions_after_met"] >= held_back_sessions].rename(
         columns={"date": "first_met_date"}

@@ -8,9 +8,12 @@ import pandas as pd
 from hipdata.dataset import Dataset
 from hipdata.metrics._common import (
     SESSION_KEYS,
+    Groups,
     agg_by,
     at_most,
     attach_patients,
+    distinct_per_group,
+    group_codes,
     text_as_str,
     week_of,
 )
@@ -65,12 +68,23 @@ def flare(
 
 
 def _sessions_from_sets(
-    sets: pd.DataFrame, patients: pd.DataFrame, *, pain_threshold: float
+    sets: pd.DataFrame,
+    patients: pd.DataFrame,
+    *,
+    pain_threshold: float,
+    groups: Groups | None = None,
 ) -> pd.DataFrame:
+    """The sessions table with coded text columns; ``groups`` are the sessions' groups of
+    ``sets`` (:func:`group_codes`) when already made."""
+    if groups is None:
+        groups = group_codes(sets, SESSION_KEYS)
+    # distinct exercises per session counted on a bitmap of (session, exercise code) pairs
+    n_exercises = None if groups is None else distinct_per_group(groups, sets["exercise"])
     table = agg_by(
         sets,
         SESSION_KEYS,
-        n_exercises=("exercise", "nunique"),
+        groups=groups,
+        **({} if n_exercises is not None else {"n_exercises": ("exercise", "nunique")}),
         n_sets=("set", "size"),
         total_reps=("reps", "sum"),
         volume_load_kg=("volume_load_kg", "sum"),
@@ -78,6 +92,8 @@ def _sessions_from_sets(
         max_pain_during=("pain_during", "max"),
         pain_24h=("pain_24h", "max"),
     )
+    if n_exercises is not None:
+        table.insert(len(SESSION_KEYS), "n_exercises", n_exercises)
     table = attach_patients(
         table, patients, ["clinic_id", "clinician_id", "start_date"], as_codes=True
     )

@@ -47,22 +47,32 @@ def set_tut_s(reps: pd.Series, hold_s: pd.Series) -> pd.Series:
     return pd.Series(np.where(hold_s.notna(), hold_s * reps.fillna(1.0), 0.0), index=hold_s.index)
 
 
-#: Text columns of the sets table that the metrics carry as :func:`coded` categoricals.
-SETS_CODED_COLUMNS = ["patient_id", "exercise", "family", "dose", "set_type", "source_file"]
+#: Text columns of the sets table that the metrics carry as :func:`coded` categoricals: the
+#: group-by and sort keys. The other text columns (``dose``, ``set_type``, ``source_file``) are
+#: only compared with a constant and carried to the output, so they stay text: a take in the
+#: sort costs less than coding them (a hash per row) and turning them back at the end.
+SETS_CODED_COLUMNS = ["patient_id", "exercise", "family"]
 
 
 def _sets_table(sets: pd.DataFrame, patients: pd.DataFrame) -> pd.DataFrame:
     """The sets table with its text columns as sorted categoricals (see :func:`coded`); the
     public :func:`sets_table` is this through :func:`text_as_str`."""
     table = coded(sets, [c for c in SETS_CODED_COLUMNS if c in sets.columns])
+    keys = ["patient_id", "date", "family", "level", "exercise", "set"]
+    order = sort_order(table, keys)
+    if order is not None:
+        # sorted first, then the derived columns are computed on the sorted rows (each is a
+        # row-wise formula, so the values are the same): no unsorted copy of them to take;
+        # rows already in order (e.g. files written sorted) are not copied at all
+        in_order = bool((order[1:] > order[:-1]).all())
+        table = (table if in_order else table.take(order)).reset_index(drop=True)
     table = attach_patients(table, patients, ["start_date"])
     table["week"] = week_of(table["date"], table["start_date"])
     table["load_kg"] = table["load_kg"].fillna(0.0)
     table["volume_load_kg"] = set_volume_load_kg(table["reps"], table["load_kg"])
     table["tut_s"] = set_tut_s(table["reps"], table["hold_s"])
-    keys = ["patient_id", "date", "family", "level", "exercise", "set"]
-    order = sort_order(table, keys)
-    table = table.sort_values(keys) if order is None else table.take(order)
+    if order is None:
+        table = table.sort_values(keys)
     return table[SETS_COLUMNS + SETS_EXTRA_COLUMNS].reset_index(drop=True)
 
 

@@ -7,10 +7,12 @@ import pandas as pd
 
 from hipdata.dataset import Dataset
 from hipdata.metrics._common import (
+    Groups,
     agg_by,
     at_least,
     attach_patients,
     days_between,
+    refine,
     safe_ratio,
     text_as_str,
     week_of,
@@ -72,7 +74,7 @@ def weeks_in_care(
     return np.maximum(1.0, days_between(end, start_date) / 7).astype("float64")
 
 
-def dose_units(sets: pd.DataFrame) -> pd.DataFrame:
+def dose_units(sets: pd.DataFrame, *, session_groups: Groups | None = None) -> pd.DataFrame:
     """Dose adherence per unit (one exercise in one session) with a prescription.
 
     The prescription is read once per unit (a prescription repeated on the unit's set rows counts
@@ -82,19 +84,29 @@ def dose_units(sets: pd.DataFrame) -> pd.DataFrame:
     (``set_type`` ``warmup``) are left out. Units without a prescription, or with a prescription
     of 0, are left out.
 
+    ``session_groups`` are the sessions' groups of ``sets`` (:func:`group_codes`) when already
+    made (inside :func:`hipdata.metrics.compute_all`); they only save time.
+
     Returns
     -------
     DataFrame
         ``patient_id, date, exercise, prescribed, performed, dose_adherence``.
     """
+    keep = (sets["set_type"] != "warmup").to_numpy()
+    units_of = None if session_groups is None else refine(session_groups, sets["exercise"])
     needed = ["patient_id", "date", "exercise", "set", "reps", "tut_s"]
     needed += ["prescribed_sets", "prescribed_reps", "prescribed_hold_s"]
     # warm-ups are neither prescribed nor dose (only the columns needed are kept: no copy of the
     # whole sets table)
-    sets = sets.loc[(sets["set_type"] != "warmup").to_numpy(), needed]
+    if keep.all():  # no warm-ups: no filtered copy
+        sets = sets[needed]
+    else:
+        sets = sets.loc[keep, needed]
+        units_of = None if units_of is None else units_of.subset(keep)
     units = agg_by(
         sets,
         ["patient_id", "date", "exercise"],
+        groups=units_of,
         sets_done=("set", "size"),
         total_reps=("reps", "sum"),
         tut_s=("tut_s", "sum"),
@@ -186,6 +198,7 @@ def _patient_summary_from(
     *,
     who_cardio_min: float,
     who_strength_sessions: float,
+    session_groups: Groups | None = None,
 ) -> pd.DataFrame:
     patients = ds.patients
     table = patients[
@@ -205,7 +218,7 @@ def _patient_summary_from(
     # CONTRACT §4: pain-threshold adherence is complete case (both pains recorded)
     recorded = sessions[sessions["max_pain_during"].notna() & sessions["pain_24h"].notna()]
     forward = progression_events[progression_events["kind"].isin(FORWARD_KINDS)]
-    units = dose_units(sets)
+    units = dose_units(sets, session_groups=session_groups)
     weeks = activity_weeks(
         ds.activity,
         sessions,

@@ -189,6 +189,27 @@ def _banner_html(page: str, banner: str) -> str:
     return re.sub(r"(<body[^>]*>)", lambda m: m.group(1) + block, page, count=1)
 
 
+@contextlib.contextmanager
+def _without_iri_grammars() -> Iterator[None]:
+    """Import the notebook tools without jsonschema's optional IRI format checker.
+
+    jsonschema registers it when ``rfc3987_syntax`` imports, which compiles dozens of lark
+    grammars (3 CPU seconds, a tenth of a small audit); notebook validation never checks IRI
+    formats. Only when the module is not loaded yet; it stays importable afterwards.
+    """
+    import sys
+
+    if "rfc3987_syntax" in sys.modules or "jsonschema" in sys.modules:
+        yield
+        return
+    sys.modules["rfc3987_syntax"] = None  # an import of it raises ImportError meanwhile
+    try:
+        yield
+    finally:
+        if sys.modules.get("rfc3987_syntax", 0) is None:
+            del sys.modules["rfc3987_syntax"]
+
+
 def run_report(
     kind: str,
     *,
@@ -229,9 +250,10 @@ def run_report(
         ``protocol``: the protocol's fields the report used, as its notebook recorded them with
         :func:`write_manifest` (``None`` when the notebook did not record them).
     """
-    import nbformat
-    import papermill
-    from nbconvert import HTMLExporter
+    with _without_iri_grammars():
+        import nbformat
+        import papermill
+        from nbconvert import HTMLExporter
 
     notebook = notebook_path(kind)
     data = Path(data).resolve()

@@ -14,9 +14,10 @@ from dataclasses import dataclass, field
 import pandas as pd
 
 from hipdata.analysis.audit import (
-    audit_indicators,
+    _contributions,
+    _indicators_from,
+    _patient_contributions_from,
     latest_complete_quarter,
-    patient_contributions,
     previous_quarters,
 )
 from hipdata.dataset import Dataset
@@ -140,16 +141,17 @@ class AuditContext:
         if tables is None:
             tables = compute_all(ds, protocol, measures=measures)
         quarters = previous_quarters(quarter, TRENDS_QUARTERS) + [quarter]
-        indicators = audit_indicators(
+        # audit_indicators, keeping its per-record quantities for contributions()
+        records = _contributions(ds, tables, protocol)
+        indicators = _indicators_from(
+            records,
             ds,
-            tables,
             quarters=quarters,
             k=k,
-            protocol=protocol,
             pooled=POOLED_QUARTERS,
             clinician_quarters=[quarter],
         )
-        return cls(
+        context = cls(
             ds=ds,
             tables=tables,
             protocol=protocol,
@@ -164,6 +166,8 @@ class AuditContext:
             overdispersion=_overdispersion_choice(overdispersion),
             measures=measures,
         )
+        context._cache["records"] = records
+        return context
 
     @property
     def units(self) -> pd.DataFrame:
@@ -227,8 +231,10 @@ class AuditContext:
     def contributions(self) -> pd.DataFrame:
         """Each patient's audit quantities in the quarter (cached; never published)."""
         if "contributions" not in self._cache:
-            self._cache["contributions"] = patient_contributions(
-                self.ds, self.tables, quarters=[self.quarter], protocol=self.protocol
+            if "records" not in self._cache:  # a context made without build()
+                self._cache["records"] = _contributions(self.ds, self.tables, self.protocol)
+            self._cache["contributions"] = _patient_contributions_from(
+                self._cache["records"], self.ds, quarters=[self.quarter]
             )
         return self._cache["contributions"]
 
