@@ -207,18 +207,16 @@ class SynthCohort:
 
     def write(self, folder: str | Path) -> Path:
         """Write ``<table>.csv`` (UTF-8, comma separated) and ``ground_truth.json`` to ``folder``."""
-        from hipdata.io.writers import neutralise_text  # formula-safe text, as every CSV written
+        # formula-safe text, as every CSV written; the text is pandas' to_csv's, written by Arrow
+        from hipdata.io.writers import neutralise_text, write_csv_text
 
         folder = Path(folder)
         folder.mkdir(parents=True, exist_ok=True)
         for name, table in self.tables.items():
-            table.apply(neutralise_text).to_csv(
-                folder / f"{name}.csv",
-                index=False,
-                date_format="%Y-%m-%d",
-                float_format="%.10g",
-                lineterminator="\n",
-            )
+            safe = table.copy(deep=False)
+            for position in range(safe.shape[1]):
+                safe.isetitem(position, neutralise_text(safe.iloc[:, position]))
+            write_csv_text(safe, folder / f"{name}.csv", float_format="%.10g")
         with open(folder / "ground_truth.json", "w", encoding="utf-8") as handle:
             json.dump(self.truth, handle, indent=2)
             handle.write("\n")
@@ -300,8 +298,7 @@ def generate(
     outcomes, attendance = _outcomes(rng, patients, sessions, planted, end_day)
     treatments = _treatments(rng, patients, sessions)
 
-    ids = patients["patient_id"].to_numpy()
-    exercises.insert(0, "patient_id", pd.array(ids[exercises.pop("patient")], dtype="str"))
+    exercises.insert(0, "patient_id", _take_text(patients["patient_id"], exercises.pop("patient")))
     exercises.insert(1, "date", exercises.pop("date"))
 
     truth = {
@@ -727,59 +724,71 @@ def _set_rows(
     """Expand exercise units to one row per set, with missing pain and prescriptions."""
     n_units = len(unit["session"])
     family, level = unit["family"], unit["level"]
-    exercise = exercise_at[family, level]
+    # exercise ids as codes into a vocabulary of the catalogue's ids (text is made once, in Arrow)
+    vocabulary = pd.Index(pd.unique(np.concatenate([exercise_at.ravel(), variants[variation]])))
+    code_at = vocabulary.get_indexer(exercise_at.ravel()).reshape(exercise_at.shape)
+    variation_codes = vocabulary.get_indexer(variants[variation])
     is_variation = family == variation
-    variation_ids = np.array(variants[variation], dtype=object)
-    exercise = np.where(is_variation, variation_ids[unit["variant"] % len(variation_ids)], exercise)
+    exercise = np.where(
+        is_variation,
+        variation_codes[unit["variant"] % len(variation_codes)],
+        code_at[family, level],
+    )
     prescribed = rng.random(n_units) < 0.9
     pain_during_missing = rng.random(n_units) < planted.pain_during_missing_rate
     per_rep_low, per_rep_high = rep_hold[family, level, 0], rep_hold[family, level, 1]
     per_rep_hold = per_rep_low + np.floor(rng.random(n_units) * (per_rep_high - per_rep_low + 1))
-
-    row_unit = np.repeat(np.arange(n_units), unit["n_sets"])
-    first = np.repeat(np.cumsum(unit["n_sets"]) - unit["n_sets"], unit["n_sets"])
-    set_index = np.arange(len(row_unit)) - first
-    hold_dose = unit["hold_dose"][row_unit]
-    reps = np.where(hold_dose, np.nan, unit["reps"][row_unit, set_index])
-    hold_s = np.where(hold_dose, unit["holds"][row_unit, set_index], np.nan)
-    hold_s = np.where((per_rep_high[row_unit] > 0) & ~hold_dose, per_rep_hold[row_unit], hold_s)
-    is_loaded = loaded[family, level][row_unit]
-    load_kg = np.where(is_loaded, unit["load"][row_unit], np.nan)
-    pain_during = np.where(
-        pain_during_missing[row_unit], np.nan, unit["pain_during"][row_unit, set_index]
-    )
-
-    session = unit["session"][row_unit]
     session_missing = rng.random(len(pain_24h_true)) < planted.pain_24h_missing_rate
-    pain_24h = np.where(session_missing, np.nan, pain_24h_true)[session]
+
+    # One column at a time, each temporary freed once its column is made (15 M rows at 10^5
+    # patients: every row-length temporary is 120 MB).
+    row_unit = np.repeat(np.arange(n_units), unit["n_sets"])
+    set_index = np.arange(len(row_unit)) - np.repeat(
+        np.cumsum(unit["n_sets"]) - unit["n_sets"], unit["n_sets"]
+    )
+    columns = {}
+    session = unit["session"][row_unit]
     patient = sessions["patient"][session]
     day = internals["start_offset"][patient] + sessions["day"][session]
-    date = (internals["start_day"] + pd.to_timedelta(day, unit="D")).to_numpy()
-    row_prescribed = prescribed[row_unit]
-
-    def whole(values):
-        return pd.array(values, dtype="Float64").astype("Int64")
-
-    return pd.DataFrame(
-        {
-            "patient": patient,
-            "date": date.astype("datetime64[ns]"),
-            "exercise": pd.array(exercise[row_unit].astype(str), dtype="str"),
-            "set": (set_index + 1).astype("int64"),
-            "reps": whole(reps),
-            "hold_s": whole(hold_s),
-            "load_kg": load_kg,
-            "pain_during": whole(pain_during),
-            "pain_24h": whole(pain_24h),
-            "prescribed_sets": whole(np.where(row_prescribed, CRITERION_SETS, np.nan)),
-            "prescribed_reps": whole(
-                np.where(row_prescribed & ~hold_dose, PRESCRIBED_REPS, np.nan)
-            ),
-            "prescribed_hold_s": whole(
-                np.where(row_prescribed & hold_dose, CRITERION_HOLD_MAX_S, np.nan)
-            ),
-        }
+    columns["patient"] = patient
+    columns["date"] = (
+        (internals["start_day"] + pd.to_timedelta(day, unit="D"))
+        .to_numpy()
+        .astype("datetime64[ns]")
     )
+    del day, patient
+    columns["exercise"] = _take_text(pd.Series(vocabulary, dtype="str"), exercise[row_unit])
+    columns["set"] = (set_index + 1).astype("int64")
+    hold_dose = unit["hold_dose"][row_unit]
+    columns["reps"] = _whole(np.where(hold_dose, np.nan, unit["reps"][row_unit, set_index]))
+    hold_s = np.where(hold_dose, unit["holds"][row_unit, set_index], np.nan)
+    per_rep = (per_rep_high[row_unit] > 0) & ~hold_dose
+    columns["hold_s"] = _whole(np.where(per_rep, per_rep_hold[row_unit], hold_s))
+    del hold_s, per_rep
+    is_loaded = loaded[family, level][row_unit]
+    columns["load_kg"] = np.where(is_loaded, unit["load"][row_unit], np.nan)
+    del is_loaded
+    columns["pain_during"] = _whole(
+        np.where(pain_during_missing[row_unit], np.nan, unit["pain_during"][row_unit, set_index])
+    )
+    columns["pain_24h"] = _whole(np.where(session_missing, np.nan, pain_24h_true)[session])
+    del session, set_index
+    row_prescribed = prescribed[row_unit]
+    del row_unit
+    columns["prescribed_sets"] = _whole(np.where(row_prescribed, CRITERION_SETS, np.nan))
+    columns["prescribed_reps"] = _whole(
+        np.where(row_prescribed & ~hold_dose, PRESCRIBED_REPS, np.nan)
+    )
+    columns["prescribed_hold_s"] = _whole(
+        np.where(row_prescribed & hold_dose, CRITERION_HOLD_MAX_S, np.nan)
+    )
+    return pd.DataFrame(columns, copy=False)
+
+
+def _whole(values: np.ndarray) -> pd.arrays.IntegerArray:
+    """Whole numbers held as floats (NaN missing) as an ``Int64`` array."""
+    missing = np.isnan(values)
+    return pd.arrays.IntegerArray(np.where(missing, 0, values).astype(np.int64), missing)
 
 
 # --------------------------------------------------------------------------------------------
@@ -814,7 +823,7 @@ def _activity(rng, patients, sessions, planted, end_day):
     strength = np.where(records_strength[patient], strength, np.nan)
     return pd.DataFrame(
         {
-            "patient_id": pd.array(patients["patient_id"].to_numpy()[patient], dtype="str"),
+            "patient_id": _take_text(patients["patient_id"], patient),
             "date": date.astype("datetime64[ns]"),
             "cardio_min": cardio.astype("int64"),
             "strength_sessions": pd.array(strength, dtype="Float64").astype("Int64"),
@@ -878,7 +887,7 @@ def _outcomes(rng, patients, sessions, planted, end_day):
     outcomes.insert(
         0,
         "patient_id",
-        pd.array(patients["patient_id"].to_numpy()[outcomes.pop("patient")], dtype="str"),
+        _take_text(patients["patient_id"], outcomes.pop("patient")),
     )
     outcomes["measure"] = outcomes["measure"].astype("str")
     return outcomes.reset_index(drop=True), np.where(pd.isna(discharge), np.nan, attendance)
@@ -920,11 +929,19 @@ def _treatments(rng, patients, sessions):
     treatments.insert(
         0,
         "patient_id",
-        pd.array(patients["patient_id"].to_numpy()[treatments.pop("patient")], dtype="str"),
+        _take_text(patients["patient_id"], treatments.pop("patient")),
     )
     treatments["date"] = treatments["date"].astype("datetime64[ns]")
     treatments["treatment"] = treatments["treatment"].astype("str")
     return treatments.reset_index(drop=True)
+
+
+def _take_text(values: pd.Series, indices: np.ndarray) -> pd.api.extensions.ExtensionArray:
+    """``values[indices]`` as a ``str`` array, taken in Arrow (no Python string per row)."""
+    import pyarrow as pa
+
+    taken = pa.array(values.astype("str").array).take(pa.array(np.asarray(indices)))
+    return pd.array(taken, dtype="str")
 
 
 def _jsonable(value):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+import pyarrow.csv
 import pytest
 
 from hipdata import Dataset, Protocol
@@ -152,7 +153,12 @@ def test_a_failed_write_keeps_the_old_file_and_leaves_no_temp_file(tmp_path, mon
             handle.write("half a ta")
         raise OSError("disk full")
 
+    def broken_arrow(table, handle, *args, **kwargs):  # the Arrow writer fails the same way
+        handle.write(b"half a ta")
+        raise OSError("disk full")
+
     monkeypatch.setattr(pd.DataFrame, "to_csv", broken)
+    monkeypatch.setattr(pyarrow.csv, "write_csv", broken_arrow)
     with pytest.raises(OSError, match="disk full"):
         write_tables(tables, tmp_path)
     assert [p.name for p in tmp_path.iterdir()] == ["sessions.csv"]

@@ -34,7 +34,6 @@ from collections.abc import Sequence
 
 import numpy as np
 import pandas as pd
-from scipy import stats
 
 from hipdata.analysis._confidence import accepts_ci
 
@@ -97,6 +96,8 @@ def cluster_ratio(
         variance = (m / (m - 1)) * sq / sums["_x"] ** 2
     variance = variance.where(m >= 2)
     se = np.sqrt(variance)
+    from scipy import stats  # here, not at the top: `hipdata metrics` imports this module
+
     t = pd.Series(stats.t.ppf(1 - alpha / 2, np.maximum(m - 1, 1)), index=m.index).where(m >= 2)
     low, high = ratio - t * se, ratio + t * se
     if share:
