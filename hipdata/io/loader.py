@@ -235,6 +235,11 @@ class _Checked:
         """A field's cells as a ``category`` Series of their distinct texts (the same texts as
         :meth:`cells`): comparisons, look-ups and the parsers then work once per distinct
         value."""
+        if name not in self._coded and name not in self.columns:
+            # an absent column: every cell is "" (what factorizing the empty cells gives)
+            self._coded[name] = coded_cells(
+                np.zeros(len(self.raw.cells), dtype=np.int32), [""]
+            ).set_axis(self.raw.cells.index)
         if name not in self._coded:
             column = self.raw.cells[self.columns[name]] if name in self.columns else None
             if column is not None and isinstance(column.dtype, pd.CategoricalDtype):
@@ -509,6 +514,9 @@ def _check_number(
     parser=parse_numbers,
 ) -> pd.Series:
     label = label or name
+    if cells is None and not checked.has(name):
+        # an absent column: every cell is empty, so every value is missing and no rule fires
+        return pd.Series(np.nan, index=checked.raw.cells.index, dtype="float64")
     source = checked.coded(name) if cells is None else cells
     values, reasons = parser(source)
     checked.flag_reasons(reasons, name)
@@ -572,18 +580,38 @@ def _check_list(
     return table, counts.where(n_parts > 1)
 
 
-def _check_patient_ids(checked: _Checked, patients: pd.DataFrame, rejected: pd.Series):
+def _rows_reason(mask: np.ndarray, texts, index: pd.Index) -> pd.Series:
+    """A per-row reason Series that holds ``texts`` (one per true entry of ``mask``) and ""
+    elsewhere: :meth:`_Checked.flag` reads it only where ``mask`` is true, so no text is
+    built for the other rows."""
+    out = np.full(len(mask), "", dtype=object)
+    out[mask] = np.asarray(texts, dtype=object)
+    return pd.Series(out, index=index)
+
+
+def _flag_patient_ids(checked: _Checked, patients: pd.DataFrame, rejected: pd.Series) -> pd.Series:
+    """The patient-id rules (empty, patient quarantined, unknown), decided once per distinct
+    id and spread to the rows by their codes; returns the coded ids."""
     ids = checked.coded("patient_id")
-    checked.flag(ids == "", "patient_id", "patient id is empty")
-    in_quarantine = ids.isin(rejected.index) & (ids != "")
-    checked.flag(
-        in_quarantine.to_numpy(),
-        "patient_id",
-        "patient is quarantined in the patients table: "
-        + ids.map(rejected).astype(object).fillna(""),
-    )
-    unknown = (ids != "") & ~ids.isin(patients["patient_id"]) & ~in_quarantine
-    checked.flag(unknown.to_numpy(), "patient_id", "unknown patient id (not in the patients table)")
+    codes = ids.cat.codes.to_numpy()
+    distinct = pd.Series(ids.cat.categories, dtype="str")
+    empty = (distinct == "").to_numpy()
+    in_quarantine = distinct.isin(rejected.index).to_numpy() & ~empty
+    unknown = ~empty & ~distinct.isin(patients["patient_id"]).to_numpy() & ~in_quarantine
+    checked.flag(empty[codes], "patient_id", "patient id is empty")
+    rows = in_quarantine[codes]
+    if rows.any():
+        why = (
+            "patient is quarantined in the patients table: "
+            + distinct.map(rejected).astype(object).fillna("")
+        ).to_numpy(dtype=object)
+        checked.flag(rows, "patient_id", _rows_reason(rows, why[codes[rows]], ids.index))
+    checked.flag(unknown[codes], "patient_id", "unknown patient id (not in the patients table)")
+    return ids
+
+
+def _check_patient_ids(checked: _Checked, patients: pd.DataFrame, rejected: pd.Series):
+    _flag_patient_ids(checked, patients, rejected)
     return checked.cells("patient_id")
 
 
@@ -594,15 +622,24 @@ def _flag_duplicates(checked: _Checked, key: pd.DataFrame, what: str) -> None:
     # one integer per distinct key among the valid rows, in order of first appearance: each
     # column's factorize codes (missing values equal to each other, as in ``duplicated``)
     # combined column by column and factorized again, so nothing overflows
+    # (the codes are multiplied together while the product fits in an int64, and re-factorized
+    # only when it would not, and once at the end)
     positions = np.flatnonzero(ok)
     group = np.zeros(len(positions), dtype=np.int64)
+    size = 1
     for column in columns:
         codes, uniques = pd.factorize(key[column].iloc[positions])
-        group = pd.factorize(group * (len(uniques) + 1) + (codes + 1))[0]
+        if size * (len(uniques) + 1) >= 2**62:
+            group, distinct = pd.factorize(group)
+            size = len(distinct)
+        group = group * (len(uniques) + 1) + (codes + 1)
+        size *= len(uniques) + 1
+    group = pd.factorize(group)[0]
     later = pd.Series(group).duplicated(keep="first")
     if not later.any():
         return
-    _, first_position = np.unique(group, return_index=True)  # groups are numbered 0, 1, ...
+    # groups are numbered 0, 1, ... in order of first appearance: the first copies, in order
+    first_position = np.flatnonzero(~later.to_numpy())
     first_row = pd.Series(checked.raw.source_row[ok][first_position[group]])
     mask = np.zeros(len(key), dtype=bool)
     mask[np.flatnonzero(ok)[later.to_numpy()]] = True
@@ -699,28 +736,37 @@ def _split_list(cells: pd.Series) -> pd.DataFrame:
     return cells.str.split("/", expand=True, regex=False).fillna("")
 
 
-def _loaded_variants(checked, names, exercise, load_kg, loaded, catalogue) -> pd.Series:
+def _loaded_variants(names, name_codes, exercise_codes, exercises, load_kg, loaded, catalogue):
     """:func:`~hipdata.catalogue.apply_loaded_variants` for the rows with a load, called once
-    per distinct (name as written, exercise) pair: on those rows its answer depends on the pair
-    only. Rows without a load keep their exercise."""
-    name_codes = checked.coded("exercise").cat.codes.to_numpy().astype(np.int64)
-    exercise_codes, exercises = pd.factorize(exercise)
-    pair = pd.factorize(name_codes[loaded] * (len(exercises) + 1) + (exercise_codes[loaded] + 1))[0]
-    _, first = np.unique(pair, return_index=True)
+    per distinct name as written (which fixes the exercise it resolved to): on those rows its
+    answer depends on that pair only. Rows without a load keep their exercise.
+
+    ``names`` are the distinct names, ``name_codes`` each row's name, ``exercise_codes`` each
+    row's exercise in ``exercises`` (distinct ids; -1 where unresolved). Returns the rows'
+    exercise codes and the distinct exercises they point into (distinct again)."""
+    loaded_codes = name_codes[loaded]
+    present, first = np.unique(loaded_codes, return_index=True)
     rows = np.flatnonzero(loaded)[first]
+    exercise = pd.Series(exercises.array.take(exercise_codes[rows], allow_fill=True))
     moved = apply_loaded_variants(
-        names.iloc[rows], exercise.iloc[rows], load_kg.iloc[rows], catalogue
+        names.iloc[present].reset_index(drop=True),
+        exercise,
+        load_kg.iloc[rows].reset_index(drop=True),
+        catalogue,
     )
     moved_codes, moved_values = pd.factorize(moved)
+    by_name = np.full(len(names), -1, dtype=np.int64)
+    by_name[present] = np.where(moved_codes < 0, -1, moved_codes + len(exercises))
     codes = exercise_codes.copy()
-    codes[loaded] = np.where(moved_codes[pair] < 0, -1, moved_codes[pair] + len(exercises))
-    values = pd.array(
+    codes[loaded] = by_name[loaded_codes]
+    values = pd.Index(
         np.concatenate(
             [np.asarray(exercises, dtype=object), np.asarray(moved_values, dtype=object)]
         ),
-        dtype=exercise.dtype,
+        dtype=exercises.dtype,
     )
-    return pd.Series(values.take(codes, allow_fill=True), index=exercise.index, name=exercise.name)
+    remap, distinct = pd.factorize(values)  # a moved exercise may also be written directly
+    return np.where(codes < 0, -1, remap[np.maximum(codes, 0)]), distinct
 
 
 def _load_exercises(raw, patients, rejected, catalogue, dayfirst, today, pain_max):
@@ -741,38 +787,52 @@ def _load_exercises(raw, patients, rejected, catalogue, dayfirst, today, pain_ma
         )
     set_level = checked.has("set")
 
-    ids = _check_patient_ids(checked, patients, rejected)
+    # ids and exercise names stay coded (one code per row into their distinct texts): every
+    # rule is decided per distinct value, and text per row is built only for the kept sets
+    coded_ids = _flag_patient_ids(checked, patients, rejected)
+    id_codes = coded_ids.cat.codes.to_numpy()
     dates = _check_dates(checked, "date", dayfirst, today, required=True)
     starts = patients.set_index("patient_id")["start_date"].astype("datetime64[ns]")
-    coded_ids = checked.coded("patient_id")  # one look-up per distinct id
     by_code = starts.reindex(coded_ids.cat.categories.astype(object)).to_numpy()
-    start = pd.Series(by_code[coded_ids.cat.codes.to_numpy()], index=ids.index)
+    start = pd.Series(by_code[id_codes], index=coded_ids.index)
     earliest = start - pd.Timedelta(days=PRE_START_DAYS)
     too_early = (dates < earliest).to_numpy()
-    days_before = (start - dates).dt.days
-    checked.flag(
-        too_early,
-        "date",
-        "date is " + days_before.astype("Int64").astype(str) + f" days before the patient's "
-        f"start_date (at most {PRE_START_DAYS} allowed)",
-    )
+    if too_early.any():
+        days_before = (start[too_early] - dates[too_early]).dt.days
+        checked.flag(
+            too_early,
+            "date",
+            _rows_reason(
+                too_early,
+                "date is " + days_before.astype("Int64").astype(str) + " days before the "
+                f"patient's start_date (at most {PRE_START_DAYS} allowed)",
+                coded_ids.index,
+            ),
+        )
 
-    names = checked.cells("exercise")
-    checked.flag(names == "", "exercise", "exercise name is empty")
-    exercise = resolve_exercises(names, catalogue)
-    unknown = (names != "") & exercise.isna()
+    coded_names = checked.coded("exercise")
+    name_codes = coded_names.cat.codes.to_numpy()
+    names = pd.Series(coded_names.cat.categories, dtype="str")  # the distinct names
+    checked.flag((names == "").to_numpy()[name_codes], "exercise", "exercise name is empty")
+    resolved = resolve_exercises(names, catalogue)
+    exercise_by_name, exercises = pd.factorize(resolved)
+    exercises = pd.Index(exercises, dtype=resolved.dtype)
+    exercise_codes = exercise_by_name[name_codes]
+    unknown_name = (names != "").to_numpy() & resolved.isna().to_numpy()
+    unknown = unknown_name[name_codes]
     if unknown.any():
         aliases = alias_table(catalogue)
-        hints = {
-            name: suggest_exercises(name, catalogue, aliases=aliases)
-            for name in names[unknown].unique()
-        }
-        text = {
-            name: "unknown exercise"
-            + (f"; did you mean {', '.join(ids_)}?" if ids_ else "; see `hipdata catalogue`")
-            for name, ids_ in hints.items()
-        }
-        checked.flag(unknown.to_numpy(), "exercise", names.map(text).fillna(""))
+        seen = np.zeros(len(names), dtype=bool)
+        seen[name_codes[unknown]] = True
+        text = np.full(len(names), "", dtype=object)
+        for code in np.flatnonzero(seen):
+            ids_ = suggest_exercises(names.iloc[code], catalogue, aliases=aliases)
+            text[code] = "unknown exercise" + (
+                f"; did you mean {', '.join(ids_)}?" if ids_ else "; see `hipdata catalogue`"
+            )
+        checked.flag(
+            unknown, "exercise", _rows_reason(unknown, text[name_codes[unknown]], coded_ids.index)
+        )
 
     if set_level:
         set_number = _check_number(checked, "set", low=1, high=50, whole=True, label="set number")
@@ -821,7 +881,10 @@ def _load_exercises(raw, patients, rejected, catalogue, dayfirst, today, pain_ma
     if checked.has("duration"):
         # a duration is a hold only for hold exercises; on a reps exercise it is the set's
         # length (or 0 for "not timed"), which is not a hold per rep
-        dose = exercise.map(catalogue.set_index("id")["dose"]).to_numpy()
+        dose_by_code = np.append(
+            exercises.map(catalogue.set_index("id")["dose"]).to_numpy(dtype=object), np.nan
+        )
+        dose = dose_by_code[exercise_codes]  # code -1 (unresolved) takes the NaN at the end
         holds = per_set["hold_s"]
         timed = (np.nan_to_num(holds, nan=0.0) != 0).any(axis=1)
         on_reps = dose == "reps"
@@ -859,10 +922,16 @@ def _load_exercises(raw, patients, rejected, catalogue, dayfirst, today, pain_ma
     # rows without a load keep their exercise, so only the loaded rows are looked at
     loaded = (load_kg.fillna(0) > 0).to_numpy()
     if loaded.any():
-        exercise = _loaded_variants(checked, names, exercise, load_kg, loaded, catalogue)
-    set_type = map_distinct(checked.coded("set_type"), column_key).map(SET_TYPE_NAMES)
+        exercise_codes, exercises = _loaded_variants(
+            names, name_codes, exercise_codes, exercises, load_kg, loaded, catalogue
+        )
+    coded_types = checked.coded("set_type")
+    type_codes = coded_types.cat.codes.to_numpy()
+    set_types = (
+        pd.Series(coded_types.cat.categories, dtype="str").map(column_key).map(SET_TYPE_NAMES)
+    )
     checked.flag(
-        set_type.isna().to_numpy(),
+        set_types.isna().to_numpy()[type_codes],
         "set_type",
         "set_type must be working, warmup, drop or failure",
     )
@@ -879,71 +948,108 @@ def _load_exercises(raw, patients, rejected, catalogue, dayfirst, today, pain_ma
             ("prescribed_hold_s", 600, False),
         )
     }
-    key = pd.DataFrame({"patient_id": ids, "date": dates, "exercise": exercise})
+    key = pd.DataFrame({"patient_id": id_codes, "date": dates, "exercise": exercise_codes})
     if set_level:
         key["set"] = set_number
         _flag_duplicates(checked, key, "patient, date, exercise and set")
     else:
         _flag_duplicates(checked, key, "patient, date and exercise")
+    del key
 
-    keep = ~checked.bad_positions()
-    rows = pd.DataFrame(
-        {
-            "patient_id": ids,
-            "date": dates,
-            "exercise": exercise,
-            "load_kg": load_kg.fillna(0.0),
-            **pain,
-            **prescribed,
-            "set_type": set_type,
-            "source_file": raw.name,
-            "source_row": raw.source_row,
-        }
-    )[keep]
-    repeat = n_sets[keep].astype(int).to_numpy()
-    # one row per set: each kept row repeated, numbered 0, 1, ... within its repeats (what
-    # ``rows.loc[rows.index.repeat(repeat)]`` and ``groupby(level=0).cumcount()`` give)
-    if (repeat == 1).all():
-        sets = rows
-        set_index = np.zeros(len(rows), dtype=np.int64)
-    else:
-        sets = rows.take(np.repeat(np.arange(len(rows)), repeat))
-        set_index = np.arange(int(repeat.sum())) - np.repeat(np.cumsum(repeat) - repeat, repeat)
-    if set_level:
-        sets = sets.assign(set=set_number[keep].astype(int).to_numpy())
-    else:
-        sets = sets.assign(set=set_index + 1)
-    for name, values in per_set.items():
-        table = values[keep]
-        if table.shape[1] == 0:
-            sets[name] = np.nan
-            continue
-        row_positions = np.repeat(np.arange(table.shape[0]), repeat)
-        single = (
-            np.isnan(table[:, 1:]).all(axis=1) if table.shape[1] > 1 else np.ones(len(table), bool)
-        )
-        column = np.where(single[row_positions], 0, np.minimum(set_index, table.shape[1] - 1))
-        sets[name] = table[row_positions, column]
+    kept = np.flatnonzero(~checked.bad_positions())
     # sorted by patient, date, source row and set; the patient ids by the rank of their distinct
     # text (the order of the text itself), so no string is compared per row
-    coded_ids = checked.coded("patient_id")
     rank = np.empty(len(coded_ids.cat.categories), dtype=np.int64)
     rank[np.argsort(np.asarray(coded_ids.cat.categories, dtype=object), kind="stable")] = np.arange(
         len(rank)
     )
-    kept_codes = coded_ids.cat.codes.to_numpy()[keep]
-    order_key = pd.DataFrame(
-        {
-            "patient": rank[kept_codes[np.repeat(np.arange(len(kept_codes)), repeat)]],
-            "date": sets["date"].to_numpy(),
-            "source_row": sets["source_row"].to_numpy(),
-            "set": sets["set"].to_numpy(),
+    kept = kept[_kept_order(rank[id_codes[kept]], dates.to_numpy()[kept], raw.source_row[kept])]
+    repeat = n_sets.to_numpy()[kept].astype(int)
+    # one row per set: each kept row repeated, numbered 0, 1, ... within its repeats (what
+    # ``rows.loc[rows.index.repeat(repeat)]`` and ``groupby(level=0).cumcount()`` give); the
+    # sets of one row stay together and in order, so the order above is the order of the sets
+    if (repeat == 1).all():
+        source = kept
+        set_index = np.zeros(len(kept), dtype=np.int64)
+    else:
+        source = np.repeat(kept, repeat)
+        set_index = np.arange(int(repeat.sum())) - np.repeat(np.cumsum(repeat) - repeat, repeat)
+    columns = {
+        "patient_id": pd.Index(coded_ids.cat.categories, dtype="str").array.take(id_codes[source]),
+        "date": dates.to_numpy()[source],
+        "exercise": exercises.array.take(exercise_codes[source]),
+    }
+    columns.update(_catalogue_columns(exercises, exercise_codes[source], catalogue))
+    columns["set"] = (
+        set_number.to_numpy()[source].astype(int) if set_level else set_index + 1
+    ).astype(np.int64)
+    for name, values in per_set.items():
+        if values.shape[1] == 0:
+            columns[name] = np.full(len(source), np.nan)
+            continue
+        single = (
+            np.isnan(values[:, 1:]).all(axis=1)
+            if values.shape[1] > 1
+            else np.ones(len(values), bool)
+        )
+        column = np.where(single[source], 0, np.minimum(set_index, values.shape[1] - 1))
+        columns[name] = values[source, column]
+    columns["load_kg"] = load_kg.fillna(0.0).to_numpy()[source]
+    for name, values in {**pain, **prescribed}.items():
+        columns[name] = values.to_numpy()[source]
+    columns["set_type"] = pd.Index(set_types, dtype="str").array.take(type_codes[source])
+    columns["source_file"] = pd.array([raw.name], dtype="str").take(np.zeros(len(source), int))
+    columns["source_row"] = raw.source_row[source]
+    sets = pd.DataFrame({name: columns[name] for name in SET_COLUMNS})
+    return checked, sets
+
+
+def _kept_order(patient: np.ndarray, dates: np.ndarray, source_row: np.ndarray) -> np.ndarray:
+    """The order of the kept rows by patient rank, date and source row (a stable sort; the
+    sets of a row follow it in set order).
+
+    When the source rows increase (every reader numbers them so) and the dates are whole days,
+    one stable argsort of a combined integer key gives it; otherwise a stable multi-key sort."""
+    day = np.int64(86_400 * 10**9)
+    ns = dates.astype("datetime64[ns]").view(np.int64)
+    if (
+        len(ns)
+        and not np.isnat(dates).any()
+        and (np.diff(source_row) > 0).all()
+        and (ns % day == 0).all()
+    ):
+        days = ns // day
+        days = days - days.min()
+        span = int(days.max()) + 1
+        if (int(patient.max()) + 1) * span < 2**62:
+            return np.argsort(patient * span + days, kind="stable")
+    order_key = pd.DataFrame({"patient": patient, "date": dates, "source_row": source_row})
+    return order_key.sort_values(list(order_key.columns), kind="stable").index.to_numpy()
+
+
+def _catalogue_columns(
+    exercises: pd.Index, codes: np.ndarray, catalogue: pd.DataFrame
+) -> dict[str, object]:
+    """The catalogue's family, level (int64) and dose of each set's exercise (``codes`` into the
+    distinct ``exercises``, all in the catalogue): :func:`~hipdata.dataset.join_catalogue` done
+    once per distinct exercise."""
+    lookup = catalogue[["id", "family", "level", "dose"]]
+    if not lookup["id"].is_unique:  # the merge decides (as join_catalogue does)
+        joined = join_catalogue(
+            pd.DataFrame({"exercise": exercises.array.take(codes)}), catalogue, validate=None
+        )
+        return {
+            "family": joined["family"].array,
+            "level": joined["level"].astype("int64").to_numpy(),
+            "dose": joined["dose"].array,
         }
-    )
-    order = order_key.sort_values(list(order_key.columns), kind="stable").index.to_numpy()
-    sets = join_catalogue(sets, catalogue, validate=None)
-    sets["level"] = sets["level"].astype("int64")
-    return checked, sets[SET_COLUMNS].take(order).reset_index(drop=True)
+    at = pd.Index(lookup["id"]).get_indexer(exercises)
+    rows = at[codes]
+    return {
+        "family": lookup["family"].array.take(rows),
+        "level": lookup["level"].array.take(rows).astype("int64"),
+        "dose": lookup["dose"].array.take(rows),
+    }
 
 
 def _load_optional(raw, table, patients, rejected, dayfirst, today, measures):
