@@ -328,6 +328,32 @@ class _Checked:
         return out[QUARANTINE_COLUMNS + ["other_problems"]].reset_index(drop=True)
 
 
+@dataclass
+class _Summary:
+    """What the load report needs of a checked table, without its cells."""
+
+    table: str
+    name: str
+    read: int
+    kept: int
+    notes: str
+    report: dict[str, tuple[str, str]] | None
+    quarantine: pd.DataFrame
+
+    @classmethod
+    def of(cls, checked: _Checked, kept: int) -> _Summary:
+        raw = checked.raw
+        return cls(
+            checked.table,
+            raw.name,
+            len(raw.cells) + len(raw.malformed),
+            kept,
+            "; ".join(raw.notes),
+            checked.report,
+            checked.quarantine(),
+        )
+
+
 def _find_files(folder: Path) -> tuple[dict[str, Path], list[str]]:
     found: dict[str, list[Path]] = {}
     ignored = []
@@ -1197,14 +1223,15 @@ def load(
         if progress is not None:
             progress(name, done, total)
 
-    checks: list[_Checked] = []
-    kept_counts: dict[str, int] = {}
+    # each table's quarantine and accounting are taken as soon as it is checked, so that its
+    # cells and parsed columns are freed before the next table is read
+    checks: list[_Summary] = []
     raw = _read(files["patients"])
     checked, patients_all = _load_patients(raw, dayfirst, today)
     patients = _split(checked, patients_all)
     rejected = _rejected_patients(checked)
-    checks.append(checked)
-    kept_counts["patients"] = len(patients)
+    checks.append(_Summary.of(checked, len(patients)))
+    del checked, raw, patients_all
     step("patients", 1)
 
     sets = pd.DataFrame(columns=SET_COLUMNS)  # outcome-only data: no exercise table
@@ -1213,8 +1240,8 @@ def load(
         checked, sets = _load_exercises(
             raw, patients, rejected, catalogue_table, dayfirst, today, PAIN_SCALES[pain_scale]
         )
-        checks.append(checked)
-        kept_counts["exercises"] = int((~checked.bad_positions()).sum())
+        checks.append(_Summary.of(checked, int((~checked.bad_positions()).sum())))
+        del checked, raw
         step("exercises", 2)
 
     optional: dict[str, pd.DataFrame] = {}
@@ -1223,49 +1250,58 @@ def load(
             continue
         raw = _read(files[table])
         checked, frame = _load_optional(raw, table, patients, rejected, dayfirst, today, measures)
-        checks.append(checked)
+        checks.append(_Summary.of(checked, len(frame)))
+        del checked, raw
         optional[table] = frame
-        kept_counts[table] = len(frame)
         step(table, number)
 
-    quarantine = pd.concat([c.quarantine() for c in checks], ignore_index=True)
+    quarantine = pd.concat([c.quarantine for c in checks], ignore_index=True)
     report_rows = []
-    for checked in checks:
-        read = len(checked.raw.cells) + len(checked.raw.malformed)
-        quarantined = int((quarantine["source_file"] == checked.raw.name).sum())
-        kept = kept_counts[checked.table]
-        if read != kept + quarantined:  # a bug in the loader, never a data problem
+    for check in checks:
+        quarantined = int((quarantine["source_file"] == check.name).sum())
+        if check.read != check.kept + quarantined:  # a bug in the loader, never a data problem
             raise AssertionError(
-                f"{checked.raw.name}: {read} rows read but {kept} kept + {quarantined} quarantined"
+                f"{check.name}: {check.read} rows read but {check.kept} kept + {quarantined} "
+                "quarantined"
             )
-        notes = "; ".join(checked.raw.notes)
-        report_rows.append((checked.table, checked.raw.name, read, kept, quarantined, notes))
+        report_rows.append(
+            (check.table, check.name, check.read, check.kept, quarantined, check.notes)
+        )
     load_report = pd.DataFrame(report_rows, columns=LOAD_REPORT_COLUMNS)
     columns = pd.DataFrame(
         [
             (
-                checked.table,
-                checked.raw.name,
+                check.table,
+                check.name,
                 header,
                 "used" if used_as else "ignored",
                 used_as,
                 note,
             )
-            for checked in checks
-            for header, (used_as, note) in (checked.report or {}).items()
+            for check in checks
+            for header, (used_as, note) in (check.report or {}).items()
         ],
         columns=COLUMN_REPORT_COLUMNS,
     )
 
     dataset = Dataset.from_frames(
         patients,
-        sets,
+        sets.iloc[:0],
         activity=optional.get("activity"),
         outcomes=optional.get("outcomes"),
         treatments=optional.get("treatments"),
         catalogue=catalogue_table,
         validate=False,
     )
+    if len(sets):
+        if sets.dtypes.equals(dataset.sets.dtypes) and sets.index.equals(pd.RangeIndex(len(sets))):
+            # the loader's sets table already has every column, value and dtype that
+            # from_frames would give it (tests/test_load_fastpaths.py compares the two)
+            dataset.sets = sets
+        else:
+            dataset.sets = Dataset.from_frames(
+                patients.iloc[:0], sets, catalogue=catalogue_table, validate=False
+            ).sets
     dataset.quarantine = quarantine
     dataset.load_report = load_report
     dataset.columns = columns
