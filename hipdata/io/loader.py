@@ -621,9 +621,16 @@ def _flag_patient_ids(checked: _Checked, patients: pd.DataFrame, rejected: pd.Se
     ids = checked.coded("patient_id")
     codes = ids.cat.codes.to_numpy()
     distinct = pd.Series(ids.cat.categories, dtype="str")
+    # ``isin`` on object arrays: one hash look-up per id (the ``str`` dtype's isin builds an
+    # Arrow scalar per value looked for)
+    as_objects = pd.Series(distinct.to_numpy(dtype=object))
     empty = (distinct == "").to_numpy()
-    in_quarantine = distinct.isin(rejected.index).to_numpy() & ~empty
-    unknown = ~empty & ~distinct.isin(patients["patient_id"]).to_numpy() & ~in_quarantine
+    in_quarantine = as_objects.isin(np.asarray(rejected.index, dtype=object)).to_numpy() & ~empty
+    unknown = (
+        ~empty
+        & ~as_objects.isin(patients["patient_id"].to_numpy(dtype=object)).to_numpy()
+        & ~in_quarantine
+    )
     checked.flag(empty[codes], "patient_id", "patient id is empty")
     rows = in_quarantine[codes]
     if rows.any():
@@ -745,13 +752,13 @@ def _rejected_patients(checked: _Checked) -> pd.Series:
     """Patient ids whose every row is quarantined, mapped to where and why."""
     quarantine = checked.quarantine()
     ids = checked.cells("patient_id")
-    kept_ids = set(ids[~checked.bad_positions()])
+    kept_ids = ids[~checked.bad_positions()].to_numpy(dtype=object)
     rows = pd.Series(checked.raw.source_row, index=checked.raw.cells.index)
     bad = quarantine.merge(
         pd.DataFrame({"source_row": rows, "patient_id": ids}), on="source_row", how="left"
     )
     bad = bad[bad["patient_id"].notna() & (bad["patient_id"] != "")]
-    bad = bad[~bad["patient_id"].isin(kept_ids)]
+    bad = bad[~pd.Series(bad["patient_id"].to_numpy(dtype=object)).isin(kept_ids).to_numpy()]
     bad = bad.drop_duplicates("patient_id")
     text = checked.raw.name + " row " + bad["source_row"].astype(str) + " (" + bad["reason"] + ")"
     return pd.Series(text.to_numpy(), index=bad["patient_id"].to_numpy(), dtype=object)
@@ -823,6 +830,7 @@ def _load_exercises(raw, patients, rejected, catalogue, dayfirst, today, pain_ma
     start = pd.Series(by_code[id_codes], index=coded_ids.index)
     earliest = start - pd.Timedelta(days=PRE_START_DAYS)
     too_early = (dates < earliest).to_numpy()
+    del earliest
     if too_early.any():
         days_before = (start[too_early] - dates[too_early]).dt.days
         checked.flag(
@@ -835,6 +843,7 @@ def _load_exercises(raw, patients, rejected, catalogue, dayfirst, today, pain_ma
                 coded_ids.index,
             ),
         )
+    del start
 
     coded_names = checked.coded("exercise")
     name_codes = coded_names.cat.codes.to_numpy()
@@ -973,8 +982,11 @@ def _load_exercises(raw, patients, rejected, catalogue, dayfirst, today, pain_ma
             ("prescribed_reps", 200, True),
             ("prescribed_hold_s", 600, False),
         )
+        if checked.has(name)  # an absent column is all missing (filled in below)
     }
-    key = pd.DataFrame({"patient_id": id_codes, "date": dates, "exercise": exercise_codes})
+    key = pd.DataFrame(
+        {"patient_id": id_codes, "date": dates, "exercise": exercise_codes}, copy=False
+    )
     if set_level:
         key["set"] = set_number
         _flag_duplicates(checked, key, "patient, date, exercise and set")
@@ -1021,12 +1033,18 @@ def _load_exercises(raw, patients, rejected, catalogue, dayfirst, today, pain_ma
         column = np.where(single[source], 0, np.minimum(set_index, values.shape[1] - 1))
         columns[name] = values[source, column]
     columns["load_kg"] = load_kg.fillna(0.0).to_numpy()[source]
-    for name, values in {**pain, **prescribed}.items():
+    for name, values in pain.items():
         columns[name] = values.to_numpy()[source]
+    for name in ("prescribed_sets", "prescribed_reps", "prescribed_hold_s"):
+        columns[name] = (
+            prescribed[name].to_numpy()[source]
+            if name in prescribed
+            else np.full(len(source), np.nan)
+        )
     columns["set_type"] = pd.Index(set_types, dtype="str").array.take(type_codes[source])
     columns["source_file"] = pd.array([raw.name], dtype="str").take(np.zeros(len(source), int))
     columns["source_row"] = raw.source_row[source]
-    sets = pd.DataFrame({name: columns[name] for name in SET_COLUMNS})
+    sets = pd.DataFrame({name: columns[name] for name in SET_COLUMNS}, copy=False)
     return checked, sets
 
 
