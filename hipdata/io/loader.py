@@ -544,6 +544,8 @@ def _check_number(
         # an absent column: every cell is empty, so every value is missing and no rule fires
         return pd.Series(np.nan, index=checked.raw.cells.index, dtype="float64")
     source = checked.coded(name) if cells is None else cells
+    if isinstance(source.dtype, pd.CategoricalDtype) and not (source.cat.codes < 0).any():
+        return _check_number_coded(checked, name, source, low, high, whole, label, parser)
     values, reasons = parser(source)
     checked.flag_reasons(reasons, name)
     if whole:
@@ -555,6 +557,28 @@ def _check_number(
     if high is not None:
         checked.flag((values > high).to_numpy(), name, f"{label} above {high:g} is impossible")
     return values
+
+
+def _check_number_coded(checked, name, source, low, high, whole, label, parser) -> pd.Series:
+    """:func:`_check_number` for coded cells: the value, the parser's reason and every range
+    rule are decided once per distinct text, and the rows only take them by their codes (the
+    same flags, in the same order, as the per-row rules give)."""
+    codes = source.cat.codes.to_numpy()
+    values, reasons = parser(pd.Series(source.cat.categories.astype(object), dtype=object))
+    values = values.to_numpy(dtype="float64")
+    reasons = reasons.astype(object).to_numpy()
+    rows = (reasons != "")[codes]
+    if rows.any():
+        checked.flag(rows, name, _rows_reason(rows, reasons[codes[rows]], source.index))
+    with np.errstate(invalid="ignore"):
+        if whole:
+            bad = ~np.isnan(values) & (values % 1 != 0)
+            checked.flag(bad[codes], name, f"{label} must be a whole number")
+        if low is not None:
+            checked.flag((values < low)[codes], name, f"{label} below {low:g} is impossible")
+        if high is not None:
+            checked.flag((values > high)[codes], name, f"{label} above {high:g} is impossible")
+    return pd.Series(values[codes], index=source.index)
 
 
 def _check_list(
@@ -606,6 +630,14 @@ def _check_list(
     return table, counts.where(n_parts > 1)
 
 
+def _isin(values, pool) -> np.ndarray:
+    """``Series(values).isin(pool)`` as a boolean array, on object arrays: one hash look-up per
+    value (pandas' ``str`` dtype's ``isin`` builds an Arrow scalar per pooled value, seconds for
+    10^5 ids)."""
+    as_objects = pd.Series(np.asarray(values, dtype=object), dtype=object)
+    return as_objects.isin(pd.Series(np.asarray(pool, dtype=object), dtype=object)).to_numpy()
+
+
 def _rows_reason(mask: np.ndarray, texts, index: pd.Index) -> pd.Series:
     """A per-row reason Series that holds ``texts`` (one per true entry of ``mask``) and ""
     elsewhere: :meth:`_Checked.flag` reads it only where ``mask`` is true, so no text is
@@ -621,16 +653,9 @@ def _flag_patient_ids(checked: _Checked, patients: pd.DataFrame, rejected: pd.Se
     ids = checked.coded("patient_id")
     codes = ids.cat.codes.to_numpy()
     distinct = pd.Series(ids.cat.categories, dtype="str")
-    # ``isin`` on object arrays: one hash look-up per id (the ``str`` dtype's isin builds an
-    # Arrow scalar per value looked for)
-    as_objects = pd.Series(distinct.to_numpy(dtype=object))
     empty = (distinct == "").to_numpy()
-    in_quarantine = as_objects.isin(np.asarray(rejected.index, dtype=object)).to_numpy() & ~empty
-    unknown = (
-        ~empty
-        & ~as_objects.isin(patients["patient_id"].to_numpy(dtype=object)).to_numpy()
-        & ~in_quarantine
-    )
+    in_quarantine = _isin(distinct, rejected.index) & ~empty
+    unknown = ~empty & ~_isin(distinct, patients["patient_id"]) & ~in_quarantine
     checked.flag(empty[codes], "patient_id", "patient id is empty")
     rows = in_quarantine[codes]
     if rows.any():
@@ -758,7 +783,7 @@ def _rejected_patients(checked: _Checked) -> pd.Series:
         pd.DataFrame({"source_row": rows, "patient_id": ids}), on="source_row", how="left"
     )
     bad = bad[bad["patient_id"].notna() & (bad["patient_id"] != "")]
-    bad = bad[~pd.Series(bad["patient_id"].to_numpy(dtype=object)).isin(kept_ids).to_numpy()]
+    bad = bad[~_isin(bad["patient_id"], kept_ids)]
     bad = bad.drop_duplicates("patient_id")
     text = checked.raw.name + " row " + bad["source_row"].astype(str) + " (" + bad["reason"] + ")"
     return pd.Series(text.to_numpy(), index=bad["patient_id"].to_numpy(), dtype=object)
