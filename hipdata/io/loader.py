@@ -567,17 +567,21 @@ def _check_number_coded(checked, name, source, low, high, whole, label, parser) 
     values, reasons = parser(pd.Series(source.cat.categories.astype(object), dtype=object))
     values = values.to_numpy(dtype="float64")
     reasons = reasons.astype(object).to_numpy()
-    rows = (reasons != "")[codes]
-    if rows.any():
+    failed = reasons != ""
+    if failed.any():  # (a rule no distinct text breaks flags no row: nothing to spread)
+        rows = failed[codes]
         checked.flag(rows, name, _rows_reason(rows, reasons[codes[rows]], source.index))
+    rules = []
     with np.errstate(invalid="ignore"):
         if whole:
-            bad = ~np.isnan(values) & (values % 1 != 0)
-            checked.flag(bad[codes], name, f"{label} must be a whole number")
+            rules.append((~np.isnan(values) & (values % 1 != 0), f"{label} must be a whole number"))
         if low is not None:
-            checked.flag((values < low)[codes], name, f"{label} below {low:g} is impossible")
+            rules.append((values < low, f"{label} below {low:g} is impossible"))
         if high is not None:
-            checked.flag((values > high)[codes], name, f"{label} above {high:g} is impossible")
+            rules.append((values > high, f"{label} above {high:g} is impossible"))
+    for bad, reason in rules:
+        if bad.any():
+            checked.flag(bad[codes], name, reason)
     return pd.Series(values[codes], index=source.index)
 
 
@@ -686,12 +690,20 @@ def _flag_duplicates(checked: _Checked, key: pd.DataFrame, what: str) -> None:
     group = np.zeros(len(positions), dtype=np.int64)
     size = 1
     for column in columns:
-        codes, uniques = pd.factorize(key[column].iloc[positions])
-        if size * (len(uniques) + 1) >= 2**62:
+        values = key[column].to_numpy()[positions]
+        if values.dtype.kind in "iu" and len(values):
+            # integer codes already (-1: missing): shifted to 0, 1, ..., no factorize needed
+            low = int(values.min())
+            codes, n_codes = values.astype(np.int64) - low, int(values.max()) - low + 1
+        else:
+            codes, uniques = pd.factorize(values)
+            n_codes = len(uniques) + 1
+            codes = codes + 1
+        if size * n_codes >= 2**62:
             group, distinct = pd.factorize(group)
             size = len(distinct)
-        group = group * (len(uniques) + 1) + (codes + 1)
-        size *= len(uniques) + 1
+        group = group * n_codes + codes
+        size *= n_codes
     group = pd.factorize(group)[0]
     later = pd.Series(group).duplicated(keep="first")
     if not later.any():
@@ -1153,26 +1165,37 @@ def _load_optional(raw, table, patients, rejected, dayfirst, today, measures):
         checked.flag(checked.coded("score") == "", "score", "score is missing")
         low = measure.map({k: m.low for k, m in measures.items()})
         high = measure.map({k: m.high for k, m in measures.items()})
-        outside = (score < low - 1e-9) | (score > high + 1e-9)
-        checked.flag(
-            outside.to_numpy(),
-            "score",
-            "score outside the measure's range "
-            + low.astype(str).str.replace(".0", "", regex=False)
-            + " to "
-            + high.astype(str).str.replace(".0", "", regex=False)
-            + " (never clipped)",
-        )
+        outside = ((score < low - 1e-9) | (score > high + 1e-9)).to_numpy()
+        if outside.any():  # the reason's text is built for the rows outside only
+            checked.flag(
+                outside,
+                "score",
+                _rows_reason(
+                    outside,
+                    "score outside the measure's range "
+                    + low[outside].astype(str).str.replace(".0", "", regex=False)
+                    + " to "
+                    + high[outside].astype(str).str.replace(".0", "", regex=False)
+                    + " (never clipped)",
+                    score.index,
+                ),
+            )
         frame["measure"] = measure
         frame["score"] = score
         _flag_duplicates(
             checked, frame[["patient_id", "date", "measure"]], "patient, date and measure"
         )
     else:
-        codes = checked.cells("treatment")
-        checked.flag(codes == "", "treatment", "treatment is missing")
-        frame["treatment"] = (
-            codes.str.lower().str.replace(r"[^0-9a-z]+", "_", regex=True).str.strip("_")
+        coded = checked.coded("treatment")
+        codes = coded.cat.codes.to_numpy()
+        treatments = pd.Series(coded.cat.categories, dtype="str")  # the distinct texts
+        checked.flag((treatments == "").to_numpy()[codes], "treatment", "treatment is missing")
+        frame["treatment"] = pd.Series(
+            treatments.str.lower()
+            .str.replace(r"[^0-9a-z]+", "_", regex=True)
+            .str.strip("_")
+            .array.take(codes),
+            index=coded.index,
         )
         _flag_duplicates(
             checked, frame[["patient_id", "date", "treatment"]], "patient, date and treatment"
