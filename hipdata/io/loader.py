@@ -567,7 +567,9 @@ def _check_number_coded(checked, name, source, low, high, whole, label, parser) 
     values, reasons = parser(pd.Series(source.cat.categories.astype(object), dtype=object))
     values = values.to_numpy(dtype="float64")
     reasons = reasons.astype(object).to_numpy()
-    failed = reasons != ""
+    # texts no row has (the CSV reader's header text) break no row's rules
+    present = np.bincount(codes, minlength=len(reasons)) > 0
+    failed = (reasons != "") & present
     if failed.any():  # (a rule no distinct text breaks flags no row: nothing to spread)
         rows = failed[codes]
         checked.flag(rows, name, _rows_reason(rows, reasons[codes[rows]], source.index))
@@ -580,7 +582,7 @@ def _check_number_coded(checked, name, source, low, high, whole, label, parser) 
         if high is not None:
             rules.append((values > high, f"{label} above {high:g} is impossible"))
     for bad, reason in rules:
-        if bad.any():
+        if (bad & present).any():
             checked.flag(bad[codes], name, reason)
     return pd.Series(values[codes], index=source.index)
 
