@@ -66,6 +66,24 @@ def outcome_fits(ctx: CohortContext, **options) -> dict[str, MixedModelFit | str
     return ctx.cached("outcome_fits", fit_all)
 
 
+def _suppressed_followup(total_name: str, total, missing, counts, k: int):
+    """The five counts behind an outcome row, suppressed together: ``total_name`` (patients or
+    eligible) = followup + missing, and followup = responders + non_responders; ``counts``
+    holds ``n_followup`` and ``responders``. Returns :func:`suppress`'s (display, mask)."""
+    values = pd.Series(
+        {
+            total_name: total,
+            "followup": counts["n_followup"],
+            "missing": missing,
+            "responders": counts["responders"],
+            "non_responders": counts["n_followup"] - counts["responders"],
+        },
+        dtype="float64",
+    )
+    lines = [(total_name, ["followup", "missing"]), ("followup", ["responders", "non_responders"])]
+    return suppress(values, lines, k=k)
+
+
 def outcome_table(ctx: CohortContext) -> pd.DataFrame:
     """Per measure: patients, follow-up available / missing, mean change, responders (Wilson)."""
     k = ctx.k
@@ -75,20 +93,8 @@ def outcome_table(ctx: CohortContext) -> pd.DataFrame:
     rows = []
     for name in measures_present(ctx):
         rate, mean = rates.loc[name], means.loc[name]
-        values = pd.Series(
-            {
-                "patients": rate["n_patients"],
-                "followup": rate["n_followup"],
-                "missing": rate["missing_followup"],
-                "responders": rate["responders"],
-                "non_responders": rate["n_followup"] - rate["responders"],
-            },
-            dtype="float64",
-        )
-        display, mask = suppress(
-            values,
-            [("patients", ["followup", "missing"]), ("followup", ["responders", "non_responders"])],
-            k=k,
+        display, mask = _suppressed_followup(
+            "patients", rate["n_patients"], rate["missing_followup"], rate, k
         )
         paired_ok = not mask["followup"] and rate["n_followup"] >= k
         responders_ok = paired_ok and not mask["responders"] and not mask["non_responders"]
@@ -146,20 +152,8 @@ def responder_sensitivity_table(ctx: CohortContext) -> pd.DataFrame:
         if part.empty:
             continue
         first = part.iloc[0]
-        values = pd.Series(
-            {
-                "eligible": first["n_eligible"],
-                "followup": first["n_followup"],
-                "missing": first["n_missing"],
-                "responders": first["responders"],
-                "non_responders": first["n_followup"] - first["responders"],
-            },
-            dtype="float64",
-        )
-        display, mask = suppress(
-            values,
-            [("eligible", ["followup", "missing"]), ("followup", ["responders", "non_responders"])],
-            k=k,
+        display, mask = _suppressed_followup(
+            "eligible", first["n_eligible"], first["n_missing"], first, k
         )
         visible = not mask.any() and first["n_followup"] >= k
         label = ctx.measures[name].label or name
