@@ -235,6 +235,11 @@ class _Checked:
         """A field's cells as a ``category`` Series of their distinct texts (the same texts as
         :meth:`cells`): comparisons, look-ups and the parsers then work once per distinct
         value."""
+        if name not in self._coded and name not in self.columns:
+            # an absent column: every cell is "" (what factorizing the empty cells gives)
+            self._coded[name] = coded_cells(
+                np.zeros(len(self.raw.cells), dtype=np.int32), [""]
+            ).set_axis(self.raw.cells.index)
         if name not in self._coded:
             column = self.raw.cells[self.columns[name]] if name in self.columns else None
             if column is not None and isinstance(column.dtype, pd.CategoricalDtype):
@@ -321,6 +326,32 @@ class _Checked:
         out["source_file"] = self.raw.name
         out = out.sort_values("source_row", kind="stable")
         return out[QUARANTINE_COLUMNS + ["other_problems"]].reset_index(drop=True)
+
+
+@dataclass
+class _Summary:
+    """What the load report needs of a checked table, without its cells."""
+
+    table: str
+    name: str
+    read: int
+    kept: int
+    notes: str
+    report: dict[str, tuple[str, str]] | None
+    quarantine: pd.DataFrame
+
+    @classmethod
+    def of(cls, checked: _Checked, kept: int) -> _Summary:
+        raw = checked.raw
+        return cls(
+            checked.table,
+            raw.name,
+            len(raw.cells) + len(raw.malformed),
+            kept,
+            "; ".join(raw.notes),
+            checked.report,
+            checked.quarantine(),
+        )
 
 
 def _find_files(folder: Path) -> tuple[dict[str, Path], list[str]]:
@@ -509,7 +540,12 @@ def _check_number(
     parser=parse_numbers,
 ) -> pd.Series:
     label = label or name
+    if cells is None and not checked.has(name):
+        # an absent column: every cell is empty, so every value is missing and no rule fires
+        return pd.Series(np.nan, index=checked.raw.cells.index, dtype="float64")
     source = checked.coded(name) if cells is None else cells
+    if isinstance(source.dtype, pd.CategoricalDtype) and not (source.cat.codes < 0).any():
+        return _check_number_coded(checked, name, source, low, high, whole, label, parser)
     values, reasons = parser(source)
     checked.flag_reasons(reasons, name)
     if whole:
@@ -521,6 +557,34 @@ def _check_number(
     if high is not None:
         checked.flag((values > high).to_numpy(), name, f"{label} above {high:g} is impossible")
     return values
+
+
+def _check_number_coded(checked, name, source, low, high, whole, label, parser) -> pd.Series:
+    """:func:`_check_number` for coded cells: the value, the parser's reason and every range
+    rule are decided once per distinct text, and the rows only take them by their codes (the
+    same flags, in the same order, as the per-row rules give)."""
+    codes = source.cat.codes.to_numpy()
+    values, reasons = parser(pd.Series(source.cat.categories.astype(object), dtype=object))
+    values = values.to_numpy(dtype="float64")
+    reasons = reasons.astype(object).to_numpy()
+    # texts no row has (the CSV reader's header text) break no row's rules
+    present = np.bincount(codes, minlength=len(reasons)) > 0
+    failed = (reasons != "") & present
+    if failed.any():  # (a rule no distinct text breaks flags no row: nothing to spread)
+        rows = failed[codes]
+        checked.flag(rows, name, _rows_reason(rows, reasons[codes[rows]], source.index))
+    rules = []
+    with np.errstate(invalid="ignore"):
+        if whole:
+            rules.append((~np.isnan(values) & (values % 1 != 0), f"{label} must be a whole number"))
+        if low is not None:
+            rules.append((values < low, f"{label} below {low:g} is impossible"))
+        if high is not None:
+            rules.append((values > high, f"{label} above {high:g} is impossible"))
+    for bad, reason in rules:
+        if (bad & present).any():
+            checked.flag(bad[codes], name, reason)
+    return pd.Series(values[codes], index=source.index)
 
 
 def _check_list(
@@ -572,18 +636,46 @@ def _check_list(
     return table, counts.where(n_parts > 1)
 
 
-def _check_patient_ids(checked: _Checked, patients: pd.DataFrame, rejected: pd.Series):
+def _isin(values, pool) -> np.ndarray:
+    """``Series(values).isin(pool)`` as a boolean array, on object arrays: one hash look-up per
+    value (pandas' ``str`` dtype's ``isin`` builds an Arrow scalar per pooled value, seconds for
+    10^5 ids)."""
+    as_objects = pd.Series(np.asarray(values, dtype=object), dtype=object)
+    return as_objects.isin(pd.Series(np.asarray(pool, dtype=object), dtype=object)).to_numpy()
+
+
+def _rows_reason(mask: np.ndarray, texts, index: pd.Index) -> pd.Series:
+    """A per-row reason Series that holds ``texts`` (one per true entry of ``mask``) and ""
+    elsewhere: :meth:`_Checked.flag` reads it only where ``mask`` is true, so no text is
+    built for the other rows."""
+    out = np.full(len(mask), "", dtype=object)
+    out[mask] = np.asarray(texts, dtype=object)
+    return pd.Series(out, index=index)
+
+
+def _flag_patient_ids(checked: _Checked, patients: pd.DataFrame, rejected: pd.Series) -> pd.Series:
+    """The patient-id rules (empty, patient quarantined, unknown), decided once per distinct
+    id and spread to the rows by their codes; returns the coded ids."""
     ids = checked.coded("patient_id")
-    checked.flag(ids == "", "patient_id", "patient id is empty")
-    in_quarantine = ids.isin(rejected.index) & (ids != "")
-    checked.flag(
-        in_quarantine.to_numpy(),
-        "patient_id",
-        "patient is quarantined in the patients table: "
-        + ids.map(rejected).astype(object).fillna(""),
-    )
-    unknown = (ids != "") & ~ids.isin(patients["patient_id"]) & ~in_quarantine
-    checked.flag(unknown.to_numpy(), "patient_id", "unknown patient id (not in the patients table)")
+    codes = ids.cat.codes.to_numpy()
+    distinct = pd.Series(ids.cat.categories, dtype="str")
+    empty = (distinct == "").to_numpy()
+    in_quarantine = _isin(distinct, rejected.index) & ~empty
+    unknown = ~empty & ~_isin(distinct, patients["patient_id"]) & ~in_quarantine
+    checked.flag(empty[codes], "patient_id", "patient id is empty")
+    rows = in_quarantine[codes]
+    if rows.any():
+        why = (
+            "patient is quarantined in the patients table: "
+            + distinct.map(rejected).astype(object).fillna("")
+        ).to_numpy(dtype=object)
+        checked.flag(rows, "patient_id", _rows_reason(rows, why[codes[rows]], ids.index))
+    checked.flag(unknown[codes], "patient_id", "unknown patient id (not in the patients table)")
+    return ids
+
+
+def _check_patient_ids(checked: _Checked, patients: pd.DataFrame, rejected: pd.Series):
+    _flag_patient_ids(checked, patients, rejected)
     return checked.cells("patient_id")
 
 
@@ -594,15 +686,32 @@ def _flag_duplicates(checked: _Checked, key: pd.DataFrame, what: str) -> None:
     # one integer per distinct key among the valid rows, in order of first appearance: each
     # column's factorize codes (missing values equal to each other, as in ``duplicated``)
     # combined column by column and factorized again, so nothing overflows
+    # (the codes are multiplied together while the product fits in an int64, and re-factorized
+    # only when it would not, and once at the end)
     positions = np.flatnonzero(ok)
     group = np.zeros(len(positions), dtype=np.int64)
+    size = 1
     for column in columns:
-        codes, uniques = pd.factorize(key[column].iloc[positions])
-        group = pd.factorize(group * (len(uniques) + 1) + (codes + 1))[0]
+        values = key[column].to_numpy()[positions]
+        if values.dtype.kind in "iu" and len(values):
+            # integer codes already (-1: missing): shifted to 0, 1, ..., no factorize needed
+            low = int(values.min())
+            codes, n_codes = values.astype(np.int64) - low, int(values.max()) - low + 1
+        else:
+            codes, uniques = pd.factorize(values)
+            n_codes = len(uniques) + 1
+            codes = codes + 1
+        if size * n_codes >= 2**62:
+            group, distinct = pd.factorize(group)
+            size = len(distinct)
+        group = group * n_codes + codes
+        size *= n_codes
+    group = pd.factorize(group)[0]
     later = pd.Series(group).duplicated(keep="first")
     if not later.any():
         return
-    _, first_position = np.unique(group, return_index=True)  # groups are numbered 0, 1, ...
+    # groups are numbered 0, 1, ... in order of first appearance: the first copies, in order
+    first_position = np.flatnonzero(~later.to_numpy())
     first_row = pd.Series(checked.raw.source_row[ok][first_position[group]])
     mask = np.zeros(len(key), dtype=bool)
     mask[np.flatnonzero(ok)[later.to_numpy()]] = True
@@ -682,13 +791,13 @@ def _rejected_patients(checked: _Checked) -> pd.Series:
     """Patient ids whose every row is quarantined, mapped to where and why."""
     quarantine = checked.quarantine()
     ids = checked.cells("patient_id")
-    kept_ids = set(ids[~checked.bad_positions()])
+    kept_ids = ids[~checked.bad_positions()].to_numpy(dtype=object)
     rows = pd.Series(checked.raw.source_row, index=checked.raw.cells.index)
     bad = quarantine.merge(
         pd.DataFrame({"source_row": rows, "patient_id": ids}), on="source_row", how="left"
     )
     bad = bad[bad["patient_id"].notna() & (bad["patient_id"] != "")]
-    bad = bad[~bad["patient_id"].isin(kept_ids)]
+    bad = bad[~_isin(bad["patient_id"], kept_ids)]
     bad = bad.drop_duplicates("patient_id")
     text = checked.raw.name + " row " + bad["source_row"].astype(str) + " (" + bad["reason"] + ")"
     return pd.Series(text.to_numpy(), index=bad["patient_id"].to_numpy(), dtype=object)
@@ -699,28 +808,37 @@ def _split_list(cells: pd.Series) -> pd.DataFrame:
     return cells.str.split("/", expand=True, regex=False).fillna("")
 
 
-def _loaded_variants(checked, names, exercise, load_kg, loaded, catalogue) -> pd.Series:
+def _loaded_variants(names, name_codes, exercise_codes, exercises, load_kg, loaded, catalogue):
     """:func:`~hipdata.catalogue.apply_loaded_variants` for the rows with a load, called once
-    per distinct (name as written, exercise) pair: on those rows its answer depends on the pair
-    only. Rows without a load keep their exercise."""
-    name_codes = checked.coded("exercise").cat.codes.to_numpy().astype(np.int64)
-    exercise_codes, exercises = pd.factorize(exercise)
-    pair = pd.factorize(name_codes[loaded] * (len(exercises) + 1) + (exercise_codes[loaded] + 1))[0]
-    _, first = np.unique(pair, return_index=True)
+    per distinct name as written (which fixes the exercise it resolved to): on those rows its
+    answer depends on that pair only. Rows without a load keep their exercise.
+
+    ``names`` are the distinct names, ``name_codes`` each row's name, ``exercise_codes`` each
+    row's exercise in ``exercises`` (distinct ids; -1 where unresolved). Returns the rows'
+    exercise codes and the distinct exercises they point into (distinct again)."""
+    loaded_codes = name_codes[loaded]
+    present, first = np.unique(loaded_codes, return_index=True)
     rows = np.flatnonzero(loaded)[first]
+    exercise = pd.Series(exercises.array.take(exercise_codes[rows], allow_fill=True))
     moved = apply_loaded_variants(
-        names.iloc[rows], exercise.iloc[rows], load_kg.iloc[rows], catalogue
+        names.iloc[present].reset_index(drop=True),
+        exercise,
+        load_kg.iloc[rows].reset_index(drop=True),
+        catalogue,
     )
     moved_codes, moved_values = pd.factorize(moved)
+    by_name = np.full(len(names), -1, dtype=np.int64)
+    by_name[present] = np.where(moved_codes < 0, -1, moved_codes + len(exercises))
     codes = exercise_codes.copy()
-    codes[loaded] = np.where(moved_codes[pair] < 0, -1, moved_codes[pair] + len(exercises))
-    values = pd.array(
+    codes[loaded] = by_name[loaded_codes]
+    values = pd.Index(
         np.concatenate(
             [np.asarray(exercises, dtype=object), np.asarray(moved_values, dtype=object)]
         ),
-        dtype=exercise.dtype,
+        dtype=exercises.dtype,
     )
-    return pd.Series(values.take(codes, allow_fill=True), index=exercise.index, name=exercise.name)
+    remap, distinct = pd.factorize(values)  # a moved exercise may also be written directly
+    return np.where(codes < 0, -1, remap[np.maximum(codes, 0)]), distinct
 
 
 def _load_exercises(raw, patients, rejected, catalogue, dayfirst, today, pain_max):
@@ -741,38 +859,54 @@ def _load_exercises(raw, patients, rejected, catalogue, dayfirst, today, pain_ma
         )
     set_level = checked.has("set")
 
-    ids = _check_patient_ids(checked, patients, rejected)
+    # ids and exercise names stay coded (one code per row into their distinct texts): every
+    # rule is decided per distinct value, and text per row is built only for the kept sets
+    coded_ids = _flag_patient_ids(checked, patients, rejected)
+    id_codes = coded_ids.cat.codes.to_numpy()
     dates = _check_dates(checked, "date", dayfirst, today, required=True)
     starts = patients.set_index("patient_id")["start_date"].astype("datetime64[ns]")
-    coded_ids = checked.coded("patient_id")  # one look-up per distinct id
     by_code = starts.reindex(coded_ids.cat.categories.astype(object)).to_numpy()
-    start = pd.Series(by_code[coded_ids.cat.codes.to_numpy()], index=ids.index)
+    start = pd.Series(by_code[id_codes], index=coded_ids.index)
     earliest = start - pd.Timedelta(days=PRE_START_DAYS)
     too_early = (dates < earliest).to_numpy()
-    days_before = (start - dates).dt.days
-    checked.flag(
-        too_early,
-        "date",
-        "date is " + days_before.astype("Int64").astype(str) + f" days before the patient's "
-        f"start_date (at most {PRE_START_DAYS} allowed)",
-    )
+    del earliest
+    if too_early.any():
+        days_before = (start[too_early] - dates[too_early]).dt.days
+        checked.flag(
+            too_early,
+            "date",
+            _rows_reason(
+                too_early,
+                "date is " + days_before.astype("Int64").astype(str) + " days before the "
+                f"patient's start_date (at most {PRE_START_DAYS} allowed)",
+                coded_ids.index,
+            ),
+        )
+    del start
 
-    names = checked.cells("exercise")
-    checked.flag(names == "", "exercise", "exercise name is empty")
-    exercise = resolve_exercises(names, catalogue)
-    unknown = (names != "") & exercise.isna()
+    coded_names = checked.coded("exercise")
+    name_codes = coded_names.cat.codes.to_numpy()
+    names = pd.Series(coded_names.cat.categories, dtype="str")  # the distinct names
+    checked.flag((names == "").to_numpy()[name_codes], "exercise", "exercise name is empty")
+    resolved = resolve_exercises(names, catalogue)
+    exercise_by_name, exercises = pd.factorize(resolved)
+    exercises = pd.Index(exercises, dtype=resolved.dtype)
+    exercise_codes = exercise_by_name[name_codes]
+    unknown_name = (names != "").to_numpy() & resolved.isna().to_numpy()
+    unknown = unknown_name[name_codes]
     if unknown.any():
         aliases = alias_table(catalogue)
-        hints = {
-            name: suggest_exercises(name, catalogue, aliases=aliases)
-            for name in names[unknown].unique()
-        }
-        text = {
-            name: "unknown exercise"
-            + (f"; did you mean {', '.join(ids_)}?" if ids_ else "; see `hipdata catalogue`")
-            for name, ids_ in hints.items()
-        }
-        checked.flag(unknown.to_numpy(), "exercise", names.map(text).fillna(""))
+        seen = np.zeros(len(names), dtype=bool)
+        seen[name_codes[unknown]] = True
+        text = np.full(len(names), "", dtype=object)
+        for code in np.flatnonzero(seen):
+            ids_ = suggest_exercises(names.iloc[code], catalogue, aliases=aliases)
+            text[code] = "unknown exercise" + (
+                f"; did you mean {', '.join(ids_)}?" if ids_ else "; see `hipdata catalogue`"
+            )
+        checked.flag(
+            unknown, "exercise", _rows_reason(unknown, text[name_codes[unknown]], coded_ids.index)
+        )
 
     if set_level:
         set_number = _check_number(checked, "set", low=1, high=50, whole=True, label="set number")
@@ -821,7 +955,10 @@ def _load_exercises(raw, patients, rejected, catalogue, dayfirst, today, pain_ma
     if checked.has("duration"):
         # a duration is a hold only for hold exercises; on a reps exercise it is the set's
         # length (or 0 for "not timed"), which is not a hold per rep
-        dose = exercise.map(catalogue.set_index("id")["dose"]).to_numpy()
+        dose_by_code = np.append(
+            exercises.map(catalogue.set_index("id")["dose"]).to_numpy(dtype=object), np.nan
+        )
+        dose = dose_by_code[exercise_codes]  # code -1 (unresolved) takes the NaN at the end
         holds = per_set["hold_s"]
         timed = (np.nan_to_num(holds, nan=0.0) != 0).any(axis=1)
         on_reps = dose == "reps"
@@ -859,10 +996,16 @@ def _load_exercises(raw, patients, rejected, catalogue, dayfirst, today, pain_ma
     # rows without a load keep their exercise, so only the loaded rows are looked at
     loaded = (load_kg.fillna(0) > 0).to_numpy()
     if loaded.any():
-        exercise = _loaded_variants(checked, names, exercise, load_kg, loaded, catalogue)
-    set_type = map_distinct(checked.coded("set_type"), column_key).map(SET_TYPE_NAMES)
+        exercise_codes, exercises = _loaded_variants(
+            names, name_codes, exercise_codes, exercises, load_kg, loaded, catalogue
+        )
+    coded_types = checked.coded("set_type")
+    type_codes = coded_types.cat.codes.to_numpy()
+    set_types = (
+        pd.Series(coded_types.cat.categories, dtype="str").map(column_key).map(SET_TYPE_NAMES)
+    )
     checked.flag(
-        set_type.isna().to_numpy(),
+        set_types.isna().to_numpy()[type_codes],
         "set_type",
         "set_type must be working, warmup, drop or failure",
     )
@@ -878,72 +1021,118 @@ def _load_exercises(raw, patients, rejected, catalogue, dayfirst, today, pain_ma
             ("prescribed_reps", 200, True),
             ("prescribed_hold_s", 600, False),
         )
+        if checked.has(name)  # an absent column is all missing (filled in below)
     }
-    key = pd.DataFrame({"patient_id": ids, "date": dates, "exercise": exercise})
+    key = pd.DataFrame(
+        {"patient_id": id_codes, "date": dates, "exercise": exercise_codes}, copy=False
+    )
     if set_level:
         key["set"] = set_number
         _flag_duplicates(checked, key, "patient, date, exercise and set")
     else:
         _flag_duplicates(checked, key, "patient, date and exercise")
+    del key
 
-    keep = ~checked.bad_positions()
-    rows = pd.DataFrame(
-        {
-            "patient_id": ids,
-            "date": dates,
-            "exercise": exercise,
-            "load_kg": load_kg.fillna(0.0),
-            **pain,
-            **prescribed,
-            "set_type": set_type,
-            "source_file": raw.name,
-            "source_row": raw.source_row,
-        }
-    )[keep]
-    repeat = n_sets[keep].astype(int).to_numpy()
-    # one row per set: each kept row repeated, numbered 0, 1, ... within its repeats (what
-    # ``rows.loc[rows.index.repeat(repeat)]`` and ``groupby(level=0).cumcount()`` give)
-    if (repeat == 1).all():
-        sets = rows
-        set_index = np.zeros(len(rows), dtype=np.int64)
-    else:
-        sets = rows.take(np.repeat(np.arange(len(rows)), repeat))
-        set_index = np.arange(int(repeat.sum())) - np.repeat(np.cumsum(repeat) - repeat, repeat)
-    if set_level:
-        sets = sets.assign(set=set_number[keep].astype(int).to_numpy())
-    else:
-        sets = sets.assign(set=set_index + 1)
-    for name, values in per_set.items():
-        table = values[keep]
-        if table.shape[1] == 0:
-            sets[name] = np.nan
-            continue
-        row_positions = np.repeat(np.arange(table.shape[0]), repeat)
-        single = (
-            np.isnan(table[:, 1:]).all(axis=1) if table.shape[1] > 1 else np.ones(len(table), bool)
-        )
-        column = np.where(single[row_positions], 0, np.minimum(set_index, table.shape[1] - 1))
-        sets[name] = table[row_positions, column]
+    kept = np.flatnonzero(~checked.bad_positions())
     # sorted by patient, date, source row and set; the patient ids by the rank of their distinct
     # text (the order of the text itself), so no string is compared per row
-    coded_ids = checked.coded("patient_id")
     rank = np.empty(len(coded_ids.cat.categories), dtype=np.int64)
     rank[np.argsort(np.asarray(coded_ids.cat.categories, dtype=object), kind="stable")] = np.arange(
         len(rank)
     )
-    kept_codes = coded_ids.cat.codes.to_numpy()[keep]
-    order_key = pd.DataFrame(
-        {
-            "patient": rank[kept_codes[np.repeat(np.arange(len(kept_codes)), repeat)]],
-            "date": sets["date"].to_numpy(),
-            "source_row": sets["source_row"].to_numpy(),
-            "set": sets["set"].to_numpy(),
+    kept = kept[_kept_order(rank[id_codes[kept]], dates.to_numpy()[kept], raw.source_row[kept])]
+    repeat = n_sets.to_numpy()[kept].astype(int)
+    # one row per set: each kept row repeated, numbered 0, 1, ... within its repeats (what
+    # ``rows.loc[rows.index.repeat(repeat)]`` and ``groupby(level=0).cumcount()`` give); the
+    # sets of one row stay together and in order, so the order above is the order of the sets
+    if (repeat == 1).all():
+        source = kept
+        set_index = np.zeros(len(kept), dtype=np.int64)
+    else:
+        source = np.repeat(kept, repeat)
+        set_index = np.arange(int(repeat.sum())) - np.repeat(np.cumsum(repeat) - repeat, repeat)
+    columns = {
+        "patient_id": pd.Index(coded_ids.cat.categories, dtype="str").array.take(id_codes[source]),
+        "date": dates.to_numpy()[source],
+        "exercise": exercises.array.take(exercise_codes[source]),
+    }
+    columns.update(_catalogue_columns(exercises, exercise_codes[source], catalogue))
+    columns["set"] = (
+        set_number.to_numpy()[source].astype(int) if set_level else set_index + 1
+    ).astype(np.int64)
+    for name, values in per_set.items():
+        if values.shape[1] == 0:
+            columns[name] = np.full(len(source), np.nan)
+            continue
+        single = (
+            np.isnan(values[:, 1:]).all(axis=1)
+            if values.shape[1] > 1
+            else np.ones(len(values), bool)
+        )
+        column = np.where(single[source], 0, np.minimum(set_index, values.shape[1] - 1))
+        columns[name] = values[source, column]
+    columns["load_kg"] = load_kg.fillna(0.0).to_numpy()[source]
+    for name, values in pain.items():
+        columns[name] = values.to_numpy()[source]
+    for name in ("prescribed_sets", "prescribed_reps", "prescribed_hold_s"):
+        columns[name] = (
+            prescribed[name].to_numpy()[source]
+            if name in prescribed
+            else np.full(len(source), np.nan)
+        )
+    columns["set_type"] = pd.Index(set_types, dtype="str").array.take(type_codes[source])
+    columns["source_file"] = pd.array([raw.name], dtype="str").take(np.zeros(len(source), int))
+    columns["source_row"] = raw.source_row[source]
+    sets = pd.DataFrame({name: columns[name] for name in SET_COLUMNS}, copy=False)
+    return checked, sets
+
+
+def _kept_order(patient: np.ndarray, dates: np.ndarray, source_row: np.ndarray) -> np.ndarray:
+    """The order of the kept rows by patient rank, date and source row (a stable sort; the
+    sets of a row follow it in set order).
+
+    When the source rows increase (every reader numbers them so) and the dates are whole days,
+    one stable argsort of a combined integer key gives it; otherwise a stable multi-key sort."""
+    day = np.int64(86_400 * 10**9)
+    ns = dates.astype("datetime64[ns]").view(np.int64)
+    if (
+        len(ns)
+        and not np.isnat(dates).any()
+        and (np.diff(source_row) > 0).all()
+        and (ns % day == 0).all()
+    ):
+        days = ns // day
+        days = days - days.min()
+        span = int(days.max()) + 1
+        if (int(patient.max()) + 1) * span < 2**62:
+            return np.argsort(patient * span + days, kind="stable")
+    order_key = pd.DataFrame({"patient": patient, "date": dates, "source_row": source_row})
+    return order_key.sort_values(list(order_key.columns), kind="stable").index.to_numpy()
+
+
+def _catalogue_columns(
+    exercises: pd.Index, codes: np.ndarray, catalogue: pd.DataFrame
+) -> dict[str, object]:
+    """The catalogue's family, level (int64) and dose of each set's exercise (``codes`` into the
+    distinct ``exercises``, all in the catalogue): :func:`~hipdata.dataset.join_catalogue` done
+    once per distinct exercise."""
+    lookup = catalogue[["id", "family", "level", "dose"]]
+    if not lookup["id"].is_unique:  # the merge decides (as join_catalogue does)
+        joined = join_catalogue(
+            pd.DataFrame({"exercise": exercises.array.take(codes)}), catalogue, validate=None
+        )
+        return {
+            "family": joined["family"].array,
+            "level": joined["level"].astype("int64").to_numpy(),
+            "dose": joined["dose"].array,
         }
-    )
-    order = order_key.sort_values(list(order_key.columns), kind="stable").index.to_numpy()
-    sets = join_catalogue(sets, catalogue, validate=None)
-    sets["level"] = sets["level"].astype("int64")
-    return checked, sets[SET_COLUMNS].take(order).reset_index(drop=True)
+    at = pd.Index(lookup["id"]).get_indexer(exercises)
+    rows = at[codes]
+    return {
+        "family": lookup["family"].array.take(rows),
+        "level": lookup["level"].array.take(rows).astype("int64"),
+        "dose": lookup["dose"].array.take(rows),
+    }
 
 
 def _load_optional(raw, table, patients, rejected, dayfirst, today, measures):
@@ -978,26 +1167,37 @@ def _load_optional(raw, table, patients, rejected, dayfirst, today, measures):
         checked.flag(checked.coded("score") == "", "score", "score is missing")
         low = measure.map({k: m.low for k, m in measures.items()})
         high = measure.map({k: m.high for k, m in measures.items()})
-        outside = (score < low - 1e-9) | (score > high + 1e-9)
-        checked.flag(
-            outside.to_numpy(),
-            "score",
-            "score outside the measure's range "
-            + low.astype(str).str.replace(".0", "", regex=False)
-            + " to "
-            + high.astype(str).str.replace(".0", "", regex=False)
-            + " (never clipped)",
-        )
+        outside = ((score < low - 1e-9) | (score > high + 1e-9)).to_numpy()
+        if outside.any():  # the reason's text is built for the rows outside only
+            checked.flag(
+                outside,
+                "score",
+                _rows_reason(
+                    outside,
+                    "score outside the measure's range "
+                    + low[outside].astype(str).str.replace(".0", "", regex=False)
+                    + " to "
+                    + high[outside].astype(str).str.replace(".0", "", regex=False)
+                    + " (never clipped)",
+                    score.index,
+                ),
+            )
         frame["measure"] = measure
         frame["score"] = score
         _flag_duplicates(
             checked, frame[["patient_id", "date", "measure"]], "patient, date and measure"
         )
     else:
-        codes = checked.cells("treatment")
-        checked.flag(codes == "", "treatment", "treatment is missing")
-        frame["treatment"] = (
-            codes.str.lower().str.replace(r"[^0-9a-z]+", "_", regex=True).str.strip("_")
+        coded = checked.coded("treatment")
+        codes = coded.cat.codes.to_numpy()
+        treatments = pd.Series(coded.cat.categories, dtype="str")  # the distinct texts
+        checked.flag((treatments == "").to_numpy()[codes], "treatment", "treatment is missing")
+        frame["treatment"] = pd.Series(
+            treatments.str.lower()
+            .str.replace(r"[^0-9a-z]+", "_", regex=True)
+            .str.strip("_")
+            .array.take(codes),
+            index=coded.index,
         )
         _flag_duplicates(
             checked, frame[["patient_id", "date", "treatment"]], "patient, date and treatment"
@@ -1091,14 +1291,15 @@ def load(
         if progress is not None:
             progress(name, done, total)
 
-    checks: list[_Checked] = []
-    kept_counts: dict[str, int] = {}
+    # each table's quarantine and accounting are taken as soon as it is checked, so that its
+    # cells and parsed columns are freed before the next table is read
+    checks: list[_Summary] = []
     raw = _read(files["patients"])
     checked, patients_all = _load_patients(raw, dayfirst, today)
     patients = _split(checked, patients_all)
     rejected = _rejected_patients(checked)
-    checks.append(checked)
-    kept_counts["patients"] = len(patients)
+    checks.append(_Summary.of(checked, len(patients)))
+    del checked, raw, patients_all
     step("patients", 1)
 
     sets = pd.DataFrame(columns=SET_COLUMNS)  # outcome-only data: no exercise table
@@ -1107,8 +1308,8 @@ def load(
         checked, sets = _load_exercises(
             raw, patients, rejected, catalogue_table, dayfirst, today, PAIN_SCALES[pain_scale]
         )
-        checks.append(checked)
-        kept_counts["exercises"] = int((~checked.bad_positions()).sum())
+        checks.append(_Summary.of(checked, int((~checked.bad_positions()).sum())))
+        del checked, raw
         step("exercises", 2)
 
     optional: dict[str, pd.DataFrame] = {}
@@ -1117,49 +1318,58 @@ def load(
             continue
         raw = _read(files[table])
         checked, frame = _load_optional(raw, table, patients, rejected, dayfirst, today, measures)
-        checks.append(checked)
+        checks.append(_Summary.of(checked, len(frame)))
+        del checked, raw
         optional[table] = frame
-        kept_counts[table] = len(frame)
         step(table, number)
 
-    quarantine = pd.concat([c.quarantine() for c in checks], ignore_index=True)
+    quarantine = pd.concat([c.quarantine for c in checks], ignore_index=True)
     report_rows = []
-    for checked in checks:
-        read = len(checked.raw.cells) + len(checked.raw.malformed)
-        quarantined = int((quarantine["source_file"] == checked.raw.name).sum())
-        kept = kept_counts[checked.table]
-        if read != kept + quarantined:  # a bug in the loader, never a data problem
+    for check in checks:
+        quarantined = int((quarantine["source_file"] == check.name).sum())
+        if check.read != check.kept + quarantined:  # a bug in the loader, never a data problem
             raise AssertionError(
-                f"{checked.raw.name}: {read} rows read but {kept} kept + {quarantined} quarantined"
+                f"{check.name}: {check.read} rows read but {check.kept} kept + {quarantined} "
+                "quarantined"
             )
-        notes = "; ".join(checked.raw.notes)
-        report_rows.append((checked.table, checked.raw.name, read, kept, quarantined, notes))
+        report_rows.append(
+            (check.table, check.name, check.read, check.kept, quarantined, check.notes)
+        )
     load_report = pd.DataFrame(report_rows, columns=LOAD_REPORT_COLUMNS)
     columns = pd.DataFrame(
         [
             (
-                checked.table,
-                checked.raw.name,
+                check.table,
+                check.name,
                 header,
                 "used" if used_as else "ignored",
                 used_as,
                 note,
             )
-            for checked in checks
-            for header, (used_as, note) in (checked.report or {}).items()
+            for check in checks
+            for header, (used_as, note) in (check.report or {}).items()
         ],
         columns=COLUMN_REPORT_COLUMNS,
     )
 
     dataset = Dataset.from_frames(
         patients,
-        sets,
+        sets.iloc[:0],
         activity=optional.get("activity"),
         outcomes=optional.get("outcomes"),
         treatments=optional.get("treatments"),
         catalogue=catalogue_table,
         validate=False,
     )
+    if len(sets):
+        if sets.dtypes.equals(dataset.sets.dtypes) and sets.index.equals(pd.RangeIndex(len(sets))):
+            # the loader's sets table already has every column, value and dtype that
+            # from_frames would give it (tests/test_load_fastpaths.py compares the two)
+            dataset.sets = sets
+        else:
+            dataset.sets = Dataset.from_frames(
+                patients.iloc[:0], sets, catalogue=catalogue_table, validate=False
+            ).sets
     dataset.quarantine = quarantine
     dataset.load_report = load_report
     dataset.columns = columns

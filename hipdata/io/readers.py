@@ -187,7 +187,16 @@ def read_raw(path: Path, *, coded: bool = False) -> RawTable:
             column = raw.cells.iloc[:, position]
             if isinstance(column.dtype, pd.CategoricalDtype):
                 raw.cells.isetitem(position, decode_cells(column))
+    release_arrow_memory()
     return raw
+
+
+def release_arrow_memory() -> None:
+    """Hand the memory Arrow's allocator keeps after freeing (the file's decoded columns, once
+    they are coded) back to the system, so that the next allocations do not stack on it."""
+    import pyarrow as pa
+
+    pa.default_memory_pool().release_unused()
 
 
 def coded_cells(codes: np.ndarray, texts) -> pd.Series:
