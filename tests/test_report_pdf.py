@@ -194,3 +194,29 @@ def test_interrupted_save_keeps_the_previous_file(tmp_path, monkeypatch):
 def test_generated_must_be_a_date():
     with pytest.raises(TypeError, match="generated"):
         ReportPDF("x", generated="2026-07-01")
+
+
+def test_a_wide_fraction_wraps_at_its_slash_not_inside_a_number():
+    # registry-size counts in a six-column table: the share "83% (155,808/187,423)" is wider
+    # than its column, so it must wrap after the slash; "(7/9)" fits and stays as written
+    wide = "83% (155,808/187,423)"
+    frame = pd.DataFrame(
+        {"Indicator": ["Pain-threshold adherence", "Flare rate"]}
+        | {f"Clinic {i}": [wide, "78% (7/9)"] for i in range(5)}
+    )
+    report = ReportPDF("Audit", generated=GENERATED)
+    report.table(frame, caption="Indicators.")
+    text = page_texts(report.to_bytes())[0]
+    lines = text.splitlines()
+    assert not any(line.rstrip().endswith("187,42") for line in lines), text
+    assert text.count("187,423)") == 5
+    assert text.count("(7/9)") == 5
+
+
+def test_fractions_that_fit_are_left_as_written():
+    rows = [["83% (155,808/187,423)", "(7/9)"]]
+    measure = len  # one unit per character
+    unchanged = pdf_module._break_wide_fractions(rows, pd.Series([40.0, 40.0]).to_numpy(), measure)
+    assert unchanged == rows
+    broken = pdf_module._break_wide_fractions(rows, pd.Series([10.0, 10.0]).to_numpy(), measure)
+    assert broken == [["83% (155,808/ 187,423)", "(7/9)"]]

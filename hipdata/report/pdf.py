@@ -121,6 +121,32 @@ def _looks_numeric(column: pd.Series, texts: Iterable[str]) -> bool:
     return bool(values) and all(_NUMERIC_CELL.match(text) for text in values)
 
 
+def _break_wide_fractions(
+    rows: list[list[str]], inner_widths: np.ndarray, width_of
+) -> list[list[str]]:
+    """Cells whose word ``n/d`` is wider than its column get a space after the slash, so the
+    table wraps the fraction there instead of inside a number: at registry size ``83%
+    (155,808/187,423)`` in a narrow column would otherwise print ``187,42`` and ``3)`` on two
+    lines. Cells that fit are returned unchanged."""
+
+    def fitted(text: str, room: float) -> str:
+        if "/" not in text:
+            return text
+        words = text.split(" ")
+        wide = ["/" in word and width_of(word) > room for word in words]
+        if not any(wide):
+            return text
+        return " ".join(
+            word.replace("/", "/ ") if too_wide else word
+            for word, too_wide in zip(words, wide, strict=True)
+        )
+
+    return [
+        [fitted(text, float(room)) for text, room in zip(row, inner_widths, strict=True)]
+        for row in rows
+    ]
+
+
 def _fit_widths(natural: np.ndarray, available: float) -> np.ndarray:
     """Column widths: natural widths when they fit, else the widest columns capped equally.
 
@@ -460,6 +486,7 @@ class ReportPDF:
             widths = relative / relative.sum() * pdf.epw
         # fpdf2 refuses a table even a rounding error wider than the page
         widths = widths * min(1.0, (pdf.epw - 1e-6) / float(widths.sum()))
+        rows = _break_wide_fractions(rows, widths - 2 * CELL_PADDING_MM[1], pdf.get_string_width)
         pdf.set_draw_color(RULE_GREY)
         pdf.set_line_width(0.2)
         # fpdf2 builds and lays out the table row by row; this loop feeds it, it computes nothing.
