@@ -76,3 +76,18 @@ def with_row(frame: pd.DataFrame, **values) -> pd.DataFrame:
     for column, value in values.items():
         row[column] = value
     return pd.concat([frame, row], ignore_index=True)
+
+
+def shuffled_dataset(tables: dict, rng):
+    """A Dataset from a synthetic cohort's ``tables`` (changed in place) with the rows of each
+    table in a random order: what the metrics must not depend on."""
+    import hipdata
+
+    for name in ("exercises", "activity", "outcomes", "patients"):
+        tables[name] = tables[name].iloc[rng.permutation(len(tables[name]))]
+    return hipdata.Dataset.from_frames(
+        tables["patients"],
+        tables["exercises"],
+        activity=tables["activity"],
+        outcomes=tables["outcomes"],
+    )

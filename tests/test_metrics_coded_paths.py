@@ -18,12 +18,12 @@ import numpy as np
 import pandas as pd
 import pytest
 
-import hipdata
 from hipdata.metrics import _common, compute_all
 from hipdata.metrics._common import agg_by, coded, group_codes, sort_order, text_as_str
 from hipdata.metrics.family import criterion
 from hipdata.metrics.sessions import flare, quarter_label
 from hipdata.synth import generate
+from tests.io_helpers import shuffled_dataset
 
 
 def _frame(n: int, seed: int) -> pd.DataFrame:
@@ -139,14 +139,7 @@ def shuffled_cohort():
     sets = tables["exercises"]
     for column in ("reps", "load_kg", "pain_during", "pain_24h", "hold_s", "prescribed_reps"):
         sets.loc[rng.random(len(sets)) < 0.05, column] = np.nan
-    for name in ("exercises", "activity", "outcomes", "patients"):
-        tables[name] = tables[name].iloc[rng.permutation(len(tables[name]))]
-    return hipdata.Dataset.from_frames(
-        tables["patients"],
-        tables["exercises"],
-        activity=tables["activity"],
-        outcomes=tables["outcomes"],
-    )
+    return shuffled_dataset(tables, rng)
 
 
 def _plain(monkeypatch):

@@ -34,6 +34,7 @@ from hipdata.metrics._common import (
 )
 from hipdata.metrics.family import _previous_in_family, _previous_week_volume
 from hipdata.synth import generate
+from tests.io_helpers import shuffled_dataset
 
 
 def _sorted_frame(n: int, seed: int) -> pd.DataFrame:
@@ -229,14 +230,7 @@ def warmup_cohort():
         sets.loc[rng.random(len(sets)) < 0.05, column] = np.nan
     outcomes = tables["outcomes"]
     tables["outcomes"] = pd.concat([outcomes, outcomes.assign(score=outcomes["score"] + 1)])
-    for name in ("exercises", "activity", "outcomes", "patients"):
-        tables[name] = tables[name].iloc[rng.permutation(len(tables[name]))]
-    return hipdata.Dataset.from_frames(
-        tables["patients"],
-        tables["exercises"],
-        activity=tables["activity"],
-        outcomes=tables["outcomes"],
-    )
+    return shuffled_dataset(tables, rng)
 
 
 def test_compute_all_equals_every_fast_path_off(warmup_cohort, monkeypatch):
