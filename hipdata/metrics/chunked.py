@@ -195,7 +195,7 @@ def _run_chunk(number: int, raws: dict, options: dict, protocol, measures, scrat
     """Load and compute one chunk in a worker; write its tables to ``scratch``; return the small
     parts the parent needs (or the loader's DataError as a tuple)."""
     from hipdata.io.loader import load
-    from hipdata.io.writers import csv_ready
+    from hipdata.io.writers import csv_ready, write_csv_text
     from hipdata.metrics import compute_all
 
     patient_source_rows = raws["patients"].source_row
@@ -212,10 +212,8 @@ def _run_chunk(number: int, raws: dict, options: dict, protocol, measures, scrat
     for name, frame in tables.items():
         frame.to_parquet(folder / f"{name}.parquet", index=False)
         entry = {"rows": len(frame), "head": frame.iloc[:1].copy(), "whole": _float_whole(frame)}
-        if fmt == "csv":
-            csv_ready(frame).to_csv(
-                folder / f"{name}.csv", index=False, header=False, **_CSV_OPTIONS
-            )
+        if fmt == "csv":  # with its header line (the fast writer's), which the parent skips
+            write_csv_text(csv_ready(frame), folder / f"{name}.csv")
         info[name] = entry
     sessions = tables["sessions"]
     # the patients table keeps the file's order, and so does patient_summary: the file row of
@@ -290,6 +288,7 @@ def _write_csv(path: Path, parts: list[tuple[Path, Path, pd.DataFrame, dict]], t
             )
             if same:
                 with open(csv, encoding="utf-8", newline="") as piece:
+                    piece.readline()  # the piece's own header: the table has one, written above
                     shutil.copyfileobj(piece, stream, 1 << 22)
                 continue
             frame = pd.read_parquet(parquet).astype(target.dtypes.to_dict())
