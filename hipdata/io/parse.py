@@ -7,7 +7,9 @@ missing value is allowed is the validator's decision.
 
 from __future__ import annotations
 
+import calendar
 import functools
+import re
 
 import numpy as np
 import pandas as pd
@@ -114,6 +116,59 @@ def parse_dates(cells: pd.Series, *, dayfirst: bool | None = None) -> tuple[pd.S
     dates : Series of datetime64 (NaT where empty or failed), normalised to midnight
     reasons : Series of str, empty string where the cell parsed or was empty
     """
+    fast = _plain_iso_dates(cells)
+    if fast is None:
+        return _parse_dates_general(cells, dayfirst=dayfirst)
+    hit, days = fast
+    dates = np.full(len(cells), np.datetime64("NaT"), dtype="datetime64[ns]")
+    dates[hit] = days.astype("datetime64[ns]")
+    reason = np.full(len(cells), "", dtype=object)
+    if not hit.all():
+        rest = ~hit
+        rest_dates, rest_reasons = _parse_dates_general(cells[rest], dayfirst=dayfirst)
+        dates[rest] = rest_dates.to_numpy(dtype="datetime64[ns]")
+        reason[rest] = rest_reasons.to_numpy(dtype=object)
+    return pd.Series(dates, index=cells.index), pd.Series(reason, index=cells.index)
+
+
+#: The one date form a machine export writes: exactly ``yyyy-mm-dd`` in ASCII digits.
+_PLAIN_ISO = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
+
+
+def _plain_iso_dates(cells: pd.Series) -> tuple[np.ndarray, np.ndarray] | None:
+    """The cells :func:`parse_dates` reads to a date without any doubt, found in one pass.
+
+    A cell counts when it is exactly ``yyyy-mm-dd`` (ASCII digits, no space) and names a day
+    that exists in a plausible year (:data:`MIN_PLAUSIBLE_YEAR`-:data:`MAX_PLAUSIBLE_YEAR`):
+    for such a text the general parser's only applicable rule (the ISO pattern) gives that day
+    and no reason. Every other cell goes through the general parser. Returns the mask of such
+    cells and their days (``datetime64[D]``), or ``None`` when there is none. Empty (or
+    whitespace-only) cells are taken too: the general parser gives them no date and no reason.
+    """
+    hit = np.zeros(len(cells), dtype=bool)
+    found = []
+    for position, text in enumerate(cells.to_numpy(dtype=object)):
+        if type(text) is not str:
+            continue
+        if len(text) == 10 and _PLAIN_ISO.fullmatch(text) is not None:
+            year, month, day = int(text[:4]), int(text[5:7]), int(text[8:])
+            if (
+                MIN_PLAUSIBLE_YEAR <= year <= MAX_PLAUSIBLE_YEAR
+                and 1 <= month <= 12
+                and 1 <= day <= calendar.monthrange(year, month)[1]
+            ):
+                hit[position] = True
+                found.append(text)
+        elif not text.strip():  # an empty cell: no date and no reason
+            hit[position] = True
+            found.append("NaT")
+    if not found:
+        return None
+    return hit, np.array(found, dtype="datetime64[D]")
+
+
+def _parse_dates_general(cells: pd.Series, *, dayfirst: bool | None) -> tuple[pd.Series, pd.Series]:
+    """:func:`parse_dates` for any cells (every accepted form and every reason)."""
     text = cells.fillna("").astype(str).str.strip()
     n = len(text)
     year = np.full(n, np.nan)
@@ -201,6 +256,11 @@ def parse_dates(cells: pd.Series, *, dayfirst: bool | None = None) -> tuple[pd.S
     return pd.Series(dates.to_numpy(), index=cells.index), pd.Series(reason, index=cells.index)
 
 
+_NUMBER = re.compile(r"[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?")
+_NOT_A_NUMBER = "not a number"
+_BOTH_MARKS = "ambiguous number: both '.' and ',' in it"
+
+
 @_per_unique_value
 def parse_numbers(cells: pd.Series) -> tuple[pd.Series, pd.Series]:
     """Parse numbers written with a ``.`` or ``,`` decimal mark.
@@ -213,6 +273,14 @@ def parse_numbers(cells: pd.Series) -> tuple[pd.Series, pd.Series]:
     values : float64 Series (NaN where empty or failed)
     reasons : str Series, empty where the cell parsed or was empty
     """
+    items = cells.to_numpy(dtype=object)
+    if all(type(item) is str for item in items):
+        return _parse_number_texts(items, cells.index)
+    return _parse_numbers_series(cells)
+
+
+def _parse_numbers_series(cells: pd.Series) -> tuple[pd.Series, pd.Series]:
+    """:func:`parse_numbers` as Series expressions (any cells, also missing ones)."""
     text = (
         cells.fillna("")
         .astype(str)
@@ -222,12 +290,34 @@ def parse_numbers(cells: pd.Series) -> tuple[pd.Series, pd.Series]:
     )
     both_marks = text.str.contains(".", regex=False) & text.str.contains(",", regex=False)
     normalised = text.str.replace(",", ".", regex=False)
-    valid = normalised.str.fullmatch(r"[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?")
+    valid = normalised.str.fullmatch(_NUMBER.pattern)
     values = pd.to_numeric(normalised.where(valid & ~both_marks), errors="coerce").astype("float64")
     reason = pd.Series("", index=cells.index, dtype=object)
-    reason[(text != "") & ~valid] = "not a number"
-    reason[(text != "") & both_marks] = "ambiguous number: both '.' and ',' in it"
+    reason[(text != "") & ~valid] = _NOT_A_NUMBER
+    reason[(text != "") & both_marks] = _BOTH_MARKS
     return values, reason
+
+
+def _parse_number_texts(items: np.ndarray, index: pd.Index) -> tuple[pd.Series, pd.Series]:
+    """:func:`parse_numbers` of text cells in one Python pass (each distinct text once): the
+    same steps as the Series expression (remove no-break spaces, strip, refuse both marks,
+    ``,`` -> ``.``, the same full match), the values converted by the same ``pd.to_numeric``."""
+    normalised = np.full(len(items), np.nan, dtype=object)
+    reason = np.full(len(items), "", dtype=object)
+    for position, item in enumerate(items):
+        text = item.replace("\u00a0", "").replace("\u202f", "").strip()
+        if not text:
+            continue
+        dotted = text.replace(",", ".")
+        if "." in text and "," in text:
+            reason[position] = _BOTH_MARKS
+        elif _NUMBER.fullmatch(dotted) is None:
+            reason[position] = _NOT_A_NUMBER
+        else:
+            normalised[position] = dotted
+    values = pd.to_numeric(pd.Series(normalised, index=index, dtype="str"), errors="coerce")
+    values = values.astype("float64")
+    return values, pd.Series(reason, index=index, dtype=object)
 
 
 @_per_unique_value
