@@ -147,8 +147,6 @@ def test_take_text_equals_take(texts):
         pd.testing.assert_extension_array_equal(got, expected, check_exact=True)
     if len(texts):  # negative positions count from the end, as in take
         negative = np.array([-1, 0])
-        pd.testing.assert_extension_array_equal(
-            _take_text(values, negative), values.take(negative)
-        )
+        pd.testing.assert_extension_array_equal(_take_text(values, negative), values.take(negative))
         with pytest.raises(IndexError):
             _take_text(values, np.array([len(texts)]))
