@@ -150,3 +150,62 @@ def test_take_text_equals_take(texts):
         pd.testing.assert_extension_array_equal(_take_text(values, negative), values.take(negative))
         with pytest.raises(IndexError):
             _take_text(values, np.array([len(texts)]))
+
+
+def _assert_same_coded(got: pd.Series, expected: pd.Series) -> None:
+    # the same categories in the same order and the same codes, not only the same texts
+    pd.testing.assert_index_equal(got.cat.categories, expected.cat.categories, exact=True)
+    np.testing.assert_array_equal(got.cat.codes.to_numpy(), expected.cat.codes.to_numpy())
+    pd.testing.assert_series_equal(got, expected, check_exact=True, check_names=False)
+
+
+TEXT_CHUNKS = [
+    ["P2", " P1 ", None, "P2", "Pätiént-ü", "", "P1"],
+    ["P3", None, "P1 ", "\u00a0", "P3"],
+    [],
+    [None, None],
+]
+
+
+@pytest.mark.parametrize("chunks", [TEXT_CHUNKS, TEXT_CHUNKS[:1], [[None, None]], [[]]])
+def test_parquet_dictionary_columns_equal_the_encoded_text(chunks):
+    import pyarrow as pa
+
+    from hipdata.io.readers import _arrow_coded, _first_appearance_coded
+
+    plain = pa.chunked_array([pa.array(c, type=pa.large_string()) for c in chunks])
+    expected = _arrow_coded(plain, "patient_id")
+    # per chunk its own dictionary, in another order than first appearance, with an entry no
+    # row uses and a repeated value (a writer other than Arrow may do either)
+    dictionary_chunks = []
+    for c in chunks:
+        values = sorted({v for v in c if v is not None}, reverse=True) + ["unused", "P2"]
+        indices = [None if v is None else values.index(v) for v in c]
+        dictionary_chunks.append(
+            pa.DictionaryArray.from_arrays(pa.array(indices, type=pa.int32()), pa.array(values))
+        )
+    as_dictionary = pa.chunked_array(dictionary_chunks)
+    _assert_same_coded(_first_appearance_coded(as_dictionary, "patient_id"), expected)
+
+
+def test_parquet_text_read_as_dictionary_equals_the_plain_read(tmp_path):
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from hipdata.io.readers import _arrow_coded, read_raw
+
+    rng = np.random.default_rng(3)
+    ids = np.array(["P1", " P2", "Pätiént-ü", "", "P10"], dtype=object)[rng.integers(0, 5, 3000)]
+    ids[rng.integers(0, 3000, 40)] = None
+    table = pa.table(
+        {
+            "patient_id": pa.array(ids, type=pa.large_string()),
+            "exercise": pa.array(np.where(rng.random(3000) < 0.5, "bridge", " clamshell")),
+            "reps": pa.array(rng.integers(0, 20, 3000)),
+        }
+    )
+    path = tmp_path / "exercises.parquet"
+    pq.write_table(table, path, row_group_size=700)  # several row groups, each a dictionary
+    raw = read_raw(path, coded=True)
+    for name in ("patient_id", "exercise", "reps"):
+        _assert_same_coded(raw.cells[name], _arrow_coded(table[name], name))

@@ -411,22 +411,26 @@ def _read_csv_arrow(path: Path, text: str, sep: str) -> RawTable | None:
     so the cells are those :func:`_read_csv_fast` gives; ``None`` then. Cells are stripped once
     per distinct text."""
     import pyarrow as pa
+    import pyarrow.compute as pc
     import pyarrow.csv as pacsv
 
     end = text.find("\n")
     if not (text if end < 0 else text[:end]).strip():
         return None
     width = re.sub(r'"[^"]*"', "", _first_line(text)).count(sep) + 1
-    kind = pa.dictionary(pa.int32(), pa.string())
     try:
         table = pacsv.read_csv(
             pa.py_buffer(text.encode("utf-8")),
             read_options=pacsv.ReadOptions(autogenerate_column_names=True),
             parse_options=pacsv.ParseOptions(
-                delimiter=sep, newlines_in_values=True, ignore_empty_lines=False
+                delimiter=sep,
+                # without a quote character no line break can be inside a cell: the reader
+                # then splits the blocks without tracking quotes (the same records)
+                newlines_in_values='"' in text,
+                ignore_empty_lines=False,
             ),
             convert_options=pacsv.ConvertOptions(
-                column_types={f"f{i}": kind for i in range(width + 1)},
+                column_types={f"f{i}": pa.large_string() for i in range(width + 1)},
                 strings_can_be_null=False,
                 quoted_strings_can_be_null=False,
             ),
@@ -437,7 +441,10 @@ def _read_csv_arrow(path: Path, text: str, sep: str) -> RawTable | None:
         return None
     header, columns = [], []
     for column in table.columns:
-        column = column.unify_dictionaries().combine_chunks()
+        try:  # the distinct texts in order of first appearance, codes per row
+            column = pc.dictionary_encode(column.combine_chunks())
+        except (pa.ArrowException, ValueError):
+            return None
         codes = column.indices.to_numpy(zero_copy_only=False).astype(np.int64)
         texts = pd.Series(column.dictionary.to_pylist(), dtype="str").str.strip()
         header.append(str(texts.iloc[codes[0]]).strip())
@@ -829,13 +836,20 @@ def _arrow_date_text(column) -> object:
     return pc.if_else(pc.equal(seconds, 0), date, with_time)
 
 
-def _arrow_coded(column, name: str) -> pd.Series | None:
+def _arrow_coded(column, name: str, *, read_as_dictionary: bool = False) -> pd.Series | None:
     """One Arrow column as a ``category`` Series of cell text: the text of each *distinct* value
     is made by :func:`_arrow_text` (so it is the text a per-row conversion gives), the rows only
-    get codes. ``None`` for types without a dictionary encoding (lists, nested data)."""
+    get codes. ``None`` for types without a dictionary encoding (lists, nested data).
+
+    ``read_as_dictionary``: a text column the Parquet reader handed over as its dictionary
+    (``read_dictionary``, no per-row string made); its distinct values are put in order of
+    first appearance and unused ones dropped, which is what ``dictionary_encode`` of the
+    decoded column gives."""
     import pyarrow as pa
     import pyarrow.compute as pc
 
+    if read_as_dictionary and pa.types.is_dictionary(column.type):
+        return _first_appearance_coded(column, name)
     kind = column.type
     simple = (
         pa.types.is_dictionary(kind)
@@ -862,13 +876,51 @@ def _arrow_coded(column, name: str) -> pd.Series | None:
     return coded_cells(codes, np.asarray(texts, dtype=object))
 
 
+def _first_appearance_coded(column, name: str) -> pd.Series | None:
+    """:func:`_arrow_coded` of a dictionary column read from a text column: the codes and
+    dictionary renumbered in order of first appearance (the order ``dictionary_encode`` gives
+    the decoded column), so the categories are those of the per-value path."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    if isinstance(column, pa.ChunkedArray):
+        if not column.num_chunks:
+            return coded_cells(np.zeros(0, dtype=np.int64), [])
+        column = column.unify_dictionaries().combine_chunks()
+    codes = pc.fill_null(column.indices, -1).to_numpy(zero_copy_only=False).astype(np.int64)
+    order = pd.unique(codes[codes >= 0])  # used dictionary entries, in order of first use
+    if len(order) == 0:
+        return coded_cells(codes, [])
+    renumber = np.full(len(column.dictionary), -1, dtype=np.int64)
+    renumber[order] = np.arange(len(order))
+    codes = np.where(codes >= 0, renumber[np.maximum(codes, 0)], -1)
+    dictionary = column.dictionary.take(pa.array(order))
+    texts, why = _arrow_text(pa.chunked_array([dictionary]), name)
+    if why is not None:
+        return None
+    return coded_cells(codes, np.asarray(texts, dtype=object))
+
+
 def _read_parquet(path: Path, *, coded: bool = False) -> RawTable:
+    import pyarrow as pa
     import pyarrow.parquet as pq
 
     try:
         schema = pq.read_schema(path)
         _check_width(path, len(schema.names))
-        table = pq.read_table(path, coerce_int96_timestamp_unit="us")
+        # coded: text columns come as their dictionaries (no per-row string is made)
+        as_dictionary = (
+            [
+                field.name
+                for field in schema
+                if pa.types.is_string(field.type) or pa.types.is_large_string(field.type)
+            ]
+            if coded and len(set(schema.names)) == len(schema.names)
+            else []
+        )
+        table = pq.read_table(
+            path, coerce_int96_timestamp_unit="us", read_dictionary=as_dictionary or None
+        )
     except DataError:
         raise
     except Exception as exc:  # pyarrow raises several types for a broken file
@@ -881,7 +933,7 @@ def _read_parquet(path: Path, *, coded: bool = False) -> RawTable:
     for name, column in zip(table.column_names, table.columns, strict=True):
         if coded:
             try:
-                cells = _arrow_coded(column, name)
+                cells = _arrow_coded(column, name, read_as_dictionary=name in as_dictionary)
             except Exception:  # an Arrow type with no dictionary encoding: the per-row text
                 cells = None
             if cells is not None:
