@@ -209,3 +209,25 @@ def test_parquet_text_read_as_dictionary_equals_the_plain_read(tmp_path):
     raw = read_raw(path, coded=True)
     for name in ("patient_id", "exercise", "reps"):
         _assert_same_coded(raw.cells[name], _arrow_coded(table[name], name))
+
+
+@pytest.mark.parametrize(
+    "texts",
+    [
+        ["b", "a", "b", "", "Pätiént-ü", " a"],  # repeats: the codes follow the categories
+        ["x"],
+        [],
+        ["", ""],
+        ["1", "2"],
+    ],
+)
+def test_coded_cells_of_plain_text_equal_the_str_path(texts):
+    from hipdata.io.readers import coded_cells
+
+    codes = np.array([i % (len(texts) + 1) - 1 for i in range(11)]) if texts else -np.ones(3, int)
+    got = coded_cells(codes, texts)
+    # the general path (taken when a text is missing): the same texts and a missing one at
+    # the end, which no row uses and which is "" as the empty cell is
+    expected = coded_cells(codes, [*texts, np.nan])
+    _assert_same_coded(got, expected)
+    assert got.tolist() == [texts[c] if c >= 0 else "" for c in codes]
