@@ -564,7 +564,10 @@ def _check_number_coded(checked, name, source, low, high, whole, label, parser) 
     rule are decided once per distinct text, and the rows only take them by their codes (the
     same flags, in the same order, as the per-row rules give)."""
     codes = source.cat.codes.to_numpy()
-    values, reasons = parser(pd.Series(source.cat.categories.astype(object), dtype=object))
+    # the categories are distinct texts already: the parser itself, without its per-distinct
+    # wrapper (whose factorize would give back the same texts in the same order)
+    parse_texts = getattr(parser, "__wrapped__", parser)
+    values, reasons = parse_texts(pd.Series(source.cat.categories.astype(object), dtype=object))
     values = values.to_numpy(dtype="float64")
     reasons = reasons.astype(object).to_numpy()
     # texts no row has (the CSV reader's header text) break no row's rules
