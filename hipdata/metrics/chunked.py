@@ -82,6 +82,9 @@ class ChunkedResult:
         written meanwhile), ``write`` (from then to the commit: the last chunks' rows and the
         small tables, while the pain-trajectory model is fitted in a thread) and ``model``
         (the fit's own seconds, inside ``write``).
+    parent_cpu : dict
+        CPU seconds of the parent process (all its threads) in ``read``, ``chunks``,
+        ``write``.
     """
 
     load_report: pd.DataFrame
@@ -93,6 +96,7 @@ class ChunkedResult:
     peak_rss: dict = field(default_factory=dict)
     workers_cpu: float = 0.0
     timings: dict = field(default_factory=dict)
+    parent_cpu: dict = field(default_factory=dict)
 
 
 def exercise_rows(folder: str | Path) -> int:
@@ -537,8 +541,8 @@ def compute_chunked(
         **load_options,
         "today": pd.Timestamp.today().normalize() if today is None else pd.Timestamp(today),
     }
-    clock = time.perf_counter()
-    timings = {}
+    clock, cpu = time.perf_counter(), time.process_time()
+    timings, parent_cpu = {}, {}
     files, _ = _find_files(folder)
     raws = {t: read_raw(files[t], coded=True) for t in _TABLE_ORDER if t in files}
     ids = {table: _id_cells(raw, table) for table, raw in raws.items()}
@@ -553,6 +557,7 @@ def compute_chunked(
     del chunk_of
     pa.default_memory_pool().release_unused()  # the reader's buffers: before the workers start
     timings["read"] = time.perf_counter() - clock
+    parent_cpu["read"] = time.process_time() - cpu
     parent_after_read = _own_rss_peak()
 
     file_names = [raw.name for raw in raws.values()]
@@ -650,6 +655,7 @@ def compute_chunked(
                 ordered = [results[number] for number in range(n_chunks)]
                 sessions = pd.concat([r.pop("sessions") for r in ordered], ignore_index=True)
                 timings["chunks"] = time.perf_counter() - clock - timings["read"]
+                parent_cpu["chunks"] = time.process_time() - cpu - parent_cpu["read"]
                 if sessions["patient_id"].nunique() >= 2:
                     model_future = model_thread.submit(_fit_model, sessions)
                 else:
@@ -714,6 +720,7 @@ def compute_chunked(
             written.update(write_tables(extras, staging, format=fmt))
             moved = commit(staging, out, [path.name for path in written.values()])
         timings["write"] = time.perf_counter() - clock - timings["read"] - timings["chunks"]
+        parent_cpu["write"] = time.process_time() - cpu - sum(parent_cpu.values())
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
     workers_rss, workers_cpu = {}, {}
@@ -736,4 +743,5 @@ def compute_chunked(
         },
         workers_cpu=sum(workers_cpu.values()),
         timings=timings,
+        parent_cpu=parent_cpu,
     )
