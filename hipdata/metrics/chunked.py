@@ -40,6 +40,12 @@ CHUNKED_MIN_ROWS = 2_000_000
 #: 10^6 set rows loaded and computed, measured: 0.6 GiB at 500 000), and a fixed cost per chunk
 #: (about 1 s of CPU) favours fewer, larger chunks.
 DEFAULT_CHUNK_ROWS = 750_000
+#: Share of the chunks whose rows the parent writes after the last chunk, while a thread fits
+#: the pain-trajectory model (one core): writing a chunk's tables (the Parquet encode) takes
+#: about twice the model's time per set row (at 10^7 set rows about 10 CPU s against 5.4 s), so
+#: writing the last half then fills the core the fit leaves idle; the first half is written
+#: while the later chunks run.
+TAIL_SHARE = 0.5
 #: Columns of ``sessions`` the parent keeps: the pain-trajectory model's and the CLI summary's.
 SESSION_COLUMNS = ("patient_id", "week", "max_pain_during", "pain_24h", "flare")
 #: Loader tables in the order the loader validates (and the quarantine lists) them.
@@ -277,6 +283,13 @@ def _run_chunk(number: int, raws: dict, options: dict, protocol, measures, scrat
         "max_rss": usage.ru_maxrss * 1024,
         "cpu": usage.ru_utime + usage.ru_stime,
     }
+
+
+def _warm_up() -> None:
+    """Import what a chunk needs, in a worker, while the parent still reads the inputs."""
+    import hipdata.io.loader  # noqa: F401
+    import hipdata.io.writers  # noqa: F401
+    import hipdata.metrics  # noqa: F401
 
 
 def _fit_model(sessions: pd.DataFrame):
@@ -543,18 +556,30 @@ def compute_chunked(
     }
     clock, cpu = time.perf_counter(), time.process_time()
     timings, parent_cpu = {}, {}
-    files, _ = _find_files(folder)
-    raws = {t: read_raw(files[t], coded=True) for t in _TABLE_ORDER if t in files}
-    ids = {table: _id_cells(raw, table) for table, raw in raws.items()}
-    chunk_of = _assign_chunks(ids, chunk_rows)
-    del ids
-    n_chunks = int(max((int(c.max()) for c in chunk_of.values() if len(c)), default=0)) + 1
-    positions = {}
-    for table, chunks in chunk_of.items():
-        order = np.argsort(chunks, kind="stable")
-        bounds = np.concatenate([[0], np.cumsum(np.bincount(chunks, minlength=n_chunks))])
-        positions[table] = (order, bounds)
-    del chunk_of
+    context = multiprocessing.get_context("forkserver" if os.name == "posix" else "spawn")
+    pool = ProcessPoolExecutor(max_workers=workers, mp_context=context)
+    model_thread = ThreadPoolExecutor(1)
+    try:
+        # while the parent reads (one core): a worker imports the loader and the metrics, a
+        # thread the model's modules (scipy)
+        pool.submit(_warm_up)
+        model_thread.submit(importlib.import_module, "hipdata.analysis.trajectories")
+        files, _ = _find_files(folder)
+        raws = {t: read_raw(files[t], coded=True) for t in _TABLE_ORDER if t in files}
+        ids = {table: _id_cells(raw, table) for table, raw in raws.items()}
+        chunk_of = _assign_chunks(ids, chunk_rows)
+        del ids
+        n_chunks = int(max((int(c.max()) for c in chunk_of.values() if len(c)), default=0)) + 1
+        positions = {}
+        for table, chunks in chunk_of.items():
+            order = np.argsort(chunks, kind="stable")
+            bounds = np.concatenate([[0], np.cumsum(np.bincount(chunks, minlength=n_chunks))])
+            positions[table] = (order, bounds)
+        del chunk_of
+    except BaseException:
+        pool.shutdown(cancel_futures=True)
+        model_thread.shutdown()
+        raise
     pa.default_memory_pool().release_unused()  # the reader's buffers: before the workers start
     timings["read"] = time.perf_counter() - clock
     parent_cpu["read"] = time.process_time() - cpu
@@ -602,18 +627,12 @@ def compute_chunked(
             )
 
     try:
-        with staging_folder(out) as staging, ThreadPoolExecutor(1) as model_thread:
-            # the model's imports (scipy) while the parent reads; the fit after the last chunk
-            model_thread.submit(importlib.import_module, "hipdata.analysis.trajectories")
+        with staging_folder(out) as staging:
             try:
-                context = multiprocessing.get_context(
-                    "forkserver" if os.name == "posix" else "spawn"
-                )
-                with ProcessPoolExecutor(
-                    max_workers=min(workers, n_chunks), mp_context=context
-                ) as pool:
+                with pool:
                     pending = set()
                     next_chunk = next_stream = 0
+                    streamed_early = n_chunks - int(n_chunks * TAIL_SHARE)
                     while next_chunk < n_chunks or pending:
                         # at most one chunk waiting per worker: the parent never holds many
                         # slices
@@ -648,8 +667,9 @@ def compute_chunked(
                                 progress(len(results), n_chunks)
                         if len(results) == n_chunks:
                             break  # the last chunks' rows are written with the model's fit
-                        # the rows of every chunk done with all chunks before it
-                        while next_stream in results:
+                        # the rows of every chunk done with all chunks before it, but for the
+                        # last ones (:data:`TAIL_SHARE`)
+                        while next_stream in results and next_stream < streamed_early:
                             stream_chunk(next_stream, staging)
                             next_stream += 1
                 ordered = [results[number] for number in range(n_chunks)]
@@ -722,6 +742,8 @@ def compute_chunked(
         timings["write"] = time.perf_counter() - clock - timings["read"] - timings["chunks"]
         parent_cpu["write"] = time.process_time() - cpu - sum(parent_cpu.values())
     finally:
+        pool.shutdown(cancel_futures=True)
+        model_thread.shutdown()
         shutil.rmtree(scratch, ignore_errors=True)
     workers_rss, workers_cpu = {}, {}
     for r in ordered:
