@@ -38,8 +38,10 @@ from hipdata.errors import DataError
 CHUNKED_MIN_ROWS = 2_000_000
 #: Target exercise rows per chunk: a worker's memory grows with its chunk (about 1 GiB per
 #: 10^6 set rows loaded and computed, measured: 0.6 GiB at 500 000), and a fixed cost per chunk
-#: (about 1 s of CPU) favours fewer, larger chunks.
-DEFAULT_CHUNK_ROWS = 750_000
+#: (about 1.4 CPU s) favours fewer, larger chunks. Measured at 10^7 set rows with 2 workers:
+#: 750 000 rows (15 chunks) 56 workers' CPU s, 2.31 GiB peak (parent and workers at once);
+#: 1 000 000 (11 chunks) 50 CPU s, 2.66 GiB. 900 000 keeps the peak near 2.5 GiB.
+DEFAULT_CHUNK_ROWS = 900_000
 #: Share of the chunks whose rows the parent writes after the last chunk, while a thread fits
 #: the pain-trajectory model (one core): writing a chunk's tables (the Parquet encode) takes
 #: about twice the model's time per set row (at 10^7 set rows about 10 CPU s against 5.4 s), so
