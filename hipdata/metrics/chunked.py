@@ -11,6 +11,14 @@ the tables, sorted by patient first, come out in the single-process run's row or
 keep their file's name and 1-based row numbers, so the quarantine and the sets' ``source_row``
 are those of the whole file. The pain-trajectory model, the one thing fitted across patients, is
 fitted on the concatenated ``sessions`` exactly as in the single-process run.
+
+The workers hand each table over as an uncompressed Arrow IPC file (no encoding), which the
+parent memory-maps and encodes once into the table's output file (for CSV output the workers
+also write the CSV text, which the parent copies). The parent appends each chunk's rows as soon
+as that chunk and every chunk before it are done, for the first chunks (:data:`TAIL_SHARE`)
+while the later chunks run, and the last ones while a thread fits the model; a chunk that
+shows the whole table's dtypes differ from the first chunks' (rare: a column all missing in one
+chunk) makes the parent write that table again from all the chunks' files.
 """
 
 from __future__ import annotations
