@@ -384,3 +384,40 @@ def test_model_error_is_raised_and_nothing_is_written(hostile, tmp_path, monkeyp
     with pytest.raises(np.linalg.LinAlgError, match="planted"):
         compute_chunked(hostile, out, fmt="parquet", workers=2, chunk_rows=2_000, today=TODAY)
     assert list(out.iterdir()) == []  # no table, no staging or scratch folder left
+
+
+@pytest.mark.parametrize("fmt", ["csv", "parquet"])
+def test_tables_written_again_from_all_chunks_equal_the_one_process_run(
+    hostile, tmp_path, monkeypatch, fmt
+):
+    """When the chunks disagree (every stream forced to give up after its first chunk here),
+    compute_chunked writes each table again from all the chunks' pieces: still the files of the
+    one-process run."""
+    from hipdata.metrics import chunked
+    from hipdata.protocol import Protocol
+
+    append = chunked._TableStream.append
+    gave_up = []
+
+    def give_up_after_first(self, *args):
+        if self.appended:
+            self.broken = True
+            gave_up.append(self.path.name)
+            return
+        append(self, *args)
+
+    monkeypatch.setattr(chunked._TableStream, "append", give_up_after_first)
+    _one_process(hostile, tmp_path / "one", fmt)
+    result = compute_chunked(
+        hostile,
+        tmp_path / "chunked",
+        fmt=fmt,
+        protocol=Protocol(),
+        workers=2,
+        chunk_rows=1_500,
+        extra_tables={"protocol": _protocol_table()},
+        today=TODAY,
+    )
+    assert result.chunks >= 5
+    assert {"sets", "sessions", "weekly_load"} <= {name.split(".")[0] for name in gave_up}
+    _assert_same_folders(tmp_path / "one", tmp_path / "chunked")
