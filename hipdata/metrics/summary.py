@@ -214,7 +214,6 @@ def _patient_summary_from(
     ]
     table = text_as_str(table).set_index("patient_id")
 
-    per_patient = sessions.groupby("patient_id", observed=True)
     # CONTRACT §4: pain-threshold adherence is complete case (both pains recorded)
     recorded = sessions[sessions["max_pain_during"].notna() & sessions["pain_24h"].notna()]
     forward = progression_events[progression_events["kind"].isin(FORWARD_KINDS)]
@@ -226,37 +225,12 @@ def _patient_summary_from(
         who_cardio_min=who_cardio_min,
         who_strength_sessions=who_strength_sessions,
     )
-    parts = [
-        _by_text_id(per_patient.size().rename("sessions")),
-        _by_text_id(per_patient["date"].max().rename("last_session")),
-        _count(recorded, "pain_recorded_sessions"),
-        # with both pains recorded, flare False is "both <= pain_threshold"
-        _count(recorded[recorded["flare"] == False], "pain_within_sessions"),  # noqa: E712
-        _count(sessions[sessions["flare"] == True], "flare_sessions"),  # noqa: E712
-        _by_text_id(units.groupby("patient_id", observed=True)["dose_adherence"].mean()),
-        _count(units, "dose_units"),
-        _count(forward, "forward_progressions"),
-        _count(forward[forward["criterion_before"] == "met"], "on_criteria_progressions"),
-        _count(forward[forward["criterion_before"] == "not_met"], "early_progressions"),
-        _count(held_back, "held_back_episodes"),
-        _count(weeks, "activity_weeks"),
-        _count(weeks[weeks["met"]], "activity_weeks_met"),
-    ]
-    table = table.join(parts, how="left")
-    counts = [
-        "sessions",
-        "pain_recorded_sessions",
-        "pain_within_sessions",
-        "flare_sessions",
-        "dose_units",
-        "forward_progressions",
-        "on_criteria_progressions",
-        "early_progressions",
-        "held_back_episodes",
-        "activity_weeks",
-        "activity_weeks_met",
-    ]
-    table[counts] = table[counts].fillna(0).astype("int64")
+    if table.index.is_unique and not table.index.hasnans:
+        table = _per_patient_by_position(
+            table, sessions, recorded, forward, units, held_back, weeks
+        )
+    else:
+        table = _per_patient_joined(table, sessions, recorded, forward, units, held_back, weeks)
 
     table["weeks_in_care"] = weeks_in_care(
         table["start_date"], table["discharge_date"], table["last_session"]
@@ -277,6 +251,123 @@ def _patient_summary_from(
     )
     table["dose_adherence"] = table["dose_adherence"].astype("float64")
 
+    top_levels = None
+    if table.index.is_unique and not table.index.hasnans:
+        top_levels = _top_levels_by_position(table.index, family_table)
+    if top_levels is None:
+        top_levels = _top_levels_joined(table.index, family_table)
+    table = table.assign(**top_levels)
+    top_columns = list(top_levels)
+
+    extra_top = [c for c in top_columns if c not in PATIENT_SUMMARY_COLUMNS]
+    table = table.reset_index()
+    return table[PATIENT_SUMMARY_COLUMNS + PATIENT_SUMMARY_EXTRA_COLUMNS + extra_top]
+
+
+def _per_patient_joined(table, sessions, recorded, forward, units, held_back, weeks):
+    """The per-patient counts and aggregates of :func:`_patient_summary_from`, as group-bys by
+    text id joined to ``table`` (indexed by ``patient_id``): the general path (any ids)."""
+    per_patient = sessions.groupby("patient_id", observed=True)
+    parts = [
+        _by_text_id(per_patient.size().rename("sessions")),
+        _by_text_id(per_patient["date"].max().rename("last_session")),
+        _count(recorded, "pain_recorded_sessions"),
+        # with both pains recorded, flare False is "both <= pain_threshold"
+        _count(recorded[recorded["flare"] == False], "pain_within_sessions"),  # noqa: E712
+        _count(sessions[sessions["flare"] == True], "flare_sessions"),  # noqa: E712
+        _by_text_id(units.groupby("patient_id", observed=True)["dose_adherence"].mean()),
+        _count(units, "dose_units"),
+        _count(forward, "forward_progressions"),
+        _count(forward[forward["criterion_before"] == "met"], "on_criteria_progressions"),
+        _count(forward[forward["criterion_before"] == "not_met"], "early_progressions"),
+        _count(held_back, "held_back_episodes"),
+        _count(weeks, "activity_weeks"),
+        _count(weeks[weeks["met"]], "activity_weeks_met"),
+    ]
+    table = table.join(parts, how="left")
+    counts = [c for c in table.columns if c in _COUNT_COLUMNS]
+    table[counts] = table[counts].fillna(0).astype("int64")
+    return table
+
+
+#: The per-patient counts of :func:`_patient_summary_from` (0 for a patient without rows).
+_COUNT_COLUMNS = (
+    "sessions",
+    "pain_recorded_sessions",
+    "pain_within_sessions",
+    "flare_sessions",
+    "dose_units",
+    "forward_progressions",
+    "on_criteria_progressions",
+    "early_progressions",
+    "held_back_episodes",
+    "activity_weeks",
+    "activity_weeks_met",
+)
+
+
+def patient_positions(ids: pd.Index, keys: pd.Series) -> np.ndarray:
+    """The position in ``ids`` (unique patient ids) of each row's ``keys`` value, -1 where
+    absent; a categorical ``keys`` is looked up once per category."""
+    if isinstance(keys.dtype, pd.CategoricalDtype):
+        categories = keys.cat.categories
+        if len(categories) == 0:
+            return np.full(len(keys), -1, dtype="int64")
+        by_category = ids.get_indexer(categories.astype("str")).astype("int64")
+        codes = keys.cat.codes.to_numpy()
+        return np.where(codes >= 0, by_category[codes], -1)
+    return ids.get_indexer(keys).astype("int64")
+
+
+def _per_patient_by_position(table, sessions, recorded, forward, units, held_back, weeks):
+    """:func:`_per_patient_joined` when ``table``'s ``patient_id`` index is unique and
+    complete: every row is placed by its patient's position in ``table`` (one lookup per
+    distinct id), counts are ``bincount``s and the mean and maximum are pandas' group-bys of
+    the same rows, in the same order, by that position (so the same floating-point sums)."""
+    ids = table.index
+    n = len(ids)
+
+    def count(frame: pd.DataFrame, keep=None) -> np.ndarray:
+        position = patient_positions(ids, frame["patient_id"])
+        if keep is not None:
+            position = position[np.asarray(keep, dtype=bool)]
+        return np.bincount(position[position >= 0], minlength=n).astype("int64")
+
+    def per_position(values: pd.Series, position: np.ndarray, how: str) -> pd.Series:
+        known = position >= 0
+        reduced = getattr(values[known].groupby(position[known]), how)()
+        return reduced.reindex(pd.RangeIndex(n)).set_axis(ids)
+
+    session_position = patient_positions(ids, sessions["patient_id"])
+    flare = sessions["flare"]
+    recorded_flare = recorded["flare"]
+    met_weeks = weeks["met"].to_numpy(dtype=bool)
+    criterion_before = forward["criterion_before"]
+    columns = {
+        "sessions": count(sessions),
+        "last_session": per_position(sessions["date"], session_position, "max"),
+        "pain_recorded_sessions": count(recorded),
+        # with both pains recorded, flare False is "both <= pain_threshold"
+        "pain_within_sessions": count(recorded, (recorded_flare == False).fillna(False)),  # noqa: E712
+        "flare_sessions": count(sessions, (flare == True).fillna(False)),  # noqa: E712
+        "dose_adherence": per_position(
+            units["dose_adherence"], patient_positions(ids, units["patient_id"]), "mean"
+        ),
+        "dose_units": count(units),
+        "forward_progressions": count(forward),
+        "on_criteria_progressions": count(forward, (criterion_before == "met").fillna(False)),
+        "early_progressions": count(forward, (criterion_before == "not_met").fillna(False)),
+        "held_back_episodes": count(held_back),
+        "activity_weeks": count(weeks),
+        "activity_weeks_met": count(weeks, met_weeks),
+    }
+    return table.assign(**columns)
+
+
+def _top_levels_joined(ids: pd.Index, family_table: pd.DataFrame) -> dict[str, pd.Series]:
+    """``top_level_<family>`` columns (nullable ``Int64``) aligned on ``ids``: the highest level
+    of each patient and family, every family of :data:`FAMILIES` first, then the others in text
+    order (the general path: a group-by, ``unstack`` and join)."""
     top_levels = family_table.groupby(["patient_id", "family"], observed=True)["level"].max()
     top_levels.index = pd.MultiIndex.from_arrays(
         [top_levels.index.get_level_values(k).astype("str") for k in (0, 1)],
@@ -286,13 +377,49 @@ def _patient_summary_from(
     families = list(FAMILIES) + sorted(set(top_levels.columns) - set(FAMILIES))
     top_levels = top_levels.reindex(columns=families)
     top_levels.columns = [f"top_level_{family}" for family in families]
-    table = table.join(top_levels, how="left")
-    top_columns = list(top_levels.columns)
-    table[top_columns] = table[top_columns].astype("Int64")
+    joined = pd.DataFrame(index=ids).join(top_levels, how="left")
+    return {c: joined[c].astype("Int64") for c in top_levels.columns}
 
-    extra_top = [c for c in top_columns if c not in PATIENT_SUMMARY_COLUMNS]
-    table = table.reset_index()
-    return table[PATIENT_SUMMARY_COLUMNS + PATIENT_SUMMARY_EXTRA_COLUMNS + extra_top]
+
+def _top_levels_by_position(ids: pd.Index, family_table: pd.DataFrame) -> dict | None:
+    """:func:`_top_levels_joined` for unique ``ids`` and a categorical ``family`` without missing
+    values: the maximum level of each (patient position, family code) pair by ``np.maximum.at``
+    on a patients x families grid (None otherwise, or when that grid would be large)."""
+    family = family_table["family"]
+    level = family_table["level"]
+    if not isinstance(family.dtype, pd.CategoricalDtype) or level.dtype != "int64":
+        return None
+    family_codes = family.cat.codes.to_numpy().astype("int64")
+    if (family_codes < 0).any():
+        return None
+    names = [str(name) for name in family.cat.categories]
+    width = max(len(names), 1)
+    n = len(ids)
+    if n * width > 4 * len(family_table) + 4 * n + 1024:
+        return None
+    position = patient_positions(ids, family_table["patient_id"])
+    # the families with rows (a group-by with observed=True keeps only those)
+    observed = np.zeros(width, dtype=bool)
+    observed[family_codes] = True
+    known = position >= 0
+    cell = position[known] * width + family_codes[known]
+    top = np.full(n * width, np.iinfo("int64").min, dtype="int64")
+    np.maximum.at(top, cell, level.to_numpy()[known])
+    present = np.zeros(n * width, dtype=bool)
+    present[cell] = True
+    top = top.reshape(n, width)
+    present = present.reshape(n, width)
+    code_of = {name: code for code, name in enumerate(names) if observed[code]}
+    families = list(FAMILIES) + sorted(set(code_of) - set(FAMILIES))
+    columns = {}
+    for name in families:
+        code = code_of.get(name)
+        if code is None:
+            values, missing = np.zeros(n, dtype="int64"), np.ones(n, dtype=bool)
+        else:
+            values, missing = np.where(present[:, code], top[:, code], 0), ~present[:, code]
+        columns[f"top_level_{name}"] = pd.Series(pd.arrays.IntegerArray(values, missing), index=ids)
+    return columns
 
 
 def patient_summary(
