@@ -321,9 +321,7 @@ def agg_by(
         return pd.concat([key_frame, values.reset_index(drop=True)], axis=1)
     # each named aggregation as the column's own reduction (what ``agg`` calls for a reduction
     # named by a string, without its per-call set-up), side by side in the order named
-    values = {
-        name: getattr(grouped[column], how)().array for name, (column, how) in named.items()
-    }
+    values = {name: getattr(grouped[column], how)().array for name, (column, how) in named.items()}
     return key_frame.assign(**values)
 
 

@@ -114,15 +114,41 @@ def dose_units(sets: pd.DataFrame, *, session_groups: Groups | None = None) -> p
         prescribed_reps=("prescribed_reps", "first"),
         prescribed_hold_s=("prescribed_hold_s", "first"),
     )
+    columns = ["patient_id", "date", "exercise", "prescribed", "performed", "dose_adherence"]
+    by_arrays = _dose_by_arrays(units, columns)
+    if by_arrays is not None:
+        return by_arrays
     by_reps = units["prescribed_reps"].notna()
     per_set = units["prescribed_reps"].where(by_reps, units["prescribed_hold_s"])
     units["prescribed"] = units["prescribed_sets"].fillna(units["sets_done"]) * per_set
     units["performed"] = units["total_reps"].where(by_reps, units["tut_s"])
     units["dose_adherence"] = safe_ratio(units["performed"], units["prescribed"])
     units = units[units["dose_adherence"].notna()]
-    return units[
-        ["patient_id", "date", "exercise", "prescribed", "performed", "dose_adherence"]
-    ].reset_index(drop=True)
+    return units[columns].reset_index(drop=True)
+
+
+def _dose_by_arrays(units: pd.DataFrame, columns: list[str]) -> pd.DataFrame | None:
+    """The end of :func:`dose_units` (prescribed, performed, their ratio, units without a ratio
+    dropped) on the float64 arrays: the same IEEE operations as the Series expressions, without
+    a Series per step; None when a column is not float64 (the caller then uses the Series)."""
+    floats = ["prescribed_sets", "prescribed_reps", "prescribed_hold_s", "total_reps", "tut_s"]
+    if not all(units[c].dtype == "float64" for c in floats):
+        return None
+    prescribed_sets, prescribed_reps, prescribed_hold_s, total_reps, tut_s = (
+        units[c].to_numpy() for c in floats
+    )
+    by_reps = ~np.isnan(prescribed_reps)
+    per_set = np.where(by_reps, prescribed_reps, prescribed_hold_s)
+    sets_done = units["sets_done"].to_numpy().astype("float64")
+    prescribed = np.where(np.isnan(prescribed_sets), sets_done, prescribed_sets) * per_set
+    performed = np.where(by_reps, total_reps, tut_s)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        ratio = performed / np.where(prescribed != 0, prescribed, np.nan)
+    kept = np.flatnonzero(~np.isnan(ratio))
+    out = units[columns[:3]].take(kept).reset_index(drop=True)
+    return out.assign(
+        prescribed=prescribed[kept], performed=performed[kept], dose_adherence=ratio[kept]
+    )
 
 
 def activity_weeks(
@@ -218,14 +244,25 @@ def _patient_summary_from(
     recorded = sessions[sessions["max_pain_during"].notna() & sessions["pain_24h"].notna()]
     forward = progression_events[progression_events["kind"].isin(FORWARD_KINDS)]
     units = dose_units(sets, session_groups=session_groups)
-    weeks = activity_weeks(
-        ds.activity,
-        sessions,
-        patients,
-        who_cardio_min=who_cardio_min,
-        who_strength_sessions=who_strength_sessions,
-    )
-    if table.index.is_unique and not table.index.hasnans:
+    unique_ids = table.index.is_unique and not table.index.hasnans
+    weeks = None
+    if unique_ids:
+        weeks = _activity_week_flags(
+            ds.activity,
+            sessions,
+            table,
+            who_cardio_min=who_cardio_min,
+            who_strength_sessions=who_strength_sessions,
+        )
+    if weeks is None:
+        weeks = activity_weeks(
+            ds.activity,
+            sessions,
+            patients,
+            who_cardio_min=who_cardio_min,
+            who_strength_sessions=who_strength_sessions,
+        )
+    if unique_ids:
         table = _per_patient_by_position(
             table, sessions, recorded, forward, units, held_back, weeks
         )
@@ -420,6 +457,61 @@ def _top_levels_by_position(ids: pd.Index, family_table: pd.DataFrame) -> dict |
             values, missing = np.where(present[:, code], top[:, code], 0), ~present[:, code]
         columns[f"top_level_{name}"] = pd.Series(pd.arrays.IntegerArray(values, missing), index=ids)
     return columns
+
+
+def _activity_week_flags(
+    activity: pd.DataFrame,
+    sessions: pd.DataFrame,
+    table: pd.DataFrame,
+    *,
+    who_cardio_min: float,
+    who_strength_sessions: float,
+) -> pd.DataFrame | None:
+    """The ``patient_id`` and ``met`` columns of :func:`activity_weeks` (one row per patient
+    week with activity), for ``table`` indexed by unique patient ids: the patient weeks are
+    numbered as patient position x week, not grouped by text id, and the sums are pandas'
+    group-by sums of the same rows in the same order (so the same floating-point sums). The
+    rows' order differs from :func:`activity_weeks`' (only counts per patient are taken).
+    None when a row names a patient missing from ``table`` (:func:`activity_weeks` raises)."""
+    ids = table.index
+    position = patient_positions(ids, activity["patient_id"])
+    if (position < 0).any():
+        return None
+    start = table["start_date"].reset_index(drop=True).take(position).set_axis(activity.index)
+    week = week_of(activity["date"], start).to_numpy()
+    session_position = patient_positions(ids, sessions["patient_id"])
+    session_week = sessions["week"].to_numpy().astype("int64")
+    if len(week) == 0:
+        return _weeks_frame(ids, position, np.zeros(0, dtype=bool))
+    low = min(int(week.min()), int(session_week.min()) if len(session_week) else 0)
+    high = max(int(week.max()), int(session_week.max()) if len(session_week) else 0)
+    width = high - low + 1
+    key = position * width + (week - low)
+    by_week = activity[["cardio_min", "strength_sessions"]].groupby(key, sort=True)
+    cardio_min = by_week["cardio_min"].sum()
+    recorded_strength = by_week["strength_sessions"].sum().to_numpy()
+    strength_rows = by_week["strength_sessions"].count().to_numpy()
+    week_keys = cardio_min.index.to_numpy()
+    # exercise sessions of each patient week (0 where none)
+    session_keys, session_counts = np.unique(
+        session_position * width + (session_week - low), return_counts=True
+    )
+    at = np.minimum(np.searchsorted(session_keys, week_keys), max(len(session_keys) - 1, 0))
+    found = (session_keys[at] == week_keys) if len(session_keys) else np.zeros(0, dtype=bool)
+    exercise_sessions = np.where(found, session_counts[at] if len(session_keys) else 0, 0)
+    strength_sessions = pd.Series(
+        np.where(strength_rows > 0, recorded_strength, exercise_sessions).astype("float64")
+    )
+    met = at_least(cardio_min.reset_index(drop=True), who_cardio_min) & at_least(
+        strength_sessions, who_strength_sessions
+    )
+    return _weeks_frame(ids, week_keys // width, met.to_numpy(dtype=bool))
+
+
+def _weeks_frame(ids: pd.Index, position: np.ndarray, met: np.ndarray) -> pd.DataFrame:
+    # patient_id as codes into ``ids`` (so patient_positions reads the positions back)
+    patient = pd.Categorical.from_codes(position, categories=ids, validate=False)
+    return pd.DataFrame({"patient_id": patient, "met": met})
 
 
 def patient_summary(
