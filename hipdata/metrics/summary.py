@@ -359,8 +359,9 @@ def patient_positions(ids: pd.Index, keys: pd.Series) -> np.ndarray:
 def _per_patient_by_position(table, sessions, recorded, forward, units, held_back, weeks):
     """:func:`_per_patient_joined` when ``table``'s ``patient_id`` index is unique and
     complete: every row is placed by its patient's position in ``table`` (one lookup per
-    distinct id), counts are ``bincount``s and the mean and maximum are pandas' group-bys of
-    the same rows, in the same order, by that position (so the same floating-point sums)."""
+    distinct id) and counts are ``bincount``s; the mean and the maximum are the general path's
+    group-bys (pandas' mean of the same rows grouped by another key can differ in the last
+    bit), placed by position instead of joined."""
     ids = table.index
     n = len(ids)
 
@@ -370,26 +371,27 @@ def _per_patient_by_position(table, sessions, recorded, forward, units, held_bac
             position = position[np.asarray(keep, dtype=bool)]
         return np.bincount(position[position >= 0], minlength=n).astype("int64")
 
-    def per_position(values: pd.Series, position: np.ndarray, how: str) -> pd.Series:
+    def per_patient(frame: pd.DataFrame, column: str, how: str) -> pd.Series:
+        # the general path's group-by itself (its sums depend on the row order pandas
+        # reduces in), its result placed by position
+        reduced = getattr(frame.groupby("patient_id", observed=True)[column], how)()
+        position = patient_positions(ids, reduced.index.to_series())
         known = position >= 0
-        reduced = getattr(values[known].groupby(position[known]), how)()
-        return reduced.reindex(pd.RangeIndex(n)).set_axis(ids)
+        placed = reduced[known].set_axis(position[known])
+        return placed.reindex(pd.RangeIndex(n)).set_axis(ids)
 
-    session_position = patient_positions(ids, sessions["patient_id"])
     flare = sessions["flare"]
     recorded_flare = recorded["flare"]
     met_weeks = weeks["met"].to_numpy(dtype=bool)
     criterion_before = forward["criterion_before"]
     columns = {
         "sessions": count(sessions),
-        "last_session": per_position(sessions["date"], session_position, "max"),
+        "last_session": per_patient(sessions, "date", "max"),
         "pain_recorded_sessions": count(recorded),
         # with both pains recorded, flare False is "both <= pain_threshold"
         "pain_within_sessions": count(recorded, (recorded_flare == False).fillna(False)),  # noqa: E712
         "flare_sessions": count(sessions, (flare == True).fillna(False)),  # noqa: E712
-        "dose_adherence": per_position(
-            units["dose_adherence"], patient_positions(ids, units["patient_id"]), "mean"
-        ),
+        "dose_adherence": per_patient(units, "dose_adherence", "mean"),
         "dose_units": count(units),
         "forward_progressions": count(forward),
         "on_criteria_progressions": count(forward, (criterion_before == "met").fillna(False)),
@@ -455,7 +457,8 @@ def _top_levels_by_position(ids: pd.Index, family_table: pd.DataFrame) -> dict |
             values, missing = np.zeros(n, dtype="int64"), np.ones(n, dtype=bool)
         else:
             values, missing = np.where(present[:, code], top[:, code], 0), ~present[:, code]
-        columns[f"top_level_{name}"] = pd.Series(pd.arrays.IntegerArray(values, missing), index=ids)
+        column = f"top_level_{name}"
+        columns[column] = pd.Series(pd.arrays.IntegerArray(values, missing), index=ids, name=column)
     return columns
 
 
@@ -468,10 +471,11 @@ def _activity_week_flags(
     who_strength_sessions: float,
 ) -> pd.DataFrame | None:
     """The ``patient_id`` and ``met`` columns of :func:`activity_weeks` (one row per patient
-    week with activity), for ``table`` indexed by unique patient ids: the patient weeks are
-    numbered as patient position x week, not grouped by text id, and the sums are pandas'
-    group-by sums of the same rows in the same order (so the same floating-point sums). The
-    rows' order differs from :func:`activity_weeks`' (only counts per patient are taken).
+    week with activity), for ``table`` indexed by unique patient ids: a patient week is one
+    integer, the patient's rank in text order x week, not a group-by of text ids and a merge.
+    The integers rank the patient weeks as the group-by of :func:`activity_weeks` does, so
+    pandas sums the same rows with the same group codes (the same floating-point sums: its
+    group sums depend on the codes' order). ``patient_id`` holds codes into ``table.index``.
     None when a row names a patient missing from ``table`` (:func:`activity_weeks` raises)."""
     ids = table.index
     position = patient_positions(ids, activity["patient_id"])
@@ -479,14 +483,18 @@ def _activity_week_flags(
         return None
     start = table["start_date"].reset_index(drop=True).take(position).set_axis(activity.index)
     week = week_of(activity["date"], start).to_numpy()
-    session_position = patient_positions(ids, sessions["patient_id"])
+    # the patients' ranks in text order (the order a group-by sorts text ids in)
+    by_text = np.asarray(ids.argsort(), dtype="int64")
+    rank = np.empty(len(ids), dtype="int64")
+    rank[by_text] = np.arange(len(ids))
+    session_rank = rank[patient_positions(ids, sessions["patient_id"])]
     session_week = sessions["week"].to_numpy().astype("int64")
     if len(week) == 0:
         return _weeks_frame(ids, position, np.zeros(0, dtype=bool))
     low = min(int(week.min()), int(session_week.min()) if len(session_week) else 0)
     high = max(int(week.max()), int(session_week.max()) if len(session_week) else 0)
     width = high - low + 1
-    key = position * width + (week - low)
+    key = rank[position] * width + (week - low)
     by_week = activity[["cardio_min", "strength_sessions"]].groupby(key, sort=True)
     cardio_min = by_week["cardio_min"].sum()
     recorded_strength = by_week["strength_sessions"].sum().to_numpy()
@@ -494,7 +502,7 @@ def _activity_week_flags(
     week_keys = cardio_min.index.to_numpy()
     # exercise sessions of each patient week (0 where none)
     session_keys, session_counts = np.unique(
-        session_position * width + (session_week - low), return_counts=True
+        session_rank * width + (session_week - low), return_counts=True
     )
     at = np.minimum(np.searchsorted(session_keys, week_keys), max(len(session_keys) - 1, 0))
     found = (session_keys[at] == week_keys) if len(session_keys) else np.zeros(0, dtype=bool)
@@ -505,7 +513,7 @@ def _activity_week_flags(
     met = at_least(cardio_min.reset_index(drop=True), who_cardio_min) & at_least(
         strength_sessions, who_strength_sessions
     )
-    return _weeks_frame(ids, week_keys // width, met.to_numpy(dtype=bool))
+    return _weeks_frame(ids, by_text[week_keys // width], met.to_numpy(dtype=bool))
 
 
 def _weeks_frame(ids: pd.Index, position: np.ndarray, met: np.ndarray) -> pd.DataFrame:
