@@ -157,8 +157,9 @@ def text_as_str(frame: pd.DataFrame) -> pd.DataFrame:
     """Give ``object`` text columns (e.g. an all-empty ``clinician_id``) and text categoricals
     (the metrics' :func:`coded` keys, or ids a loader made categorical) pandas' ``str`` dtype,
     so every output table types them alike and Parquet round-trips them."""
-    plain = [c for c in frame.columns if frame[c].dtype == object]
-    categorical = [c for c in frame.columns if _is_text_categorical(frame[c].dtype)]
+    dtypes = frame.dtypes  # once: ``frame[c]`` per column builds a Series each time
+    plain = [c for c, dtype in dtypes.items() if dtype == np.dtype(object)]
+    categorical = [c for c, dtype in dtypes.items() if _is_text_categorical(dtype)]
     if categorical:
         frame = frame.assign(**{c: _categorical_as_str(frame[c]) for c in categorical})
     return frame.astype(dict.fromkeys(plain, "str")) if plain else frame
