@@ -284,3 +284,22 @@ def test_agg_by_direct_reductions_equal_agg():
     fast = agg_by(empty, keys, **named)
     plain = empty.groupby(keys, sort=True, observed=True).agg(**named).reset_index()
     pd.testing.assert_frame_equal(fast, plain, check_exact=True, check_index_type=False)
+
+
+@pytest.mark.parametrize("unit", ["ns", "us", "ms", "s"])
+def test_quarter_label_from_months_equals_the_dt_fields(unit):
+    from hipdata.metrics.sessions import quarter_label
+
+    dates = pd.Series(
+        pd.to_datetime(
+            ["1969-12-31", "1970-01-01", "2026-03-31", "2026-04-01", "1899-07-04", None]
+            + ["2262-04-11", "2026-12-31", "2026-06-30", "2026-07-01"]
+        )
+    ).astype(f"datetime64[{unit}]")
+    fast = quarter_label(dates)
+    number = dates.dt.year * 4 + dates.dt.quarter - 1
+    plain = number.map(lambda q: np.nan if pd.isna(q) else f"{int(q) // 4}Q{int(q) % 4 + 1}")
+    pd.testing.assert_series_equal(fast, plain.astype("str"), check_exact=True)
+    # hand-checked: 31 Dec 1969 is 1969Q4, 1 Jan 1970 1970Q1, 30 Jun / 1 Jul 2026 Q2 / Q3
+    assert fast.tolist()[:2] == ["1969Q4", "1970Q1"] and fast.tolist()[-2:] == ["2026Q2", "2026Q3"]
+    assert quarter_label(dates.iloc[:0]).tolist() == []
