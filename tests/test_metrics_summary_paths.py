@@ -188,9 +188,21 @@ def test_edge_cases_equal_the_plain_paths(case, monkeypatch):
 
 
 def test_no_sets_at_all_equals_the_plain_paths(monkeypatch):
-    ds = _tiny(["P1", "P2"], sets_of=[])
+    activity = pd.DataFrame(
+        {
+            "patient_id": ["P1", "P1", "P2"],
+            "date": ["2026-01-05", "2026-01-13", "2026-01-06"],
+            "cardio_min": [150.0, 30.0, 200.0],
+            "strength_sessions": [2.0, np.nan, np.nan],
+        }
+    )
+    ds = _tiny(["P1", "P2"], sets_of=[], activity=activity)
     fast = _assert_fast_equals_plain(ds, monkeypatch)
     assert fast["patient_summary"]["sessions"].tolist() == [0, 0]
+    # P1 week 0 (150 min, 2 recorded) met, week 1 (30 min) not; P2 week 0 200 min but no
+    # strength recorded and no exercise session (0 < 2): not met
+    assert fast["patient_summary"]["activity_weeks"].tolist() == [2, 1]
+    assert fast["patient_summary"]["activity_weeks_met"].tolist() == [1, 0]
     assert fast["patient_summary"]["top_level_extensors"].isna().all()
 
 

@@ -504,9 +504,11 @@ def _activity_week_flags(
     session_keys, session_counts = np.unique(
         session_rank * width + (session_week - low), return_counts=True
     )
-    at = np.minimum(np.searchsorted(session_keys, week_keys), max(len(session_keys) - 1, 0))
-    found = (session_keys[at] == week_keys) if len(session_keys) else np.zeros(0, dtype=bool)
-    exercise_sessions = np.where(found, session_counts[at] if len(session_keys) else 0, 0)
+    if len(session_keys):
+        at = np.minimum(np.searchsorted(session_keys, week_keys), len(session_keys) - 1)
+        exercise_sessions = np.where(session_keys[at] == week_keys, session_counts[at], 0)
+    else:  # no exercise session at all
+        exercise_sessions = np.zeros(len(week_keys), dtype="int64")
     strength_sessions = pd.Series(
         np.where(strength_rows > 0, recorded_strength, exercise_sessions).astype("float64")
     )
