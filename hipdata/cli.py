@@ -409,21 +409,35 @@ def _write_tables_whole(tables: dict, out: Path, fmt: str) -> dict:
 
 
 def _compute_metrics(dataset, out: Path, fmt: str, measures=None, protocol=None) -> dict:
-    """Compute and write every metric table plus the pain-trajectory model and quarantine."""
+    """Compute and write every metric table plus the pain-trajectory model and quarantine.
+
+    The model is fitted in a second thread while the tables are written: both spend most of
+    their time in numpy, BLAS and Arrow code that releases the GIL, so on two cores the model
+    costs little wall time. The files are those of fitting first and writing after, and they are
+    moved into place together (:func:`_write_tables_whole`'s staging and commit)."""
+    from concurrent.futures import ThreadPoolExecutor
+
     from hipdata.analysis.trajectories import fit_pain_trajectory
-    from hipdata.metrics import compute_all
+    from hipdata.metrics import compute_all, write_tables
+    from hipdata.report.run import commit, staging_folder
 
     with console.status("computing metrics"):
         tables = compute_all(dataset, protocol, measures=measures)
         # outcome-only data (no exercise sessions): no pain trajectory to model
         has_sessions = tables["sessions"]["patient_id"].nunique() >= 2
-        model = fit_pain_trajectory(tables["sessions"]) if has_sessions else None
-    outputs = {name: frame for name, frame in tables.items() if name != "family_sessions"}
-    if model is not None:
-        outputs["pain_trajectory_model"] = model.table()  # summary + which model and why
-    outputs["quarantine"] = dataset.quarantine
-    outputs["protocol"] = _protocol_table(protocol)  # the values these tables were computed with
-    _write_tables_whole(outputs, out, fmt)
+        outputs = {name: frame for name, frame in tables.items() if name != "family_sessions"}
+        out.mkdir(parents=True, exist_ok=True)
+        with ThreadPoolExecutor(max_workers=1) as pool, staging_folder(out) as staging:
+            fitting = pool.submit(fit_pain_trajectory, tables["sessions"]) if has_sessions else None
+            written = write_tables(outputs, staging, format=fmt)
+            model = fitting.result() if fitting is not None else None
+            extras = {}
+            if model is not None:
+                extras["pain_trajectory_model"] = model.table()  # summary + which model and why
+            extras["quarantine"] = dataset.quarantine
+            extras["protocol"] = _protocol_table(protocol)  # the values these tables used
+            written.update(write_tables(extras, staging, format=fmt))
+            commit(staging, out, [path.name for path in written.values()])
     for warning in model.warnings if model is not None else ["not fitted (no exercise sessions)"]:
         err_console.print(f"[yellow]pain trajectory model:[/yellow] {warning}")
     return {"tables": tables, "model": model}
