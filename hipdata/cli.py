@@ -561,7 +561,7 @@ def metrics(
         typer.Option(
             min=1,
             help="Set rows per chunk of patients; given, the run is chunked whatever its size "
-            "(default: chunks of 750,000 above 2,000,000 set rows).",
+            "(default: chunks of 900,000 above 2,000,000 set rows).",
         ),
     ] = None,
 ) -> None:

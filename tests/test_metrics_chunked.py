@@ -291,3 +291,133 @@ def test_cli_input_error_is_the_same_message(tmp_path):
     assert one.exit_code == two.exit_code == 2
     assert "lacks the required column(s) date" in two.output
     assert one.output == two.output
+
+
+def _pieces(folder: Path, frames: list[pd.DataFrame]) -> list[tuple]:
+    """Each frame as a worker hands it over: Arrow piece, CSV piece (fast writer), first row,
+    rows, whole-number flags."""
+    from hipdata.io.writers import csv_ready, write_csv_text
+    from hipdata.metrics.chunked import _float_whole, _write_piece
+
+    folder.mkdir()
+    parts = []
+    for number, frame in enumerate(frames):
+        piece, csv = folder / f"{number}.arrow", folder / f"{number}.csv"
+        _write_piece(frame, piece)
+        write_csv_text(csv_ready(frame), csv)
+        parts.append((piece, csv, frame.iloc[:1].copy(), len(frame), _float_whole(frame)))
+    return parts
+
+
+def _chunk_frames(case: str) -> list[pd.DataFrame]:
+    """Chunks of one table that agree, or disagree in ways only known after later chunks."""
+
+    def frame(ids, dose, count, count_dtype="int64"):
+        return pd.DataFrame(
+            {
+                "patient_id": pd.array(ids, dtype="str"),
+                "dose_kg": pd.array(dose, dtype="float64"),
+                "sessions": pd.array(count, dtype=count_dtype),
+            }
+        )
+
+    first = frame(["Ärzte-1", "P 2", "日本"], [2.0, np.nan, 4.0], [1, 2, 3])
+    later = frame(["P3", "P3"], [5.0, 5.0], [7, 7])  # ties
+    if case == "agree":
+        return [first, later.iloc[:0], later, frame(["P4"], [np.nan], [0])]
+    if case == "whole_then_fraction":  # CSV: "2" in the first chunk must become "2.0"
+        return [first, later, frame(["P5"], [2.5], [1])]
+    if case == "fraction_then_whole":  # the later chunk is re-formatted, no rewrite
+        return [frame(["P5"], [2.5], [1]), first, later]
+    if case == "dtype_later":  # a later chunk's count column is float (a NaN)
+        return [first, later, frame(["P6"], [1.0], [np.nan], "float64")]
+    if case == "empty":
+        return [first.iloc[:0], later.iloc[:0]]
+    raise AssertionError(case)
+
+
+@pytest.mark.parametrize(
+    "case", ["agree", "whole_then_fraction", "fraction_then_whole", "dtype_later", "empty"]
+)
+@pytest.mark.parametrize("fmt", ["csv", "parquet"])
+def test_stream_writes_what_waiting_for_every_chunk_writes(tmp_path, case, fmt):
+    """The streamed table (written while later chunks run) equals the table written after the
+    last chunk from all pieces (the rules the one-process equality above is proven for), and
+    the stream gives up exactly when a later chunk changes what earlier rows should be."""
+    from hipdata.metrics.chunked import _TableStream, _target, _write_csv, _write_parquet
+
+    parts = _pieces(tmp_path / "pieces", _chunk_frames(case))
+    heads, rows = [p[2] for p in parts], [p[3] for p in parts]
+    target = _target(heads, rows)
+    waited = tmp_path / f"waited.{fmt}"
+    if fmt == "parquet":
+        _write_parquet(waited, [p[0] for p in parts if p[3]] or [parts[0][0]], target)
+    else:
+        _write_csv(waited, [(p[0], p[1], p[2], p[4]) for p in parts if p[3]], target)
+    stream = _TableStream(tmp_path / f"streamed.{fmt}", fmt)
+    for part in parts:
+        stream.append(*part)
+    stream.close()
+    broken = {"csv": ["whole_then_fraction", "dtype_later"], "parquet": ["dtype_later"]}[fmt]
+    assert stream.complete == (case not in broken + ["empty"])
+    if not stream.complete:
+        return  # compute_chunked writes this table again with the functions above
+    streamed = tmp_path / f"streamed.{fmt}"
+    if fmt == "csv":
+        assert streamed.read_bytes() == waited.read_bytes()
+        if case == "fraction_then_whole":  # the whole table is not whole: "2.0", not "2"
+            assert "Ärzte-1,2.0,1\n" in streamed.read_text(encoding="utf-8")
+    assert_frame_equal(_read(streamed), _read(waited), check_exact=True)
+    assert len(_read(streamed)) == sum(rows)
+
+
+def test_model_error_is_raised_and_nothing_is_written(hostile, tmp_path, monkeypatch):
+    """The pain-trajectory model is fitted in a thread while the last rows are written: its
+    error still reaches the caller, and the output folder receives no table."""
+    import hipdata.analysis.trajectories as trajectories
+
+    def failing(sessions):
+        raise np.linalg.LinAlgError("singular matrix (planted)")
+
+    monkeypatch.setattr(trajectories, "fit_pain_trajectory", failing)
+    out = tmp_path / "chunked"
+    with pytest.raises(np.linalg.LinAlgError, match="planted"):
+        compute_chunked(hostile, out, fmt="parquet", workers=2, chunk_rows=2_000, today=TODAY)
+    assert list(out.iterdir()) == []  # no table, no staging or scratch folder left
+
+
+@pytest.mark.parametrize("fmt", ["csv", "parquet"])
+def test_tables_written_again_from_all_chunks_equal_the_one_process_run(
+    hostile, tmp_path, monkeypatch, fmt
+):
+    """When the chunks disagree (every stream forced to give up after its first chunk here),
+    compute_chunked writes each table again from all the chunks' pieces: still the files of the
+    one-process run."""
+    from hipdata.metrics import chunked
+    from hipdata.protocol import Protocol
+
+    append = chunked._TableStream.append
+    gave_up = []
+
+    def give_up_after_first(self, *args):
+        if self.appended:
+            self.broken = True
+            gave_up.append(self.path.name)
+            return
+        append(self, *args)
+
+    monkeypatch.setattr(chunked._TableStream, "append", give_up_after_first)
+    _one_process(hostile, tmp_path / "one", fmt)
+    result = compute_chunked(
+        hostile,
+        tmp_path / "chunked",
+        fmt=fmt,
+        protocol=Protocol(),
+        workers=2,
+        chunk_rows=1_500,
+        extra_tables={"protocol": _protocol_table()},
+        today=TODAY,
+    )
+    assert result.chunks >= 5
+    assert {"sets", "sessions", "weekly_load"} <= {name.split(".")[0] for name in gave_up}
+    _assert_same_folders(tmp_path / "one", tmp_path / "chunked")

@@ -157,8 +157,9 @@ def text_as_str(frame: pd.DataFrame) -> pd.DataFrame:
     """Give ``object`` text columns (e.g. an all-empty ``clinician_id``) and text categoricals
     (the metrics' :func:`coded` keys, or ids a loader made categorical) pandas' ``str`` dtype,
     so every output table types them alike and Parquet round-trips them."""
-    plain = [c for c in frame.columns if frame[c].dtype == object]
-    categorical = [c for c in frame.columns if _is_text_categorical(frame[c].dtype)]
+    dtypes = frame.dtypes  # once: ``frame[c]`` per column builds a Series each time
+    plain = [c for c, dtype in dtypes.items() if dtype == np.dtype(object)]
+    categorical = [c for c, dtype in dtypes.items() if _is_text_categorical(dtype)]
     if categorical:
         frame = frame.assign(**{c: _categorical_as_str(frame[c]) for c in categorical})
     return frame.astype(dict.fromkeys(plain, "str")) if plain else frame
@@ -314,9 +315,19 @@ def agg_by(
         groups = group_codes(frame, keys)
     if groups is None:
         return frame.groupby(keys, sort=True, observed=True).agg(**named).reset_index()
-    values = group_by(frame, keys, groups).agg(**named)
+    grouped = group_by(frame, keys, groups)
     key_frame = frame[keys].take(groups.first).reset_index(drop=True)
-    return pd.concat([key_frame, values.reset_index(drop=True)], axis=1)
+    if not all(isinstance(how, str) and how in _NAMED_REDUCTIONS for _, how in named.values()):
+        values = grouped.agg(**named)
+        return pd.concat([key_frame, values.reset_index(drop=True)], axis=1)
+    # each named aggregation as the column's own reduction (what ``agg`` calls for a reduction
+    # named by a string, without its per-call set-up), side by side in the order named
+    values = {name: getattr(grouped[column], how)().array for name, (column, how) in named.items()}
+    return key_frame.assign(**values)
+
+
+#: Reductions :func:`agg_by` calls directly (``SeriesGroupBy.<name>()``, as ``agg`` does).
+_NAMED_REDUCTIONS = frozenset({"sum", "max", "min", "first", "last", "size", "nunique", "mean"})
 
 
 def distinct_per_group(groups: Groups, values: pd.Series) -> np.ndarray | None:

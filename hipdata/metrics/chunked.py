@@ -11,10 +11,19 @@ the tables, sorted by patient first, come out in the single-process run's row or
 keep their file's name and 1-based row numbers, so the quarantine and the sets' ``source_row``
 are those of the whole file. The pain-trajectory model, the one thing fitted across patients, is
 fitted on the concatenated ``sessions`` exactly as in the single-process run.
+
+The workers hand each table over as an uncompressed Arrow IPC file (no encoding), which the
+parent memory-maps and encodes once into the table's output file (for CSV output the workers
+also write the CSV text, which the parent copies). The parent appends each chunk's rows as soon
+as that chunk and every chunk before it are done, for the first chunks (:data:`TAIL_SHARE`)
+while the later chunks run, and the last ones while a thread fits the model; a chunk that
+shows the whole table's dtypes differ from the first chunks' (rare: a column all missing in one
+chunk) makes the parent write that table again from all the chunks' files.
 """
 
 from __future__ import annotations
 
+import importlib
 import multiprocessing
 import os
 import resource
@@ -22,7 +31,7 @@ import shutil
 import tempfile
 import time
 from collections.abc import Callable
-from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -37,12 +46,22 @@ from hipdata.errors import DataError
 CHUNKED_MIN_ROWS = 2_000_000
 #: Target exercise rows per chunk: a worker's memory grows with its chunk (about 1 GiB per
 #: 10^6 set rows loaded and computed, measured: 0.6 GiB at 500 000), and a fixed cost per chunk
-#: (about 1 s of CPU) favours fewer, larger chunks.
-DEFAULT_CHUNK_ROWS = 750_000
+#: (about 1.4 CPU s) favours fewer, larger chunks. Measured at 10^7 set rows with 2 workers:
+#: 750 000 rows (15 chunks) 56 workers' CPU s, 2.31 GiB peak (parent and workers at once);
+#: 1 000 000 (11 chunks) 50 CPU s, 2.66 GiB. 900 000 keeps the peak near 2.5 GiB.
+DEFAULT_CHUNK_ROWS = 900_000
+#: Share of the chunks whose rows the parent writes after the last chunk, while a thread fits
+#: the pain-trajectory model (one core): writing a chunk's tables (the Parquet encode) takes
+#: about twice the model's time per set row (at 10^7 set rows about 10 CPU s against 5.4 s), so
+#: writing the last half then fills the core the fit leaves idle; the first half is written
+#: while the later chunks run.
+TAIL_SHARE = 0.5
 #: Columns of ``sessions`` the parent keeps: the pain-trajectory model's and the CLI summary's.
 SESSION_COLUMNS = ("patient_id", "week", "max_pain_during", "pain_24h", "flare")
 #: Loader tables in the order the loader validates (and the quarantine lists) them.
 _TABLE_ORDER = ("patients", "exercises", "activity", "outcomes", "treatments")
+#: Suffix of the chunks' table pieces: uncompressed Arrow IPC (Feather v2) files.
+_PIECE = ".arrow"
 _CSV_OPTIONS = {"date_format": "%Y-%m-%d", "na_rep": "", "lineterminator": "\n"}
 
 
@@ -74,7 +93,14 @@ class ChunkedResult:
     workers_cpu : float
         CPU seconds of the workers (user + system), up to their last chunk's computation.
     timings : dict
-        Wall seconds of the parent's steps: ``read``, ``chunks``, ``model``, ``write``.
+        Wall seconds of the parent's steps: ``read`` (the inputs, split into chunks),
+        ``chunks`` (until the last chunk is done; the tables of the chunks done in order are
+        written meanwhile), ``write`` (from then to the commit: the last chunks' rows and the
+        small tables, while the pain-trajectory model is fitted in a thread) and ``model``
+        (the fit's own seconds, inside ``write``).
+    parent_cpu : dict
+        CPU seconds of the parent process (all its threads) in ``read``, ``chunks``,
+        ``write``.
     """
 
     load_report: pd.DataFrame
@@ -86,6 +112,7 @@ class ChunkedResult:
     peak_rss: dict = field(default_factory=dict)
     workers_cpu: float = 0.0
     timings: dict = field(default_factory=dict)
+    parent_cpu: dict = field(default_factory=dict)
 
 
 def exercise_rows(folder: str | Path) -> int:
@@ -191,6 +218,26 @@ def _float_whole(frame: pd.DataFrame) -> dict[str, bool]:
     return out
 
 
+def _write_piece(frame: pd.DataFrame, path: Path) -> None:
+    """One chunk's table as an uncompressed Arrow IPC file (the Feather v2 format): the Arrow
+    table ``to_parquet`` would encode, written as its buffers (no encoding), for the parent to
+    memory-map and encode once into the whole table's file."""
+    table = pa.Table.from_pandas(frame, preserve_index=False)
+    with pa.OSFile(str(path), "wb") as sink, pa.ipc.new_file(sink, table.schema) as writer:
+        writer.write_table(table)
+
+
+def _read_piece(path: Path) -> pa.Table:
+    """A piece written by :func:`_write_piece`, memory-mapped (its buffers are not copied)."""
+    with pa.memory_map(str(path)) as source:
+        return pa.ipc.open_file(source).read_all()
+
+
+def _piece_frame(path: Path) -> pd.DataFrame:
+    """A piece as the pandas frame it was written from (dtypes from its pandas metadata)."""
+    return _read_piece(path).to_pandas()
+
+
 def _run_chunk(number: int, raws: dict, options: dict, protocol, measures, scratch: str, fmt: str):
     """Load and compute one chunk in a worker; write its tables to ``scratch``; return the small
     parts the parent needs (or the loader's DataError as a tuple)."""
@@ -210,7 +257,7 @@ def _run_chunk(number: int, raws: dict, options: dict, protocol, measures, scrat
     folder.mkdir()
     info = {}
     for name, frame in tables.items():
-        frame.to_parquet(folder / f"{name}.parquet", index=False)
+        _write_piece(frame, folder / f"{name}{_PIECE}")
         entry = {"rows": len(frame), "head": frame.iloc[:1].copy(), "whole": _float_whole(frame)}
         if fmt == "csv":  # with its header line (the fast writer's), which the parent skips
             write_csv_text(csv_ready(frame), folder / f"{name}.csv")
@@ -248,6 +295,22 @@ def _run_chunk(number: int, raws: dict, options: dict, protocol, measures, scrat
     }
 
 
+def _warm_up() -> None:
+    """Import what a chunk needs, in a worker, while the parent still reads the inputs."""
+    import hipdata.io.loader  # noqa: F401
+    import hipdata.io.writers  # noqa: F401
+    import hipdata.metrics  # noqa: F401
+
+
+def _fit_model(sessions: pd.DataFrame):
+    """The pain-trajectory model on the whole run's sessions, and its wall seconds."""
+    from hipdata.analysis.trajectories import fit_pain_trajectory
+
+    clock = time.perf_counter()
+    model = fit_pain_trajectory(sessions)
+    return model, time.perf_counter() - clock
+
+
 def _target(heads: list[pd.DataFrame], rows: list[int]) -> pd.DataFrame:
     """An empty frame with the dtypes of the whole table: those of the chunks with rows (their
     common dtype when they differ), or the first chunk's when no chunk has rows."""
@@ -259,44 +322,121 @@ def _target(heads: list[pd.DataFrame], rows: list[int]) -> pd.DataFrame:
     return pd.concat(full, ignore_index=True).iloc[:0]
 
 
+def _append_parquet(writer: pq.ParquetWriter, schema: pa.Schema, piece: Path, target) -> None:
+    """Encode one chunk's piece into the whole table's Parquet file (``schema``, that of
+    ``target``; a piece of other column types is converted to the target's dtypes first)."""
+    table = _read_piece(piece)
+    if not table.schema.equals(schema, check_metadata=False):
+        frame = table.to_pandas().astype(target.dtypes.to_dict())
+        table = pa.Table.from_pandas(frame, schema=schema, preserve_index=False)
+    writer.write_table(table.replace_schema_metadata(schema.metadata))
+
+
 def _write_parquet(path: Path, parts: list[Path], target: pd.DataFrame) -> None:
     schema = pa.Schema.from_pandas(target, preserve_index=False)
     with pq.ParquetWriter(path, schema) as writer:
         for part in parts:
-            table = pq.read_table(part)
-            if not table.schema.equals(schema, check_metadata=False):
-                frame = table.to_pandas().astype(target.dtypes.to_dict())
-                table = pa.Table.from_pandas(frame, schema=schema, preserve_index=False)
-            writer.write_table(table.replace_schema_metadata(schema.metadata))
+            _append_parquet(writer, schema, part, target)
+
+
+def _whole_flags(target: pd.DataFrame, flags: list[dict]) -> dict[str, bool]:
+    """For each float column of the whole table: whole numbers in every chunk."""
+    return {column: all(f.get(column, True) for f in flags) for column in _float_whole(target)}
+
+
+def _append_csv(stream, part: tuple[Path, Path, pd.DataFrame, dict], target, whole) -> None:
+    """One chunk's rows: its own CSV when it was formatted as the whole table is (same dtypes;
+    whole-number float columns as in the whole table, ``whole``), else re-formatted here from
+    its Arrow piece."""
+    from hipdata.io.writers import csv_ready
+
+    piece, csv, head, flags = part
+    same = head.dtypes.equals(target.dtypes) and all(
+        flags.get(column, True) == value for column, value in whole.items()
+    )
+    if same:
+        with open(csv, encoding="utf-8", newline="") as source:
+            source.readline()  # the piece's own header: the table has one, written before
+            shutil.copyfileobj(source, stream, 1 << 22)
+        return
+    frame = _piece_frame(piece).astype(target.dtypes.to_dict())
+    ready = csv_ready(frame)
+    for position, column in enumerate(frame.columns):
+        if column in whole and not whole[column]:
+            ready.isetitem(position, frame[column])  # keep "3.0" as the whole table does
+    ready.to_csv(stream, index=False, header=False, **_CSV_OPTIONS)
+
+
+def _csv_header(stream, target: pd.DataFrame) -> None:
+    from hipdata.io.writers import csv_ready
+
+    csv_ready(target).to_csv(stream, index=False, **_CSV_OPTIONS)
 
 
 def _write_csv(path: Path, parts: list[tuple[Path, Path, pd.DataFrame, dict]], target) -> None:
-    """Header once, then each chunk's rows: the chunk's own CSV when it was formatted as the
-    whole table would be (same dtypes; whole-number float columns as in the whole table), else
-    re-formatted here from its Parquet copy."""
-    from hipdata.io.writers import csv_ready
-
-    whole = {
-        column: all(flags.get(column, True) for *_, flags in parts)
-        for column in _float_whole(target)
-    }
+    """Header once, then each chunk's rows (:func:`_append_csv`)."""
+    whole = _whole_flags(target, [flags for *_, flags in parts])
     with open(path, "w", encoding="utf-8", newline="") as stream:
-        csv_ready(target).to_csv(stream, index=False, **_CSV_OPTIONS)
-        for parquet, csv, head, flags in parts:
-            same = head.dtypes.equals(target.dtypes) and all(
-                flags.get(column, True) == value for column, value in whole.items()
-            )
-            if same:
-                with open(csv, encoding="utf-8", newline="") as piece:
-                    piece.readline()  # the piece's own header: the table has one, written above
-                    shutil.copyfileobj(piece, stream, 1 << 22)
-                continue
-            frame = pd.read_parquet(parquet).astype(target.dtypes.to_dict())
-            ready = csv_ready(frame)
-            for position, column in enumerate(frame.columns):
-                if column in whole and not whole[column]:
-                    ready.isetitem(position, frame[column])  # keep "3.0" as the whole table does
-            ready.to_csv(stream, index=False, header=False, **_CSV_OPTIONS)
+        _csv_header(stream, target)
+        for part in parts:
+            _append_csv(stream, part, target, whole)
+
+
+class _TableStream:
+    """One output table written chunk by chunk, in chunk order, while later chunks still run.
+
+    The whole table's dtypes (and, for CSV, which float columns hold only whole numbers) are
+    known only once every chunk is done. The stream takes them from the first chunk with rows
+    and keeps writing while every later chunk agrees; a chunk that does not (other dtypes, or a
+    float column no longer whole after rows were written) marks the stream ``broken``, and the
+    table is then written again from all its pieces after the last chunk (:func:`_write_parquet`
+    / :func:`_write_csv`, the rules of a run that waits for every chunk). Either way the file
+    is that of the one-process run.
+    """
+
+    def __init__(self, path: Path, fmt: str):
+        self.path, self.fmt = path, fmt
+        self.file = None  # ParquetWriter or text stream, opened with the first chunk with rows
+        self.target: pd.DataFrame | None = None
+        self.whole: dict[str, bool] = {}
+        self.appended = 0
+        self.broken = False
+
+    def append(self, piece: Path, csv: Path, head: pd.DataFrame, rows: int, flags: dict) -> None:
+        if self.broken or not rows:
+            return
+        if self.target is None:
+            self.target = head.iloc[:0]
+            self.whole = _whole_flags(self.target, [])
+            if self.fmt == "parquet":
+                self.schema = pa.Schema.from_pandas(self.target, preserve_index=False)
+                self.file = pq.ParquetWriter(self.path, self.schema)
+            else:
+                self.file = open(self.path, "w", encoding="utf-8", newline="")  # noqa: SIM115
+                _csv_header(self.file, self.target)
+        elif not head.dtypes.equals(self.target.dtypes):
+            self.broken = True
+            return
+        if self.fmt == "parquet":
+            _append_parquet(self.file, self.schema, piece, self.target)
+        else:
+            whole = _whole_flags(self.target, [self.whole, flags])
+            if whole != self.whole and self.appended:
+                self.broken = True
+                return
+            self.whole = whole
+            _append_csv(self.file, (piece, csv, head, flags), self.target, whole)
+        self.appended += 1
+
+    @property
+    def complete(self) -> bool:
+        """Whether the file holds the whole table once closed (else it must be rewritten)."""
+        return self.appended > 0 and not self.broken
+
+    def close(self) -> None:
+        if self.file is not None:
+            self.file.close()
+            self.file = None
 
 
 def _merge_quarantine(parts: list[pd.DataFrame]) -> pd.DataFrame:
@@ -409,7 +549,6 @@ def compute_chunked(
     -------
     ChunkedResult
     """
-    from hipdata.analysis.trajectories import fit_pain_trajectory
     from hipdata.io.loader import _find_files
     from hipdata.io.readers import read_raw
     from hipdata.report.run import commit, staging_folder
@@ -425,22 +564,35 @@ def compute_chunked(
         **load_options,
         "today": pd.Timestamp.today().normalize() if today is None else pd.Timestamp(today),
     }
-    clock = time.perf_counter()
-    timings = {}
-    files, _ = _find_files(folder)
-    raws = {t: read_raw(files[t], coded=True) for t in _TABLE_ORDER if t in files}
-    ids = {table: _id_cells(raw, table) for table, raw in raws.items()}
-    chunk_of = _assign_chunks(ids, chunk_rows)
-    del ids
-    n_chunks = int(max((int(c.max()) for c in chunk_of.values() if len(c)), default=0)) + 1
-    positions = {}
-    for table, chunks in chunk_of.items():
-        order = np.argsort(chunks, kind="stable")
-        bounds = np.concatenate([[0], np.cumsum(np.bincount(chunks, minlength=n_chunks))])
-        positions[table] = (order, bounds)
-    del chunk_of
+    clock, cpu = time.perf_counter(), time.process_time()
+    timings, parent_cpu = {}, {}
+    context = multiprocessing.get_context("forkserver" if os.name == "posix" else "spawn")
+    pool = ProcessPoolExecutor(max_workers=workers, mp_context=context)
+    model_thread = ThreadPoolExecutor(1)
+    try:
+        # while the parent reads (one core): a worker imports the loader and the metrics, a
+        # thread the model's modules (scipy)
+        pool.submit(_warm_up)
+        model_thread.submit(importlib.import_module, "hipdata.analysis.trajectories")
+        files, _ = _find_files(folder)
+        raws = {t: read_raw(files[t], coded=True) for t in _TABLE_ORDER if t in files}
+        ids = {table: _id_cells(raw, table) for table, raw in raws.items()}
+        chunk_of = _assign_chunks(ids, chunk_rows)
+        del ids
+        n_chunks = int(max((int(c.max()) for c in chunk_of.values() if len(c)), default=0)) + 1
+        positions = {}
+        for table, chunks in chunk_of.items():
+            order = np.argsort(chunks, kind="stable")
+            bounds = np.concatenate([[0], np.cumsum(np.bincount(chunks, minlength=n_chunks))])
+            positions[table] = (order, bounds)
+        del chunk_of
+    except BaseException:
+        pool.shutdown(cancel_futures=True)
+        model_thread.shutdown()
+        raise
     pa.default_memory_pool().release_unused()  # the reader's buffers: before the workers start
     timings["read"] = time.perf_counter() - clock
+    parent_cpu["read"] = time.process_time() - cpu
     parent_after_read = _own_rss_peak()
 
     file_names = [raw.name for raw in raws.values()]
@@ -463,101 +615,145 @@ def compute_chunked(
     out.mkdir(parents=True, exist_ok=True)
     scratch = tempfile.mkdtemp(dir=out, prefix=".hipdata-chunks-")
     results: dict[int, dict] = {}
+    streams: dict[str, _TableStream] = {}
     peak_children = peak_tree = 0
-    try:
-        context = multiprocessing.get_context("forkserver" if os.name == "posix" else "spawn")
-        with ProcessPoolExecutor(max_workers=min(workers, n_chunks), mp_context=context) as pool:
-            pending = set()
-            next_chunk = 0
-            while next_chunk < n_chunks or pending:
-                # at most one chunk waiting per worker: the parent never holds many slices
-                while next_chunk < n_chunks and len(pending) < workers + 1:
-                    future = pool.submit(
-                        _run_chunk,
-                        next_chunk,
-                        chunk_raws(next_chunk),
-                        options,
-                        protocol,
-                        measures,
-                        scratch,
-                        fmt,
-                    )
-                    pending.add(future)
-                    next_chunk += 1
-                    if next_chunk == n_chunks:
-                        raws.clear()
-                done, pending = wait(pending, timeout=0.5, return_when=FIRST_COMPLETED)
-                children = _tree_rss(os.getpid())
-                peak_children = max(peak_children, children)
-                peak_tree = max(peak_tree, children + _status_rss(os.getpid()))
-                for future in done:
-                    result = future.result()
-                    if "error" in result:
-                        for other in pending:
-                            other.cancel()
-                        problem, file, fix = result["error"]
-                        raise DataError(problem, file=file, fix=fix)
-                    results[result["number"]] = result
-                    if progress is not None:
-                        progress(len(results), n_chunks)
-        ordered = [results[number] for number in range(n_chunks)]
-        sessions = pd.concat([r.pop("sessions") for r in ordered], ignore_index=True)
-        small = {
-            name: pd.concat([r.pop(name) for r in ordered], ignore_index=True)
-            for name in ("patient_summary", "progressions", "outcome_change")
-        }
-        patient_rows = pd.concat([r.pop("patient_rows") for r in ordered])
-        quarantine = _merge_quarantine([r.pop("quarantine") for r in ordered])
-        load_report = _merge_load_report([r.pop("load_report") for r in ordered], file_names)
-        timings["chunks"] = time.perf_counter() - clock - timings["read"]
-        has_sessions = sessions["patient_id"].nunique() >= 2
-        model = fit_pain_trajectory(sessions) if has_sessions else None
-        timings["model"] = time.perf_counter() - clock - timings["read"] - timings["chunks"]
-        extras = {}
-        if model is not None:
-            extras["pain_trajectory_model"] = model.table()
-        extras["quarantine"] = quarantine
-        extras.update(extra_tables or {})
-        names = list(ordered[0]["tables"])
-        written = {}
-        from hipdata.io.writers import FORMATS, write_tables
+    from hipdata.io.writers import FORMATS, write_tables
 
+    def stream_chunk(number: int, staging: Path) -> None:
+        """Append chunk ``number``'s rows to every streamed table (chunks in order)."""
+        tables = results[number]["tables"]
+        chunk_dir = Path(scratch) / f"chunk{number:05d}"
+        for name, entry in tables.items():
+            if name == "patient_summary":  # small, reordered at the end
+                continue
+            if name not in streams:
+                streams[name] = _TableStream(staging / f"{name}{FORMATS[fmt]}", fmt)
+            streams[name].append(
+                chunk_dir / f"{name}{_PIECE}",
+                chunk_dir / f"{name}.csv",
+                entry["head"],
+                entry["rows"],
+                entry["whole"],
+            )
+
+    try:
         with staging_folder(out) as staging:
-            for name in names:
+            try:
+                with pool:
+                    pending = set()
+                    next_chunk = next_stream = 0
+                    streamed_early = n_chunks - int(n_chunks * TAIL_SHARE)
+                    while next_chunk < n_chunks or pending:
+                        # at most one chunk waiting per worker: the parent never holds many
+                        # slices
+                        while next_chunk < n_chunks and len(pending) < workers + 1:
+                            future = pool.submit(
+                                _run_chunk,
+                                next_chunk,
+                                chunk_raws(next_chunk),
+                                options,
+                                protocol,
+                                measures,
+                                scratch,
+                                fmt,
+                            )
+                            pending.add(future)
+                            next_chunk += 1
+                            if next_chunk == n_chunks:
+                                raws.clear()
+                        done, pending = wait(pending, timeout=0.5, return_when=FIRST_COMPLETED)
+                        children = _tree_rss(os.getpid())
+                        peak_children = max(peak_children, children)
+                        peak_tree = max(peak_tree, children + _status_rss(os.getpid()))
+                        for future in done:
+                            result = future.result()
+                            if "error" in result:
+                                for other in pending:
+                                    other.cancel()
+                                problem, file, fix = result["error"]
+                                raise DataError(problem, file=file, fix=fix)
+                            results[result["number"]] = result
+                            if progress is not None:
+                                progress(len(results), n_chunks)
+                        if len(results) == n_chunks:
+                            break  # the last chunks' rows are written with the model's fit
+                        # the rows of every chunk done with all chunks before it, but for the
+                        # last ones (:data:`TAIL_SHARE`)
+                        while next_stream in results and next_stream < streamed_early:
+                            stream_chunk(next_stream, staging)
+                            next_stream += 1
+                ordered = [results[number] for number in range(n_chunks)]
+                sessions = pd.concat([r.pop("sessions") for r in ordered], ignore_index=True)
+                timings["chunks"] = time.perf_counter() - clock - timings["read"]
+                parent_cpu["chunks"] = time.process_time() - cpu - parent_cpu["read"]
+                if sessions["patient_id"].nunique() >= 2:
+                    model_future = model_thread.submit(_fit_model, sessions)
+                else:
+                    model_future = None
+                while next_stream < n_chunks:
+                    stream_chunk(next_stream, staging)
+                    next_stream += 1
+            finally:
+                for stream in streams.values():
+                    stream.close()
+            small = {
+                name: pd.concat([r.pop(name) for r in ordered], ignore_index=True)
+                for name in ("patient_summary", "progressions", "outcome_change")
+            }
+            patient_rows = pd.concat([r.pop("patient_rows") for r in ordered])
+            quarantine = _merge_quarantine([r.pop("quarantine") for r in ordered])
+            load_report = _merge_load_report([r.pop("load_report") for r in ordered], file_names)
+            chunk_dirs = [Path(scratch) / f"chunk{n:05d}" for n in range(n_chunks)]
+            written = {}
+            for name in ordered[0]["tables"]:
                 heads = [r["tables"][name]["head"] for r in ordered]
                 rows = [r["tables"][name]["rows"] for r in ordered]
-                target = _target(heads, rows)
-                path = staging / f"{name}{FORMATS[fmt]}"
-                chunk_dirs = [Path(scratch) / f"chunk{n:05d}" for n in range(n_chunks)]
                 keep = [i for i in range(n_chunks) if rows[i]] or [0]
+                path = staging / f"{name}{FORMATS[fmt]}"
                 if name == "patient_summary":  # small: in the patients file's order, as one run
+                    target = _target(heads, rows)
                     frame = pd.concat(
-                        [pd.read_parquet(chunk_dirs[i] / f"{name}.parquet") for i in keep],
+                        [_piece_frame(chunk_dirs[i] / f"{name}{_PIECE}") for i in keep],
                         ignore_index=True,
                     ).astype(target.dtypes.to_dict())
                     position = patient_rows.reindex(frame["patient_id"].astype(object)).to_numpy()
                     frame = frame.take(np.argsort(position, kind="stable")).reset_index(drop=True)
                     written.update(write_tables({name: frame}, staging, format=fmt))
                     continue
-                if fmt == "parquet":
-                    _write_parquet(path, [chunk_dirs[i] / f"{name}.parquet" for i in keep], target)
-                else:
-                    parts = [
-                        (
-                            chunk_dirs[i] / f"{name}.parquet",
-                            chunk_dirs[i] / f"{name}.csv",
-                            heads[i],
-                            ordered[i]["tables"][name]["whole"],
+                if not streams[name].complete:  # chunks disagreed: written again from all
+                    target = _target(heads, rows)
+                    if fmt == "parquet":
+                        _write_parquet(
+                            path, [chunk_dirs[i] / f"{name}{_PIECE}" for i in keep], target
                         )
-                        for i in keep
-                        if rows[i]
-                    ]
-                    _write_csv(path, parts, target)
+                    else:
+                        parts = [
+                            (
+                                chunk_dirs[i] / f"{name}{_PIECE}",
+                                chunk_dirs[i] / f"{name}.csv",
+                                heads[i],
+                                ordered[i]["tables"][name]["whole"],
+                            )
+                            for i in keep
+                            if rows[i]
+                        ]
+                        _write_csv(path, parts, target)
                 written[name] = path
+            model, timings["model"] = None, 0.0
+            if model_future is not None:
+                model, timings["model"] = model_future.result()  # its error, as one run's
+            extras = {}
+            if model is not None:
+                extras["pain_trajectory_model"] = model.table()
+            extras["quarantine"] = quarantine
+            extras.update(extra_tables or {})
             written.update(write_tables(extras, staging, format=fmt))
             moved = commit(staging, out, [path.name for path in written.values()])
-        timings["write"] = time.perf_counter() - clock - sum(timings.values())
+        timings["write"] = time.perf_counter() - clock - timings["read"] - timings["chunks"]
+        parent_cpu["write"] = time.process_time() - cpu - sum(parent_cpu.values())
     finally:
+        pool.shutdown(cancel_futures=True)
+        model_thread.shutdown()
         shutil.rmtree(scratch, ignore_errors=True)
     workers_rss, workers_cpu = {}, {}
     for r in ordered:
@@ -579,4 +775,5 @@ def compute_chunked(
         },
         workers_cpu=sum(workers_cpu.values()),
         timings=timings,
+        parent_cpu=parent_cpu,
     )

@@ -191,7 +191,10 @@ def _family_sessions_from_sets(
         table["volume_load_kg"] - previous_volume, previous_volume
     )
     order = sort_order(table, FAMILY_SESSION_KEYS)
-    table = table.sort_values(FAMILY_SESSION_KEYS) if order is None else table.take(order)
+    if order is None:
+        table = table.sort_values(FAMILY_SESSION_KEYS)
+    elif len(order) and not (order == np.arange(len(order))).all():
+        table = table.take(order)  # (rows already in order, as after agg_by, are not copied)
     for column in ("week", "level", "sets", "sets_on_target"):
         table[column] = table[column].astype("int64")
     for column in (

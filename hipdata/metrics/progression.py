@@ -6,7 +6,13 @@ import numpy as np
 import pandas as pd
 
 from hipdata.dataset import Dataset
-from hipdata.metrics._common import days_between, sort_order, text_as_str
+from hipdata.metrics._common import (
+    _categorical_as_str,
+    _is_text_categorical,
+    days_between,
+    sort_order,
+    text_as_str,
+)
 from hipdata.metrics.family import _family_sessions_from_sets
 from hipdata.metrics.sets import _sets_table
 from hipdata.protocol import (
@@ -133,7 +139,20 @@ def _progressions_from(
         by_family = table.groupby(["patient_id", "family"], sort=False, observed=True)
         table["sessions_at_level"] = by_family["run_position"].shift() + 1
         table["previous_run_start"] = by_family["run_start"].shift()
-    events = table[table["level_change"] | table["load_change"]].copy()
+    # only the columns the events need are filtered (not every column of the runs)
+    needed = [
+        *PROGRESSIONS_COLUMNS[:3],
+        *PROGRESSIONS_EXTRA_COLUMNS,
+        "level",
+        "previous_level",
+        "top_load_kg",
+        "previous_top_load_kg",
+        "previous_criterion",
+        "level_change",
+        "sessions_at_level",
+        "previous_run_start",
+    ]
+    events = table.loc[(table["level_change"] | table["load_change"]).to_numpy(), needed]
     going_up = np.where(
         events["level_change"],
         events["level"] > events["previous_level"],
@@ -159,8 +178,15 @@ def _progressions_from(
         events[column] = events[column].astype("int64")
     for column in ("from_load_kg", "to_load_kg"):
         events[column] = events[column].astype("float64")
-    events["criterion_before"] = events["criterion_before"].astype("str")
-    events = events.sort_values(["patient_id", "date", "family"])
+    before = events["criterion_before"]
+    events["criterion_before"] = (
+        _categorical_as_str(before) if _is_text_categorical(before.dtype) else before.astype("str")
+    )
+    order = sort_order(events, ["patient_id", "date", "family"])
+    if order is None:
+        events = events.sort_values(["patient_id", "date", "family"])
+    else:
+        events = events.take(order)
     return events[PROGRESSIONS_COLUMNS + PROGRESSIONS_EXTRA_COLUMNS].reset_index(drop=True)
 
 
@@ -238,7 +264,9 @@ def _held_back_from(
         table["first_met_position"] = met_position.groupby(table["run_id"]).transform("min")
         table["run_end"] = table.groupby("run_id", sort=False)["date"].transform("max")
     table["sessions_after_met"] = table["run_length"] - 1 - table["first_met_position"]
-    first_met = table[table["run_position"] == table["first_met_position"]]
+    # only the columns the episodes need are filtered (not every column of the runs)
+    needed = [c for c in HELD_BACK_COLUMNS if c not in ("first_met_date",)] + ["date"]
+    first_met = table.loc[(table["run_position"] == table["first_met_position"]).to_numpy(), needed]
     episodes = first_met[first_met["sessions_after_met"] >= held_back_sessions].rename(
         columns={"date": "first_met_date"}
     )

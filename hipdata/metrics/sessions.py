@@ -44,8 +44,18 @@ def quarter_label(dates: pd.Series) -> pd.Series:
 
     The label is built once per distinct quarter and spread to the rows by integer codes.
     """
-    number = (dates.dt.year * 4 + dates.dt.quarter - 1).to_numpy(dtype="float64", na_value=np.nan)
-    known = ~np.isnan(number)
+    if dates.dtype.kind == "M" and isinstance(dates.dtype, np.dtype):
+        # year * 4 + quarter - 1 from the months since 1970 (floor division and a
+        # non-negative remainder, so dates before 1970 too), without the ``.dt`` fields
+        months = dates.to_numpy().astype("datetime64[M]")
+        known = ~np.isnat(months)
+        months = months.view("int64")
+        number = (1970 + months // 12) * 4 + (months % 12) // 3
+    else:
+        number = (dates.dt.year * 4 + dates.dt.quarter - 1).to_numpy(
+            dtype="float64", na_value=np.nan
+        )
+        known = ~np.isnan(number)
     codes = np.full(len(number), -1, dtype="int64")
     uniques, codes[known] = np.unique(number[known].astype("int64"), return_inverse=True)
     labels = [f"{q // 4}Q{q % 4 + 1}" for q in uniques.tolist()]

@@ -114,15 +114,41 @@ def dose_units(sets: pd.DataFrame, *, session_groups: Groups | None = None) -> p
         prescribed_reps=("prescribed_reps", "first"),
         prescribed_hold_s=("prescribed_hold_s", "first"),
     )
+    columns = ["patient_id", "date", "exercise", "prescribed", "performed", "dose_adherence"]
+    by_arrays = _dose_by_arrays(units, columns)
+    if by_arrays is not None:
+        return by_arrays
     by_reps = units["prescribed_reps"].notna()
     per_set = units["prescribed_reps"].where(by_reps, units["prescribed_hold_s"])
     units["prescribed"] = units["prescribed_sets"].fillna(units["sets_done"]) * per_set
     units["performed"] = units["total_reps"].where(by_reps, units["tut_s"])
     units["dose_adherence"] = safe_ratio(units["performed"], units["prescribed"])
     units = units[units["dose_adherence"].notna()]
-    return units[
-        ["patient_id", "date", "exercise", "prescribed", "performed", "dose_adherence"]
-    ].reset_index(drop=True)
+    return units[columns].reset_index(drop=True)
+
+
+def _dose_by_arrays(units: pd.DataFrame, columns: list[str]) -> pd.DataFrame | None:
+    """The end of :func:`dose_units` (prescribed, performed, their ratio, units without a ratio
+    dropped) on the float64 arrays: the same IEEE operations as the Series expressions, without
+    a Series per step; None when a column is not float64 (the caller then uses the Series)."""
+    floats = ["prescribed_sets", "prescribed_reps", "prescribed_hold_s", "total_reps", "tut_s"]
+    if not all(units[c].dtype == "float64" for c in floats):
+        return None
+    prescribed_sets, prescribed_reps, prescribed_hold_s, total_reps, tut_s = (
+        units[c].to_numpy() for c in floats
+    )
+    by_reps = ~np.isnan(prescribed_reps)
+    per_set = np.where(by_reps, prescribed_reps, prescribed_hold_s)
+    sets_done = units["sets_done"].to_numpy().astype("float64")
+    prescribed = np.where(np.isnan(prescribed_sets), sets_done, prescribed_sets) * per_set
+    performed = np.where(by_reps, total_reps, tut_s)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        ratio = performed / np.where(prescribed != 0, prescribed, np.nan)
+    kept = np.flatnonzero(~np.isnan(ratio))
+    out = units[columns[:3]].take(kept).reset_index(drop=True)
+    return out.assign(
+        prescribed=prescribed[kept], performed=performed[kept], dose_adherence=ratio[kept]
+    )
 
 
 def activity_weeks(
@@ -214,49 +240,34 @@ def _patient_summary_from(
     ]
     table = text_as_str(table).set_index("patient_id")
 
-    per_patient = sessions.groupby("patient_id", observed=True)
     # CONTRACT §4: pain-threshold adherence is complete case (both pains recorded)
     recorded = sessions[sessions["max_pain_during"].notna() & sessions["pain_24h"].notna()]
     forward = progression_events[progression_events["kind"].isin(FORWARD_KINDS)]
     units = dose_units(sets, session_groups=session_groups)
-    weeks = activity_weeks(
-        ds.activity,
-        sessions,
-        patients,
-        who_cardio_min=who_cardio_min,
-        who_strength_sessions=who_strength_sessions,
-    )
-    parts = [
-        _by_text_id(per_patient.size().rename("sessions")),
-        _by_text_id(per_patient["date"].max().rename("last_session")),
-        _count(recorded, "pain_recorded_sessions"),
-        # with both pains recorded, flare False is "both <= pain_threshold"
-        _count(recorded[recorded["flare"] == False], "pain_within_sessions"),  # noqa: E712
-        _count(sessions[sessions["flare"] == True], "flare_sessions"),  # noqa: E712
-        _by_text_id(units.groupby("patient_id", observed=True)["dose_adherence"].mean()),
-        _count(units, "dose_units"),
-        _count(forward, "forward_progressions"),
-        _count(forward[forward["criterion_before"] == "met"], "on_criteria_progressions"),
-        _count(forward[forward["criterion_before"] == "not_met"], "early_progressions"),
-        _count(held_back, "held_back_episodes"),
-        _count(weeks, "activity_weeks"),
-        _count(weeks[weeks["met"]], "activity_weeks_met"),
-    ]
-    table = table.join(parts, how="left")
-    counts = [
-        "sessions",
-        "pain_recorded_sessions",
-        "pain_within_sessions",
-        "flare_sessions",
-        "dose_units",
-        "forward_progressions",
-        "on_criteria_progressions",
-        "early_progressions",
-        "held_back_episodes",
-        "activity_weeks",
-        "activity_weeks_met",
-    ]
-    table[counts] = table[counts].fillna(0).astype("int64")
+    unique_ids = table.index.is_unique and not table.index.hasnans
+    weeks = None
+    if unique_ids:
+        weeks = _activity_week_flags(
+            ds.activity,
+            sessions,
+            table,
+            who_cardio_min=who_cardio_min,
+            who_strength_sessions=who_strength_sessions,
+        )
+    if weeks is None:
+        weeks = activity_weeks(
+            ds.activity,
+            sessions,
+            patients,
+            who_cardio_min=who_cardio_min,
+            who_strength_sessions=who_strength_sessions,
+        )
+    if unique_ids:
+        table = _per_patient_by_position(
+            table, sessions, recorded, forward, units, held_back, weeks
+        )
+    else:
+        table = _per_patient_joined(table, sessions, recorded, forward, units, held_back, weeks)
 
     table["weeks_in_care"] = weeks_in_care(
         table["start_date"], table["discharge_date"], table["last_session"]
@@ -277,6 +288,125 @@ def _patient_summary_from(
     )
     table["dose_adherence"] = table["dose_adherence"].astype("float64")
 
+    top_levels = None
+    if table.index.is_unique and not table.index.hasnans:
+        top_levels = _top_levels_by_position(table.index, family_table)
+    if top_levels is None:
+        top_levels = _top_levels_joined(table.index, family_table)
+    table = table.assign(**top_levels)
+    top_columns = list(top_levels)
+
+    extra_top = [c for c in top_columns if c not in PATIENT_SUMMARY_COLUMNS]
+    table = table.reset_index()
+    return table[PATIENT_SUMMARY_COLUMNS + PATIENT_SUMMARY_EXTRA_COLUMNS + extra_top]
+
+
+def _per_patient_joined(table, sessions, recorded, forward, units, held_back, weeks):
+    """The per-patient counts and aggregates of :func:`_patient_summary_from`, as group-bys by
+    text id joined to ``table`` (indexed by ``patient_id``): the general path (any ids)."""
+    per_patient = sessions.groupby("patient_id", observed=True)
+    parts = [
+        _by_text_id(per_patient.size().rename("sessions")),
+        _by_text_id(per_patient["date"].max().rename("last_session")),
+        _count(recorded, "pain_recorded_sessions"),
+        # with both pains recorded, flare False is "both <= pain_threshold"
+        _count(recorded[recorded["flare"] == False], "pain_within_sessions"),  # noqa: E712
+        _count(sessions[sessions["flare"] == True], "flare_sessions"),  # noqa: E712
+        _by_text_id(units.groupby("patient_id", observed=True)["dose_adherence"].mean()),
+        _count(units, "dose_units"),
+        _count(forward, "forward_progressions"),
+        _count(forward[forward["criterion_before"] == "met"], "on_criteria_progressions"),
+        _count(forward[forward["criterion_before"] == "not_met"], "early_progressions"),
+        _count(held_back, "held_back_episodes"),
+        _count(weeks, "activity_weeks"),
+        _count(weeks[weeks["met"]], "activity_weeks_met"),
+    ]
+    table = table.join(parts, how="left")
+    counts = [c for c in table.columns if c in _COUNT_COLUMNS]
+    table[counts] = table[counts].fillna(0).astype("int64")
+    return table
+
+
+#: The per-patient counts of :func:`_patient_summary_from` (0 for a patient without rows).
+_COUNT_COLUMNS = (
+    "sessions",
+    "pain_recorded_sessions",
+    "pain_within_sessions",
+    "flare_sessions",
+    "dose_units",
+    "forward_progressions",
+    "on_criteria_progressions",
+    "early_progressions",
+    "held_back_episodes",
+    "activity_weeks",
+    "activity_weeks_met",
+)
+
+
+def patient_positions(ids: pd.Index, keys: pd.Series) -> np.ndarray:
+    """The position in ``ids`` (unique patient ids) of each row's ``keys`` value, -1 where
+    absent; a categorical ``keys`` is looked up once per category."""
+    if isinstance(keys.dtype, pd.CategoricalDtype):
+        categories = keys.cat.categories
+        if len(categories) == 0:
+            return np.full(len(keys), -1, dtype="int64")
+        by_category = ids.get_indexer(categories.astype("str")).astype("int64")
+        codes = keys.cat.codes.to_numpy()
+        return np.where(codes >= 0, by_category[codes], -1)
+    return ids.get_indexer(keys).astype("int64")
+
+
+def _per_patient_by_position(table, sessions, recorded, forward, units, held_back, weeks):
+    """:func:`_per_patient_joined` when ``table``'s ``patient_id`` index is unique and
+    complete: every row is placed by its patient's position in ``table`` (one lookup per
+    distinct id) and counts are ``bincount``s; the mean and the maximum are the general path's
+    group-bys (pandas' mean of the same rows grouped by another key can differ in the last
+    bit), placed by position instead of joined."""
+    ids = table.index
+    n = len(ids)
+
+    def count(frame: pd.DataFrame, keep=None) -> np.ndarray:
+        position = patient_positions(ids, frame["patient_id"])
+        if keep is not None:
+            position = position[np.asarray(keep, dtype=bool)]
+        return np.bincount(position[position >= 0], minlength=n).astype("int64")
+
+    def per_patient(frame: pd.DataFrame, column: str, how: str) -> pd.Series:
+        # the general path's group-by itself (its sums depend on the row order pandas
+        # reduces in), its result placed by position
+        reduced = getattr(frame.groupby("patient_id", observed=True)[column], how)()
+        position = patient_positions(ids, reduced.index.to_series())
+        known = position >= 0
+        placed = reduced[known].set_axis(position[known])
+        return placed.reindex(pd.RangeIndex(n)).set_axis(ids)
+
+    flare = sessions["flare"]
+    recorded_flare = recorded["flare"]
+    met_weeks = weeks["met"].to_numpy(dtype=bool)
+    criterion_before = forward["criterion_before"]
+    columns = {
+        "sessions": count(sessions),
+        "last_session": per_patient(sessions, "date", "max"),
+        "pain_recorded_sessions": count(recorded),
+        # with both pains recorded, flare False is "both <= pain_threshold"
+        "pain_within_sessions": count(recorded, (recorded_flare == False).fillna(False)),  # noqa: E712
+        "flare_sessions": count(sessions, (flare == True).fillna(False)),  # noqa: E712
+        "dose_adherence": per_patient(units, "dose_adherence", "mean"),
+        "dose_units": count(units),
+        "forward_progressions": count(forward),
+        "on_criteria_progressions": count(forward, (criterion_before == "met").fillna(False)),
+        "early_progressions": count(forward, (criterion_before == "not_met").fillna(False)),
+        "held_back_episodes": count(held_back),
+        "activity_weeks": count(weeks),
+        "activity_weeks_met": count(weeks, met_weeks),
+    }
+    return table.assign(**columns)
+
+
+def _top_levels_joined(ids: pd.Index, family_table: pd.DataFrame) -> dict[str, pd.Series]:
+    """``top_level_<family>`` columns (nullable ``Int64``) aligned on ``ids``: the highest level
+    of each patient and family, every family of :data:`FAMILIES` first, then the others in text
+    order (the general path: a group-by, ``unstack`` and join)."""
     top_levels = family_table.groupby(["patient_id", "family"], observed=True)["level"].max()
     top_levels.index = pd.MultiIndex.from_arrays(
         [top_levels.index.get_level_values(k).astype("str") for k in (0, 1)],
@@ -286,13 +416,112 @@ def _patient_summary_from(
     families = list(FAMILIES) + sorted(set(top_levels.columns) - set(FAMILIES))
     top_levels = top_levels.reindex(columns=families)
     top_levels.columns = [f"top_level_{family}" for family in families]
-    table = table.join(top_levels, how="left")
-    top_columns = list(top_levels.columns)
-    table[top_columns] = table[top_columns].astype("Int64")
+    joined = pd.DataFrame(index=ids).join(top_levels, how="left")
+    return {c: joined[c].astype("Int64") for c in top_levels.columns}
 
-    extra_top = [c for c in top_columns if c not in PATIENT_SUMMARY_COLUMNS]
-    table = table.reset_index()
-    return table[PATIENT_SUMMARY_COLUMNS + PATIENT_SUMMARY_EXTRA_COLUMNS + extra_top]
+
+def _top_levels_by_position(ids: pd.Index, family_table: pd.DataFrame) -> dict | None:
+    """:func:`_top_levels_joined` for unique ``ids`` and a categorical ``family`` without missing
+    values: the maximum level of each (patient position, family code) pair by ``np.maximum.at``
+    on a patients x families grid (None otherwise, or when that grid would be large)."""
+    family = family_table["family"]
+    level = family_table["level"]
+    if not isinstance(family.dtype, pd.CategoricalDtype) or level.dtype != "int64":
+        return None
+    family_codes = family.cat.codes.to_numpy().astype("int64")
+    if (family_codes < 0).any():
+        return None
+    names = [str(name) for name in family.cat.categories]
+    width = max(len(names), 1)
+    n = len(ids)
+    if n * width > 4 * len(family_table) + 4 * n + 1024:
+        return None
+    position = patient_positions(ids, family_table["patient_id"])
+    # the families with rows (a group-by with observed=True keeps only those)
+    observed = np.zeros(width, dtype=bool)
+    observed[family_codes] = True
+    known = position >= 0
+    cell = position[known] * width + family_codes[known]
+    top = np.full(n * width, np.iinfo("int64").min, dtype="int64")
+    np.maximum.at(top, cell, level.to_numpy()[known])
+    present = np.zeros(n * width, dtype=bool)
+    present[cell] = True
+    top = top.reshape(n, width)
+    present = present.reshape(n, width)
+    code_of = {name: code for code, name in enumerate(names) if observed[code]}
+    families = list(FAMILIES) + sorted(set(code_of) - set(FAMILIES))
+    columns = {}
+    for name in families:
+        code = code_of.get(name)
+        if code is None:
+            values, missing = np.zeros(n, dtype="int64"), np.ones(n, dtype=bool)
+        else:
+            values, missing = np.where(present[:, code], top[:, code], 0), ~present[:, code]
+        column = f"top_level_{name}"
+        columns[column] = pd.Series(pd.arrays.IntegerArray(values, missing), index=ids, name=column)
+    return columns
+
+
+def _activity_week_flags(
+    activity: pd.DataFrame,
+    sessions: pd.DataFrame,
+    table: pd.DataFrame,
+    *,
+    who_cardio_min: float,
+    who_strength_sessions: float,
+) -> pd.DataFrame | None:
+    """The ``patient_id`` and ``met`` columns of :func:`activity_weeks` (one row per patient
+    week with activity), for ``table`` indexed by unique patient ids: a patient week is one
+    integer, the patient's rank in text order x week, not a group-by of text ids and a merge.
+    The integers rank the patient weeks as the group-by of :func:`activity_weeks` does, so
+    pandas sums the same rows with the same group codes (the same floating-point sums: its
+    group sums depend on the codes' order). ``patient_id`` holds codes into ``table.index``.
+    None when a row names a patient missing from ``table`` (:func:`activity_weeks` raises)."""
+    ids = table.index
+    position = patient_positions(ids, activity["patient_id"])
+    if (position < 0).any():
+        return None
+    start = table["start_date"].reset_index(drop=True).take(position).set_axis(activity.index)
+    week = week_of(activity["date"], start).to_numpy()
+    # the patients' ranks in text order (the order a group-by sorts text ids in)
+    by_text = np.asarray(ids.argsort(), dtype="int64")
+    rank = np.empty(len(ids), dtype="int64")
+    rank[by_text] = np.arange(len(ids))
+    session_rank = rank[patient_positions(ids, sessions["patient_id"])]
+    session_week = sessions["week"].to_numpy().astype("int64")
+    if len(week) == 0:
+        return _weeks_frame(ids, position, np.zeros(0, dtype=bool))
+    low = min(int(week.min()), int(session_week.min()) if len(session_week) else 0)
+    high = max(int(week.max()), int(session_week.max()) if len(session_week) else 0)
+    width = high - low + 1
+    key = rank[position] * width + (week - low)
+    by_week = activity[["cardio_min", "strength_sessions"]].groupby(key, sort=True)
+    cardio_min = by_week["cardio_min"].sum()
+    recorded_strength = by_week["strength_sessions"].sum().to_numpy()
+    strength_rows = by_week["strength_sessions"].count().to_numpy()
+    week_keys = cardio_min.index.to_numpy()
+    # exercise sessions of each patient week (0 where none)
+    session_keys, session_counts = np.unique(
+        session_rank * width + (session_week - low), return_counts=True
+    )
+    if len(session_keys):
+        at = np.minimum(np.searchsorted(session_keys, week_keys), len(session_keys) - 1)
+        exercise_sessions = np.where(session_keys[at] == week_keys, session_counts[at], 0)
+    else:  # no exercise session at all
+        exercise_sessions = np.zeros(len(week_keys), dtype="int64")
+    strength_sessions = pd.Series(
+        np.where(strength_rows > 0, recorded_strength, exercise_sessions).astype("float64")
+    )
+    met = at_least(cardio_min.reset_index(drop=True), who_cardio_min) & at_least(
+        strength_sessions, who_strength_sessions
+    )
+    return _weeks_frame(ids, by_text[week_keys // width], met.to_numpy(dtype=bool))
+
+
+def _weeks_frame(ids: pd.Index, position: np.ndarray, met: np.ndarray) -> pd.DataFrame:
+    # patient_id as codes into ``ids`` (so patient_positions reads the positions back)
+    patient = pd.Categorical.from_codes(position, categories=ids, validate=False)
+    return pd.DataFrame({"patient_id": patient, "met": met})
 
 
 def patient_summary(
