@@ -210,11 +210,10 @@ def coded_cells(codes: np.ndarray, texts) -> pd.Series:
         # plain text (every reader's case): the distinct texts found on the Python strings,
         # one ``str`` array made at the end (the same categories, in the same order)
         texts = np.append(items, "").astype(object)
-        remap, categories = pd.factorize(texts)
     else:
         texts = pd.Series(pd.array(items, dtype="str")).fillna("")
         texts = pd.concat([texts, pd.Series([""], dtype="str")], ignore_index=True)
-        remap, categories = pd.factorize(texts)
+    remap, categories = pd.factorize(texts)
     codes = np.asarray(codes)
     codes = np.where(codes < 0, len(texts) - 1, codes)
     if len(categories) < len(texts):

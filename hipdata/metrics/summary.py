@@ -289,7 +289,7 @@ def _patient_summary_from(
     table["dose_adherence"] = table["dose_adherence"].astype("float64")
 
     top_levels = None
-    if table.index.is_unique and not table.index.hasnans:
+    if unique_ids:
         top_levels = _top_levels_by_position(table.index, family_table)
     if top_levels is None:
         top_levels = _top_levels_joined(table.index, family_table)
