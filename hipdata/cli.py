@@ -438,9 +438,21 @@ def _compute_metrics(dataset, out: Path, fmt: str, measures=None, protocol=None)
             extras["protocol"] = _protocol_table(protocol)  # the values these tables used
             written.update(write_tables(extras, staging, format=fmt))
             commit(staging, out, [path.name for path in written.values()])
-    for warning in model.warnings if model is not None else ["not fitted (no exercise sessions)"]:
-        err_console.print(f"[yellow]pain trajectory model:[/yellow] {warning}")
+    _print_model_warnings(model)
     return {"tables": tables, "model": model}
+
+
+def _print_model_warnings(model) -> None:
+    """The pain-trajectory model's warnings, or why it was not fitted."""
+    unfitted = "not fitted (it needs exercise sessions of at least two patients)"
+    for warning in model.warnings if model is not None else [unfitted]:
+        err_console.print(f"[yellow]pain trajectory model:[/yellow] {warning}")
+
+
+def _share(value: float) -> str:
+    """A share as a whole percentage, ``n/a`` when there is nothing to divide (no rises, no
+    sessions with both pains, nobody followed up)."""
+    return "n/a" if value != value else f"{value:.0%}"
 
 
 def _protocol_table(protocol):
@@ -494,10 +506,10 @@ def _print_metrics_summary(tables: dict, protocol=None) -> None:
     console.print(
         f"{len(summary):,} patients, {len(sessions):,} sessions; "
         f"progressions on criteria ({protocol.criterion_sets} x >= {protocol.criterion_reps:g} "
-        f"reps / >= {protocol.criterion_hold_s:g} s) {on_criteria:.0%} ({len(rises):,} rises); "
-        f"sessions within {protocol.pain_threshold:g}/10 pain {adherent:.0%} "
+        f"reps / >= {protocol.criterion_hold_s:g} s) {_share(on_criteria)} ({len(rises):,} rises); "
+        f"sessions within {protocol.pain_threshold:g}/10 pain {_share(adherent)} "
         f"(of {len(recorded):,} with both pains); NPRS responders "
-        f"(rule '{protocol.responder_rule}') {responders:.0%} (of {len(nprs):,} with follow-up).",
+        f"(rule '{protocol.responder_rule}') {_share(responders)} (of {len(nprs):,} with follow-up).",
         highlight=False,
     )
 
@@ -529,8 +541,7 @@ def _metrics_chunked(folder, out, fmt, protocol, options, workers, chunk_rows) -
     _print_rows_per_file(result.load_report)
     _print_protocol(protocol)
     model = result.model
-    for warning in model.warnings if model is not None else ["not fitted (no exercise sessions)"]:
-        err_console.print(f"[yellow]pain trajectory model:[/yellow] {warning}")
+    _print_model_warnings(model)
     _print_metrics_summary(result.tables, protocol)
     console.print(f"Tables written to {out.resolve()}")
     return True
