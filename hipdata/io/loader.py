@@ -22,7 +22,7 @@ from hipdata.catalogue import (
     apply_loaded_variants,
     load_catalogue,
     resolve_exercises,
-    suggest_exercises,
+    suggest_exercises_many,
 )
 from hipdata.dataset import (
     COLUMN_REPORT_COLUMNS,
@@ -905,8 +905,9 @@ def _load_exercises(raw, patients, rejected, catalogue, dayfirst, today, pain_ma
         seen = np.zeros(len(names), dtype=bool)
         seen[name_codes[unknown]] = True
         text = np.full(len(names), "", dtype=object)
-        for code in np.flatnonzero(seen):
-            ids_ = suggest_exercises(names.iloc[code], catalogue, aliases=aliases)
+        unseen = np.flatnonzero(seen)
+        found = suggest_exercises_many(names.iloc[unseen].tolist(), catalogue, aliases=aliases)
+        for code, ids_ in zip(unseen, found, strict=True):
             text[code] = "unknown exercise" + (
                 f"; did you mean {', '.join(ids_)}?" if ids_ else "; see `hipdata catalogue`"
             )
