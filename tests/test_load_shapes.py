@@ -101,3 +101,80 @@ def test_unknown_names_in_a_file_get_the_one_by_one_suggestions(tmp_path):
         )
         assert quarantine.loc[row, "reason"] == reason
     assert (data.quarantine["reason"].str.startswith("unknown exercise")).sum() >= 20
+
+
+def _byte_lines(rng: random.Random) -> bytes:
+    """A text file's bytes whose lines mix ASCII, UTF-8, Windows-1252, bytes Windows-1252 does
+    not define, UTF-8 sequences cut at the line end, encoded surrogates, CR and empty lines."""
+    pieces = [
+        b"P1,2026-01-01,bridge",
+        b"",
+        b"\r",
+        "Übung gut".encode(),
+        "Übung gut".encode("cp1252"),
+        "€5 – très".encode("cp1252"),
+        "日本".encode(),
+        b"\xc3",
+        b"abc\xe2\x82",
+        b"\x81",
+        b"\x8d ok",
+        b"\xed\xa0\x80",
+        "é".encode() + "é".encode("cp1252"),
+        b"x;y,z",
+    ]
+    lines = [
+        b"".join(rng.choice(pieces) for _ in range(rng.randint(0, 3)))
+        for _ in range(rng.randint(1, 12))
+    ]
+    return b"\n".join(lines) + (b"\n" if rng.random() < 0.5 else b"")
+
+
+def test_fast_line_decoding_equals_line_by_line():
+    from pathlib import Path
+
+    from hipdata.errors import DataError
+    from hipdata.io.readers import _decode_lines, _decode_lines_fast
+
+    rng = random.Random(1)
+    compared = refused = 0
+    for _ in range(3000):
+        data = _byte_lines(rng)
+        try:
+            data.decode("utf-8")
+            continue  # read as UTF-8 before either path
+        except UnicodeDecodeError:
+            pass
+        try:
+            expected = _decode_lines(Path("x.csv"), data)
+        except DataError:
+            expected = None  # the fast path then hands over to the line-by-line one
+            refused += 1
+        assert _decode_lines_fast(data) == expected, data
+        compared += 1
+    assert compared > 2000 and refused > 100
+
+
+def test_windows_1252_and_mixed_files_load_as_before(tmp_path):
+    from hipdata.io.readers import _decode_lines, read_raw
+
+    sets = SETS.copy()
+    sets["note"] = ["Übung gut", "", "très bien", "€5 band", "", "ok"]
+    one = write_folder(tmp_path / "cp", exercises=sets, encoding="cp1252")
+    raw = read_raw(one / "exercises.csv")
+    text, notes = _decode_lines(one / "exercises.csv", (one / "exercises.csv").read_bytes())
+    assert notes == ["decoded as Windows-1252 (not UTF-8)"] and raw.notes == notes
+    assert raw.cells["note"].tolist() == sets["note"].tolist()
+    # UTF-8 with two lines pasted from a Windows-1252 program
+    mixed = write_folder(tmp_path / "mixed", exercises=sets)
+    path = mixed / "exercises.csv"
+    lines = path.read_bytes().split(b"\n")
+    lines[2] = lines[2] + "Müde".encode("cp1252")
+    lines[5] = lines[5] + "Müde".encode("cp1252")
+    path.write_bytes(b"\n".join(lines))
+    raw = read_raw(path)
+    assert raw.notes == _decode_lines(path, path.read_bytes())[1]
+    assert raw.notes[0].startswith("mixed encodings: 2 line(s) are Windows-1252 (lines 3, 6)")
+    data = hipdata.load(mixed, today=TODAY)
+    assert data.load_report["rows_read"].sum() == data.load_report["rows_kept"].sum() + len(
+        data.quarantine
+    )

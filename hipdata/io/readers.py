@@ -333,6 +333,75 @@ def _decode(path: Path, data: bytes) -> tuple[str, list[str]]:
         return data.decode("utf-8"), []
     except UnicodeDecodeError:
         pass
+    fast = _decode_lines_fast(data)
+    if fast is not None:
+        return fast
+    return _decode_lines(path, data)
+
+
+#: Bytes that are not UTF-8, as ``surrogateescape`` decoding shows them (one per byte).
+_ESCAPED = re.compile("[\udc80-\udcff]+")
+#: A character of a UTF-8 line that is not ASCII (an escaped byte is not one).
+_UTF8_NON_ASCII = re.compile("[^\x00-\x7f\udc80-\udcff]")
+
+
+def _decode_lines_fast(data: bytes) -> tuple[str, list[str]] | None:
+    """:func:`_decode_lines` without a Python step per line: the same text and notes, or
+    ``None`` when a line is neither UTF-8 nor Windows-1252 (the line-by-line decoder then
+    names it).
+
+    The file is decoded once as UTF-8 with ``surrogateescape``: a line is UTF-8 exactly when
+    it holds no escaped byte (no UTF-8 sequence crosses a line break, since ``\\n`` is never
+    part of one). Only the lines with an escaped byte are decoded again, from their own bytes,
+    as Windows-1252; when no other line has a non-ASCII character, that is the whole file
+    decoded as Windows-1252 at once (ASCII is the same in both).
+    """
+    text = data.decode("utf-8", errors="surrogateescape")
+    first = _ESCAPED.search(text)
+    if first is None:  # (cannot happen: strict UTF-8 failed)
+        return None
+    if _UTF8_NON_ASCII.search(text) is None:
+        try:
+            return data.decode("cp1252"), ["decoded as Windows-1252 (not UTF-8)"]
+        except UnicodeDecodeError:
+            return None
+    pieces, cp1252_lines = [], []
+    utf8_non_ascii = False
+    done = 0  # text before this offset is in pieces
+    line_number, counted = 1, 0
+    position = first.start()
+    while position >= 0:
+        start = text.rfind("\n", 0, position) + 1
+        end = text.find("\n", position)
+        end = len(text) if end < 0 else end
+        segment = text[done:start]
+        utf8_non_ascii = utf8_non_ascii or _UTF8_NON_ASCII.search(segment) is not None
+        pieces.append(segment)
+        line_number += text.count("\n", counted, start)
+        counted = start
+        try:
+            pieces.append(text[start:end].encode("utf-8", "surrogateescape").decode("cp1252"))
+        except UnicodeDecodeError:
+            return None
+        cp1252_lines.append(line_number)
+        done = end
+        found = _ESCAPED.search(text, end)
+        position = found.start() if found is not None else -1
+    segment = text[done:]
+    utf8_non_ascii = utf8_non_ascii or _UTF8_NON_ASCII.search(segment) is not None
+    pieces.append(segment)
+    if not utf8_non_ascii:
+        return "".join(pieces), ["decoded as Windows-1252 (not UTF-8)"]
+    shown = ", ".join(map(str, cp1252_lines[:20])) + (", ..." if len(cp1252_lines) > 20 else "")
+    notes = [
+        f"mixed encodings: {len(cp1252_lines):,} line(s) are Windows-1252 (lines {shown}), "
+        "the rest UTF-8; each line was decoded in its own encoding"
+    ]
+    return "".join(pieces), notes
+
+
+def _decode_lines(path: Path, data: bytes) -> tuple[str, list[str]]:
+    """Each line (split at ``\\n``) decoded as UTF-8, else as Windows-1252."""
     lines = data.split(b"\n")
     utf8_lines, cp1252_lines = 0, []
     decoded = []
