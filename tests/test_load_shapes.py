@@ -129,12 +129,15 @@ def _byte_lines(rng: random.Random) -> bytes:
     return b"\n".join(lines) + (b"\n" if rng.random() < 0.5 else b"")
 
 
-def test_fast_line_decoding_equals_line_by_line():
+@pytest.mark.parametrize("block", [1, 7, 1 << 16])
+def test_fast_line_decoding_equals_line_by_line(block, monkeypatch):
     from pathlib import Path
 
     from hipdata.errors import DataError
+    from hipdata.io import readers
     from hipdata.io.readers import _decode_lines, _decode_lines_fast
 
+    monkeypatch.setattr(readers, "DECODE_BLOCK_BYTES", block)  # blocks of one line or more
     rng = random.Random(1)
     compared = refused = 0
     for _ in range(3000):

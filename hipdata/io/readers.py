@@ -339,65 +339,67 @@ def _decode(path: Path, data: bytes) -> tuple[str, list[str]]:
     return _decode_lines(path, data)
 
 
-#: Bytes that are not UTF-8, as ``surrogateescape`` decoding shows them (one per byte).
-_ESCAPED = re.compile("[\udc80-\udcff]+")
-#: A character of a UTF-8 line that is not ASCII (an escaped byte is not one).
-_UTF8_NON_ASCII = re.compile("[^\x00-\x7f\udc80-\udcff]")
+#: Bytes per block of lines that the fast decoder tries as UTF-8 at once.
+DECODE_BLOCK_BYTES = 1 << 16
 
 
 def _decode_lines_fast(data: bytes) -> tuple[str, list[str]] | None:
-    """:func:`_decode_lines` without a Python step per line: the same text and notes, or
-    ``None`` when a line is neither UTF-8 nor Windows-1252 (the line-by-line decoder then
-    names it).
+    """:func:`_decode_lines` without a Python step per line where it can: the same text and
+    notes, or ``None`` when a line is neither UTF-8 nor Windows-1252 (the line-by-line decoder
+    then names it).
 
-    The file is decoded once as UTF-8 with ``surrogateescape``: a line is UTF-8 exactly when
-    it holds no escaped byte (no UTF-8 sequence crosses a line break, since ``\\n`` is never
-    part of one). Only the lines with an escaped byte are decoded again, from their own bytes,
-    as Windows-1252; when no other line has a non-ASCII character, that is the whole file
-    decoded as Windows-1252 at once (ASCII is the same in both).
+    When no line holds a non-ASCII UTF-8 character (the file decoded with ``surrogateescape``
+    encodes back to ASCII with it: every non-ASCII byte is outside a UTF-8 sequence), each
+    line is ASCII or Windows-1252, which is the whole file decoded as Windows-1252 at once.
+    Otherwise blocks of whole lines (about :data:`DECODE_BLOCK_BYTES`) are decoded as UTF-8 at
+    once, and only a block that is not UTF-8 line by line (``\\n`` is never inside a UTF-8
+    sequence, so a block is UTF-8 exactly when each of its lines is).
     """
-    text = data.decode("utf-8", errors="surrogateescape")
-    first = _ESCAPED.search(text)
-    if first is None:  # (cannot happen: strict UTF-8 failed)
-        return None
-    if _UTF8_NON_ASCII.search(text) is None:
+    try:
+        data.decode("utf-8", errors="surrogateescape").encode("ascii", errors="surrogateescape")
+    except UnicodeEncodeError:
+        pass  # a line has a non-ASCII UTF-8 character: decoded block by block below
+    else:
         try:
             return data.decode("cp1252"), ["decoded as Windows-1252 (not UTF-8)"]
         except UnicodeDecodeError:
             return None
-    pieces, cp1252_lines = [], []
+    blocks, cp1252_lines = [], []
     utf8_non_ascii = False
-    done = 0  # text before this offset is in pieces
-    line_number, counted = 1, 0
-    position = first.start()
-    while position >= 0:
-        start = text.rfind("\n", 0, position) + 1
-        end = text.find("\n", position)
-        end = len(text) if end < 0 else end
-        segment = text[done:start]
-        utf8_non_ascii = utf8_non_ascii or _UTF8_NON_ASCII.search(segment) is not None
-        pieces.append(segment)
-        line_number += text.count("\n", counted, start)
-        counted = start
+    start, number = 0, 1  # the block's first byte and line number
+    while True:
+        cut = data.find(b"\n", start + DECODE_BLOCK_BYTES)
+        end = len(data) if cut < 0 else cut
+        block = data[start:end]
         try:
-            pieces.append(text[start:end].encode("utf-8", "surrogateescape").decode("cp1252"))
+            blocks.append(block.decode("utf-8"))
+            utf8_non_ascii = utf8_non_ascii or not block.isascii()
         except UnicodeDecodeError:
-            return None
-        cp1252_lines.append(line_number)
-        done = end
-        found = _ESCAPED.search(text, end)
-        position = found.start() if found is not None else -1
-    segment = text[done:]
-    utf8_non_ascii = utf8_non_ascii or _UTF8_NON_ASCII.search(segment) is not None
-    pieces.append(segment)
+            decoded = []
+            for offset, line in enumerate(block.split(b"\n")):
+                try:
+                    decoded.append(line.decode("utf-8"))
+                    utf8_non_ascii = utf8_non_ascii or not line.isascii()
+                except UnicodeDecodeError:
+                    try:
+                        decoded.append(line.decode("cp1252"))
+                    except UnicodeDecodeError:
+                        return None
+                    cp1252_lines.append(number + offset)
+            blocks.append("\n".join(decoded))
+        if cut < 0:
+            break
+        number += block.count(b"\n") + 1
+        start = cut + 1
+    text = "\n".join(blocks)
     if not utf8_non_ascii:
-        return "".join(pieces), ["decoded as Windows-1252 (not UTF-8)"]
+        return text, ["decoded as Windows-1252 (not UTF-8)"]
     shown = ", ".join(map(str, cp1252_lines[:20])) + (", ..." if len(cp1252_lines) > 20 else "")
     notes = [
         f"mixed encodings: {len(cp1252_lines):,} line(s) are Windows-1252 (lines {shown}), "
         "the rest UTF-8; each line was decoded in its own encoding"
     ]
-    return "".join(pieces), notes
+    return text, notes
 
 
 def _decode_lines(path: Path, data: bytes) -> tuple[str, list[str]]:
