@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import random
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -181,3 +182,79 @@ def test_windows_1252_and_mixed_files_load_as_before(tmp_path):
     assert data.load_report["rows_read"].sum() == data.load_report["rows_kept"].sum() + len(
         data.quarantine
     )
+
+
+LIST_CELLS = [
+    "10/10/8",
+    "",
+    "10//8",
+    "12",
+    "8/ 9 /x",
+    "/".join(["5"] * 51),  # more parts than MAX_LIST_PARTS
+    "7,5/8",
+    "-1/3",
+    "300/2",
+    "10/10/8",
+    " ",
+    "1:30/0:45",
+    "٣/4",  # non-ASCII digit
+    "12",
+    "8/8/8/8/8/8/8/8/8/8/8/8",
+]
+
+
+def _list_checked(cells: list[str], coded: bool):
+    from pathlib import Path
+
+    import numpy as np
+
+    from hipdata.io import loader
+    from hipdata.io.readers import RawTable, coded_cells
+
+    frame = pd.DataFrame({"reps": cells, "hold_s": cells}, dtype="str")
+    if coded:  # as the CSV reader gives them: categories with a text no row has (the header)
+        for column in frame.columns:
+            distinct = list(dict.fromkeys([column, *cells]))
+            frame[column] = coded_cells(np.array([distinct.index(t) for t in cells]), distinct)
+    raw = RawTable(Path("t.csv"), frame, np.arange(len(frame), dtype=np.int64) + 2)
+    return loader._Checked(raw, "exercises", {"reps": "reps", "hold_s": "hold_s"}, [])
+
+
+@pytest.mark.parametrize("coded", [False, True])
+@pytest.mark.parametrize("rows", [slice(None), slice(0, 0), slice(3, 4), slice(1, 2)])
+@pytest.mark.parametrize(
+    ("name", "high", "whole", "parser"),
+    [("reps", 200, True, "numbers"), ("hold_s", 600, False, "durations")],
+)
+def test_lists_per_distinct_text_equal_the_per_row_rules(coded, rows, name, high, whole, parser):
+    from hipdata.io import loader
+    from hipdata.io.parse import parse_durations, parse_numbers
+
+    parse = {"numbers": parse_numbers, "durations": parse_durations}[parser]
+    cells = LIST_CELLS[rows]
+    fast = _list_checked(cells, coded)
+    table, counts = loader._check_list(fast, name, high=high, whole=whole, label=name, parser=parse)
+    # the plain expression: every row's own text through the same rules
+    plain = _list_checked(cells, coded)
+    flags = []
+    expected_table, expected_counts = loader._list_parts(
+        plain.cells(name), flags, high=high, whole=whole, label=name, parser=parse
+    )
+    for mask, reason in flags:
+        plain.flag(mask, name, reason)
+    assert table.shape == expected_table.shape
+    np.testing.assert_array_equal(table, expected_table)
+    pd.testing.assert_series_equal(counts, expected_counts, check_exact=True)
+    pd.testing.assert_frame_equal(fast.quarantine(), plain.quarantine(), check_exact=True)
+    if rows == slice(None):
+        assert len(fast.quarantine()) >= 4  # lists with too many, empty, bad parts
+
+
+def test_lists_of_an_absent_column_are_empty():
+    from hipdata.io import loader
+
+    checked = _list_checked(["10/8", "12"], coded=False)
+    checked.columns.pop("hold_s")
+    table, counts = loader._check_list(checked, "hold_s", high=600, whole=False, label="hold_s")
+    assert np.isnan(table).all() and table.shape == (2, 1) and counts.isna().all()
+    assert not checked.problems
