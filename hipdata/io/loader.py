@@ -676,7 +676,7 @@ def _rows_reason(mask: np.ndarray, texts, index: pd.Index) -> pd.Series:
     built for the other rows."""
     out = np.full(len(mask), "", dtype=object)
     out[mask] = np.asarray(texts, dtype=object)
-    return pd.Series(out, index=index)
+    return pd.Series(out, index=index, dtype=object)  # no text column built per call
 
 
 def _flag_patient_ids(checked: _Checked, patients: pd.DataFrame, rejected: pd.Series) -> pd.Series:
