@@ -187,7 +187,8 @@ def _join_registry(table: pd.DataFrame, registry: pd.DataFrame) -> tuple[pd.Data
     table = table.assign(
         mcid_points=taken(registry["mcid_points"]), mcid_pct=taken(registry["mcid_pct"])
     )
-    return table, pd.Series(taken(directions), index=table.index, dtype="float64")
+    direction = pd.Series(taken(directions), index=table.index, name="higher_is_better")
+    return table, direction
 
 
 def _baseline_followup_by_codes(
