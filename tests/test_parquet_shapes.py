@@ -226,6 +226,30 @@ def test_float32_values_load_as_the_decimals_written(tmp_path):
     assert np.isnan(ds.sets["reps"].iloc[3])
 
 
+def test_float32_frames_validate_as_the_parquet_file(tmp_path):
+    # the same rule for DataFrames given to Dataset.from_frames / hipdata.validate
+    sets = pd.DataFrame(
+        {
+            "patient_id": ["P1", "P1", "P1"],
+            "date": ["2026-03-02"] * 3,
+            "exercise": ["bridge_loaded"] * 3,
+            "set": [1, 2, 3],
+            "reps": [10, 10, 8],
+            "load_kg": np.array([62.3, 0.1, np.nan], dtype=np.float32),
+            "pain_during": pd.array([2.4, None, 0.1], dtype="Float32"),
+            "pain_24h": np.array([0.1, 1, 2], dtype=np.float16),
+        }
+    )
+    patients = pd.DataFrame(
+        {"patient_id": ["P1"], "clinic_id": ["C1"], "start_date": ["2026-03-02"]}
+    )
+    ds = hipdata.Dataset.from_frames(patients, sets, today=TODAY)
+    assert len(ds.quarantine) == 0
+    assert ds.sets["load_kg"].tolist() == [62.3, 0.1, 0.0]
+    assert ds.sets["pain_during"].tolist()[::2] == [2.4, 0.1]
+    assert ds.sets["pain_24h"].tolist() == [0.1, 1.0, 2.0]
+
+
 HOSTILE_FLOATS = [
     0.1,
     0.1 + 0.2,
@@ -254,8 +278,8 @@ HOSTILE_FLOATS = [
 def test_float_text_equals_pandas_text(dtype):
     rng = np.random.default_rng(0)
     random = rng.normal(size=2000) * 10.0 ** rng.integers(-30, 30, size=2000)
-    values = np.concatenate([HOSTILE_FLOATS, random]).astype(dtype)
-    with np.errstate(over="ignore"):
+    with np.errstate(over="ignore"):  # 1e300 is inf in float32
+        values = np.concatenate([HOSTILE_FLOATS, random]).astype(dtype)
         text, why = readers._arrow_text(pa.chunked_array([pa.array(values)]), "x")
     assert why is None
     # the plain expression: pandas' text of each value in its own dtype, whole numbers as
