@@ -891,8 +891,8 @@ def _arrow_coded(column, name: str, *, read_as_dictionary: bool = False) -> pd.S
     if isinstance(column, pa.ChunkedArray):
         column = column.combine_chunks() if column.num_chunks else pa.array([], type=kind)
     encoded = column if pa.types.is_dictionary(kind) else pc.dictionary_encode(column)
-    dictionary = encoded.dictionary
     codes = pc.fill_null(encoded.indices, -1).to_numpy(zero_copy_only=False)
+    dictionary = encoded.dictionary
     if len(dictionary) == 0:
         return coded_cells(codes, [])
     texts, why = _arrow_text(pa.chunked_array([dictionary]), name)
