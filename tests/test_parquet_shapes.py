@@ -353,3 +353,16 @@ def test_mostly_distinct_file_reads_the_same_cells(tmp_path, monkeypatch):
     )
     pd.testing.assert_frame_equal(decoded, text, check_exact=True)
     assert text["zoned"].tolist().count("2026-10-25T02:30:00") == 2
+
+
+def test_a_table_written_in_parts_is_refused_not_skipped(tmp_path):
+    # Spark and Dask write a table as a folder of parts named like the file; skipped, the
+    # exercises (an optional table) would vanish without a word
+    tables = _hostile(generate(12, seed=5))
+    tables["patients"].to_parquet(tmp_path / "patients.parquet", index=False)
+    parts = tmp_path / "exercises.parquet"
+    parts.mkdir()
+    tables["exercises"].iloc[:10].to_parquet(parts / "part-0.parquet", index=False)
+    tables["exercises"].iloc[10:].to_parquet(parts / "part-1.parquet", index=False)
+    with pytest.raises(hipdata.DataError, match="exercises.parquet is a folder, not a file"):
+        hipdata.load(tmp_path, today=TODAY)
