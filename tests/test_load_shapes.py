@@ -1,5 +1,6 @@
-"""Fast paths for input shapes the benchmark cohorts never have (benchmarks/bench_shapes.py),
-each checked against the plain code it replaces, on hostile and edge data."""
+"""Fast paths for input shapes the benchmark cohorts never have
+(benchmarks/bench_csv_shapes.py), each checked against the plain code it replaces, on hostile
+and edge data."""
 
 from __future__ import annotations
 

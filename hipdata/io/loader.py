@@ -358,9 +358,16 @@ def _find_files(folder: Path) -> tuple[dict[str, Path], list[str]]:
     found: dict[str, list[Path]] = {}
     ignored = []
     for path in sorted(folder.iterdir()):
+        table = path.stem.strip().lower()
+        if path.is_dir() and table in TABLES and path.suffix.lower() in SUPPORTED_SUFFIXES:
+            raise DataError(  # a table written in parts (Spark, Dask): never silently skipped
+                f"{path.name} is a folder, not a file (a table written in parts?)",
+                file=str(folder),
+                fix=f"combine its parts into one file (pandas.read_parquet(folder).to_parquet"
+                f"(file)) and put that file in its place as {path.name}",
+            )
         if not path.is_file() or path.name.startswith((".", "~$")):
             continue
-        table = path.stem.strip().lower()
         if table in TABLES and path.suffix.lower() in SUPPORTED_SUFFIXES + (".xls", ".ods"):
             found.setdefault(table, []).append(path)
         else:
