@@ -230,9 +230,21 @@ def _direct_column(values: pd.Series):
         present = numbers[~missing]
         if not (np.isfinite(present).all() and (present == np.round(present)).all()):
             return _float_words(numbers, missing)
-        if len(present) and np.abs(present).max() >= 2.0**62:
+        if len(present) == 0:
+            return _integers(np.zeros(len(numbers), dtype=np.int64), missing)
+        low, high = present.min(), present.max()
+        if max(-low, high) >= 2.0**62:
             return _csv_ready_column(values)  # leave huge numbers to astype("Int64") itself
-        return _integers(np.where(missing, 0, numbers).astype(np.int64), missing)
+        if high - low > DICTIONARY_SPAN:
+            return _integers(np.where(missing, 0, numbers).astype(np.int64), missing)
+        # whole numbers in a narrow range: their offsets from the least one index its text
+        words = pa.array(np.arange(int(low), int(high) + 1, dtype=np.int64).astype(str))
+        offsets = numbers - low
+        offsets[missing] = 0
+        indices = offsets.astype(np.int32)
+        return lambda b, e: pa.DictionaryArray.from_arrays(
+            pa.array(indices[b:e], mask=missing[b:e]), words
+        )
     if isinstance(dtype, np.dtype) and dtype.kind in "iu":
         return _integers(values.to_numpy(), None)
     if isinstance(values.array, pd.arrays.IntegerArray):
