@@ -198,13 +198,20 @@ def _direct_plan(frame: pd.DataFrame):
         return None
     if any(_NEEDS_QUOTES.search(name) for name in names):
         return None
-    columns = []
-    for position in range(frame.shape[1]):
+    # the columns that most often send a table to pandas (text with commas or quotes, dates
+    # out of range) first: a table that falls back then wastes little work here
+    dtypes = list(frame.dtypes)
+    first = [
+        i for i, dtype in enumerate(dtypes) if not isinstance(dtype, np.dtype) or dtype.kind in "OM"
+    ]
+    rest = [i for i in range(len(dtypes)) if i not in set(first)]
+    columns = {}
+    for position in first + rest:
         convert = _direct_column(frame.iloc[:, position])
         if convert is None:
             return None
-        columns.append(convert)
-    return names, columns
+        columns[position] = convert
+    return names, [columns[position] for position in range(len(dtypes))]
 
 
 #: Largest span of values (max - min) an integer or date column is written through a dictionary
