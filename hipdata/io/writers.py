@@ -112,21 +112,24 @@ def csv_ready(frame: pd.DataFrame) -> pd.DataFrame:
     """
     out = frame.copy()
     for position in range(out.shape[1]):
-        values = out.iloc[:, position]
-        if pd.api.types.is_bool_dtype(values.dtype):
-            words = np.where(values.fillna(False).astype(bool), "true", "false")
-            out.isetitem(
-                position,
-                pd.Series(words, index=out.index, dtype="object").where(values.notna(), None),
-            )
-        elif pd.api.types.is_float_dtype(values.dtype):
-            present = values.dropna()
-            if np.isfinite(present).all() and (present == np.round(present)).all():
-                out.isetitem(position, values.round().astype("Int64"))
-        else:
-            out.isetitem(position, neutralise_text(values))
+        ready = _ready_column(out.iloc[:, position])
+        if ready is not None:
+            out.isetitem(position, ready)
     out.columns = neutralise_text(pd.Series(list(out.columns), dtype=object)).tolist()
     return out
+
+
+def _ready_column(values: pd.Series) -> pd.Series | None:
+    """One column as :func:`csv_ready` shapes it (None: a float column left as it is)."""
+    if pd.api.types.is_bool_dtype(values.dtype):
+        words = np.where(values.fillna(False).astype(bool), "true", "false")
+        return pd.Series(words, index=values.index, dtype="object").where(values.notna(), None)
+    if pd.api.types.is_float_dtype(values.dtype):
+        present = values.dropna()
+        if np.isfinite(present).all() and (present == np.round(present)).all():
+            return values.round().astype("Int64")
+        return None
+    return neutralise_text(values)
 
 
 def write_csv(frame: pd.DataFrame, path: str | os.PathLike) -> Path:
@@ -142,7 +145,212 @@ def write_csv(frame: pd.DataFrame, path: str | os.PathLike) -> Path:
 
 
 def _to_csv(frame: pd.DataFrame, target) -> None:
-    write_csv_text(csv_ready(frame), target)
+    write_table_csv(frame, target)
+
+
+def write_table_csv(frame: pd.DataFrame, target) -> None:
+    """``write_csv_text(csv_ready(frame), target)``, byte for byte, in one pass (not atomic).
+
+    The columns Arrow can write are converted straight from ``frame`` (:func:`csv_ready`'s copy
+    of the frame and its nullable-integer columns are skipped); integer-valued and date columns
+    with a narrow range of values go to Arrow as a dictionary of their texts (Arrow formats each
+    distinct value once). Every other column goes through :func:`csv_ready`'s own steps, and a
+    table Arrow cannot write as pandas would is written by pandas, as in :func:`write_csv_text`.
+
+    Parameters
+    ----------
+    frame : DataFrame
+        The table, before :func:`csv_ready`; its index is not written.
+    target : path or binary file
+        Where to write.
+    """
+    plan = _direct_plan(frame)
+    if plan is None:
+        write_csv_text(csv_ready(frame), target)
+        return
+    names, columns = plan
+    if hasattr(target, "write"):
+        _write_direct(names, columns, len(frame), target)
+        return
+    with open(target, "wb") as handle:
+        _write_direct(names, columns, len(frame), handle)
+
+
+def _write_direct(names: list[str], columns, rows: int, handle) -> None:
+    import pyarrow as pa
+    import pyarrow.csv as pa_csv
+
+    options = pa_csv.WriteOptions(include_header=False, batch_size=1 << 16, quoting_style="none")
+    handle.write((",".join(names) + "\n").encode("utf-8"))
+    labels = [f"c{i}" for i in range(len(columns))]
+    for begin in range(0, rows, CSV_SLICE_ROWS):
+        end = min(begin + CSV_SLICE_ROWS, rows)
+        arrays = [convert(begin, end) for convert in columns]
+        pa_csv.write_csv(pa.Table.from_arrays(arrays, names=labels), handle, options)
+
+
+def _direct_plan(frame: pd.DataFrame):
+    """The header names and, per column, a function ``(begin, end) -> Arrow array`` giving the
+    text ``write_csv_text(csv_ready(frame))`` writes for those rows; None when that writer
+    would hand the table to pandas."""
+    names = neutralise_text(pd.Series(list(frame.columns), dtype=object)).tolist()
+    if len(names) < 2 or not all(type(name) is str for name in names):
+        return None
+    if any(_NEEDS_QUOTES.search(name) for name in names):
+        return None
+    # the columns that most often send a table to pandas (text with commas or quotes, dates
+    # out of range) first: a table that falls back then wastes little work here
+    dtypes = list(frame.dtypes)
+    first = [
+        i for i, dtype in enumerate(dtypes) if not isinstance(dtype, np.dtype) or dtype.kind in "OM"
+    ]
+    rest = [i for i in range(len(dtypes)) if i not in set(first)]
+    columns = {}
+    for position in first + rest:
+        convert = _direct_column(frame.iloc[:, position])
+        if convert is None:
+            return None
+        columns[position] = convert
+    return names, [columns[position] for position in range(len(dtypes))]
+
+
+#: Largest span of values (max - min) an integer or date column is written through a dictionary
+#: of its texts; wider columns are formatted by Arrow value by value.
+DICTIONARY_SPAN = 1 << 16
+
+
+def _direct_column(values: pd.Series):
+    """One column's converter for :func:`_direct_plan`, or None."""
+    import pyarrow as pa
+
+    dtype = values.dtype
+    if dtype == np.dtype(bool) or isinstance(dtype, pd.BooleanDtype):
+        truth = values.to_numpy(dtype=bool, na_value=False).astype(np.int8)
+        missing = values.isna().to_numpy()
+        words = pa.array(["false", "true"])
+        return lambda b, e: pa.DictionaryArray.from_arrays(
+            pa.array(truth[b:e], mask=missing[b:e]), words
+        )
+    if isinstance(dtype, np.dtype) and dtype.kind == "f":
+        numbers = values.to_numpy()
+        missing = np.isnan(numbers)
+        present = numbers[~missing]
+        if not (np.isfinite(present).all() and (present == np.round(present)).all()):
+            return _float_words(numbers, missing)
+        if len(present) == 0:
+            return _integers(np.zeros(len(numbers), dtype=np.int64), missing)
+        low, high = present.min(), present.max()
+        if max(-low, high) >= 2.0**62:
+            return _csv_ready_column(values)  # leave huge numbers to astype("Int64") itself
+        if high - low > DICTIONARY_SPAN:
+            return _integers(np.where(missing, 0, numbers).astype(np.int64), missing)
+        # whole numbers in a narrow range: their offsets from the least one index its text
+        words = pa.array(np.arange(int(low), int(high) + 1, dtype=np.int64).astype(str))
+        offsets = numbers - low
+        offsets[missing] = 0
+        indices = offsets.astype(np.int32)
+        return lambda b, e: pa.DictionaryArray.from_arrays(
+            pa.array(indices[b:e], mask=missing[b:e]), words
+        )
+    if isinstance(dtype, np.dtype) and dtype.kind in "iu":
+        return _integers(values.to_numpy(), None)
+    if isinstance(values.array, pd.arrays.IntegerArray):
+        numbers = values.to_numpy(dtype=dtype.numpy_dtype, na_value=0)
+        return _integers(numbers, values.isna().to_numpy())
+    if isinstance(dtype, np.dtype) and dtype.kind == "M":
+        return _dates(values)
+    if (
+        pd.api.types.is_string_dtype(dtype)
+        and not pd.api.types.is_object_dtype(dtype)
+        and not isinstance(dtype, pd.CategoricalDtype)
+    ):
+        # neutralise_text and _arrow_converter each look at the distinct values: once here
+        distinct = pd.Series(values.unique(), dtype=object).dropna()
+        if _dangerous(distinct).any():
+            return _csv_ready_column(values)
+        try:
+            if distinct.str.contains(_NEEDS_QUOTES).any():
+                return None
+            pa.array(distinct.to_numpy(), type=pa.string())
+        except (pa.ArrowException, UnicodeError):
+            return None
+        return lambda b, e: _text(values.iloc[b:e])
+    return _csv_ready_column(values)
+
+
+def _csv_ready_column(values: pd.Series):
+    """The converter of a column shaped by :func:`csv_ready`'s own steps, or None."""
+    ready = _ready_column(values)
+    ready = values if ready is None else ready
+    convert = _arrow_converter(ready, None)
+    if convert is None:
+        return None
+    return lambda b, e: convert(ready.iloc[b:e])
+
+
+def _integers(numbers: np.ndarray, missing: np.ndarray | None):
+    """Integers (``missing``: the null cells, whose ``numbers`` are ignored) as Arrow arrays
+    whose CSV text is their decimal digits."""
+    import pyarrow as pa
+
+    present = numbers if missing is None else numbers[~missing]
+    low = int(present.min()) if len(present) else 0
+    high = int(present.max()) if len(present) else 0
+    if len(present) == 0 or high - low > DICTIONARY_SPAN or max(-low, high) >= 1 << 62:
+        if missing is None:
+            return lambda b, e: pa.array(numbers[b:e])
+        return lambda b, e: pa.array(numbers[b:e], mask=missing[b:e])
+    words = pa.array(np.arange(low, high + 1, dtype=np.int64).astype(str))
+    indices = (numbers.astype(np.int64) - low).astype(np.int32)
+    if missing is None:
+        return lambda b, e: pa.DictionaryArray.from_arrays(pa.array(indices[b:e]), words)
+    indices[missing] = 0
+    return lambda b, e: pa.DictionaryArray.from_arrays(
+        pa.array(indices[b:e], mask=missing[b:e]), words
+    )
+
+
+def _float_words(numbers: np.ndarray, missing: np.ndarray):
+    """Floats as NumPy's text of each (``str`` of the array, as pandas writes them), computed
+    once per distinct value (by bit pattern: ``-0.0`` and ``0.0`` stay apart); NaN empty."""
+    import pyarrow as pa
+
+    bits = numbers.view(np.dtype(f"i{numbers.dtype.itemsize}"))
+    codes, distinct = pd.factorize(bits[~missing])
+    words = pa.array(distinct.astype(bits.dtype).view(numbers.dtype).astype(str))
+    indices = np.zeros(len(numbers), dtype=np.int32)
+    indices[~missing] = codes
+    return lambda b, e: pa.DictionaryArray.from_arrays(
+        pa.array(indices[b:e], mask=missing[b:e]), words
+    )
+
+
+def _dates(values: pd.Series):
+    """A naive date-time column as its calendar days (``YYYY-MM-DD``), or None outside the
+    years 1000-9999 (pandas writes those without padding)."""
+    import pyarrow as pa
+
+    missing = values.isna().to_numpy()
+    days = values.to_numpy().astype("datetime64[D]")
+    present = days[~missing]
+    if len(present) and (
+        present.min() < np.datetime64("1000-01-01") or present.max() > np.datetime64("9999-12-31")
+    ):
+        return None
+    ticks = np.where(missing, 0, days.view(np.int64))
+    if (
+        len(present) == 0
+        or int(ticks[~missing].max()) - int(ticks[~missing].min()) > DICTIONARY_SPAN
+    ):
+        ticks = ticks.astype(np.int32)
+        return lambda b, e: pa.array(ticks[b:e], type=pa.date32(), mask=missing[b:e])
+    low = ticks[~missing].min()
+    high = ticks[~missing].max()
+    words = pa.array(np.datetime_as_string(np.arange(low, high + 1).astype("datetime64[D]")))
+    indices = np.where(missing, 0, ticks - low).astype(np.int32)
+    return lambda b, e: pa.DictionaryArray.from_arrays(
+        pa.array(indices[b:e], mask=missing[b:e]), words
+    )
 
 
 #: Characters that make Python's csv writer (``QUOTE_MINIMAL``, ``\n`` line ends) quote a cell,

@@ -242,7 +242,7 @@ def _run_chunk(number: int, raws: dict, options: dict, protocol, measures, scrat
     """Load and compute one chunk in a worker; write its tables to ``scratch``; return the small
     parts the parent needs (or the loader's DataError as a tuple)."""
     from hipdata.io.loader import load
-    from hipdata.io.writers import csv_ready, write_csv_text
+    from hipdata.io.writers import write_table_csv
     from hipdata.metrics import compute_all
 
     patient_source_rows = raws["patients"].source_row
@@ -260,7 +260,7 @@ def _run_chunk(number: int, raws: dict, options: dict, protocol, measures, scrat
         _write_piece(frame, folder / f"{name}{_PIECE}")
         entry = {"rows": len(frame), "head": frame.iloc[:1].copy(), "whole": _float_whole(frame)}
         if fmt == "csv":  # with its header line (the fast writer's), which the parent skips
-            write_csv_text(csv_ready(frame), folder / f"{name}.csv")
+            write_table_csv(frame, folder / f"{name}.csv")
         info[name] = entry
     sessions = tables["sessions"]
     # the patients table keeps the file's order, and so does patient_summary: the file row of
