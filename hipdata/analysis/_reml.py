@@ -24,7 +24,6 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 import numpy as np
-from scipy import optimize
 
 LOG_2PI = float(np.log(2 * np.pi))
 #: scipy methods given the analytic gradient (the others are derivative-free).
@@ -377,6 +376,8 @@ def minimise(
     ``Nelder-Mead`` take the bounds). With ``polish``, the best point found is refined once more
     by each method from there. Every run is returned; the caller keeps the lowest criterion.
     """
+    from scipy import optimize  # here: the statistics alone (a worker's) need no scipy
+
     lower = theta_lower_bounds(stats.q)
     bounds = optimize.Bounds(lower, np.full_like(lower, np.inf))
 

@@ -263,6 +263,14 @@ def _run_chunk(number: int, raws: dict, options: dict, protocol, measures, scrat
             write_csv_text(csv_ready(frame), folder / f"{name}.csv")
         info[name] = entry
     sessions = tables["sessions"]
+    # the pain-trajectory model's per-patient statistics, so that the parent has only the
+    # optimisation left once every chunk is done (None: the parent fits from the sessions)
+    try:
+        from hipdata.analysis.trajectories import pain_trajectory_pieces
+
+        model_pieces = pain_trajectory_pieces(sessions)
+    except Exception:  # noqa: BLE001 - the parent's fit from the sessions reports it
+        model_pieces = None
     # the patients table keeps the file's order, and so does patient_summary: the file row of
     # each kept patient lets the parent restore that order across the chunks
     patients_file = dataset.load_report["source_file"].iloc[0]
@@ -277,6 +285,7 @@ def _run_chunk(number: int, raws: dict, options: dict, protocol, measures, scrat
         "number": number,
         "tables": info,
         "sessions": sessions[[c for c in SESSION_COLUMNS if c in sessions.columns]],
+        "model_pieces": model_pieces,
         "patient_summary": tables["patient_summary"][["patient_id"]],
         "patient_rows": pd.Series(
             patient_rows, index=dataset.patients["patient_id"].to_numpy(), dtype="int64"
@@ -297,17 +306,23 @@ def _run_chunk(number: int, raws: dict, options: dict, protocol, measures, scrat
 
 def _warm_up() -> None:
     """Import what a chunk needs, in a worker, while the parent still reads the inputs."""
+    import hipdata.analysis.trajectories  # noqa: F401
     import hipdata.io.loader  # noqa: F401
     import hipdata.io.writers  # noqa: F401
     import hipdata.metrics  # noqa: F401
 
 
-def _fit_model(sessions: pd.DataFrame):
-    """The pain-trajectory model on the whole run's sessions, and its wall seconds."""
-    from hipdata.analysis.trajectories import fit_pain_trajectory
+def _fit_model(sessions: pd.DataFrame, pieces: list | None):
+    """The pain-trajectory model on the whole run's sessions, and its wall seconds: from the
+    chunks' per-patient pieces when every chunk has them (the same fit, bit for bit: see
+    :class:`hipdata.analysis.models.GroupPieces`), else from the sessions."""
+    from hipdata.analysis import trajectories
 
     clock = time.perf_counter()
-    model = fit_pain_trajectory(sessions)
+    if pieces is not None and all(piece is not None for piece in pieces):
+        model = trajectories.fit_pain_trajectory_pieces(pieces)
+    else:
+        model = trajectories.fit_pain_trajectory(sessions)
     return model, time.perf_counter() - clock
 
 
@@ -574,6 +589,7 @@ def compute_chunked(
         # thread the model's modules (scipy)
         pool.submit(_warm_up)
         model_thread.submit(importlib.import_module, "hipdata.analysis.trajectories")
+        model_thread.submit(importlib.import_module, "scipy.optimize")
         files, _ = _find_files(folder)
         raws = {t: read_raw(files[t], coded=True) for t in _TABLE_ORDER if t in files}
         ids = {table: _id_cells(raw, table) for table, raw in raws.items()}
@@ -684,10 +700,11 @@ def compute_chunked(
                             next_stream += 1
                 ordered = [results[number] for number in range(n_chunks)]
                 sessions = pd.concat([r.pop("sessions") for r in ordered], ignore_index=True)
+                model_pieces = [r.pop("model_pieces") for r in ordered]
                 timings["chunks"] = time.perf_counter() - clock - timings["read"]
                 parent_cpu["chunks"] = time.process_time() - cpu - parent_cpu["read"]
                 if sessions["patient_id"].nunique() >= 2:
-                    model_future = model_thread.submit(_fit_model, sessions)
+                    model_future = model_thread.submit(_fit_model, sessions, model_pieces)
                 else:
                     model_future = None
                 while next_stream < n_chunks:
