@@ -10,7 +10,9 @@ patient's duplicates are all seen), and makes the chunks contiguous ranges of th
 the tables, sorted by patient first, come out in the single-process run's row order. The records
 keep their file's name and 1-based row numbers, so the quarantine and the sets' ``source_row``
 are those of the whole file. The pain-trajectory model, the one thing fitted across patients, is
-fitted on the concatenated ``sessions`` exactly as in the single-process run.
+fitted from the per-patient statistics each worker hands over with its tables
+(:func:`hipdata.analysis.trajectories.pain_trajectory_pieces`), so the parent only optimises
+once the last chunk is done: the fit of the single-process run, bit for bit.
 
 The workers hand each table over as an uncompressed Arrow IPC file (no encoding), which the
 parent memory-maps and encodes once into the table's output file (for CSV output the workers
@@ -51,11 +53,11 @@ CHUNKED_MIN_ROWS = 2_000_000
 #: 1 000 000 (11 chunks) 50 CPU s, 2.66 GiB. 900 000 keeps the peak near 2.5 GiB.
 DEFAULT_CHUNK_ROWS = 900_000
 #: Share of the chunks whose rows the parent writes after the last chunk, while a thread fits
-#: the pain-trajectory model (one core): writing a chunk's tables (the Parquet encode) takes
-#: about twice the model's time per set row (at 10^7 set rows about 10 CPU s against 5.4 s), so
-#: writing the last half then fills the core the fit leaves idle; the first half is written
-#: while the later chunks run.
-TAIL_SHARE = 0.5
+#: the pain-trajectory model (one core). The workers hand over the model's per-patient
+#: statistics, so only its optimisation is left then: at 10^7 set rows about 2.5 CPU s, about
+#: the Parquet encode of 2-3 of the 12 chunks (1 CPU s each); the others are written while
+#: the later chunks run (it was 0.5 while the fit took 5-8 s there).
+TAIL_SHARE = 0.25
 #: Columns of ``sessions`` the parent keeps: the pain-trajectory model's and the CLI summary's.
 SESSION_COLUMNS = ("patient_id", "week", "max_pain_during", "pain_24h", "flare")
 #: Loader tables in the order the loader validates (and the quarantine lists) them.
