@@ -146,3 +146,26 @@ def test_plot_adherence_draws_with_completion_line(summary):
     assert labels == ["A (n=4)", "B (n=2)"]
     ax = plot_adherence(data=summary, by=None)
     assert [t.get_text() for t in ax.get_yticklabels()] == ["All patients (n=6)"]
+
+
+def test_plot_adherence_drops_the_dots_above_max_dots(summary):
+    # summary: 6 patients with attendance -> one dot each up to max_dots, none above
+    def dots(ax):
+        return sum(len(c.get_offsets()) for c in ax.collections)
+
+    assert dots(plot_adherence(data=summary, max_dots=6)) == 6
+    ax = plot_adherence(data=summary, max_dots=5)
+    assert dots(ax) == 0
+    # the boxes, their labels and the completion line stay
+    assert [t.get_text() for t in ax.get_yticklabels()] == ["A (n=4)", "B (n=2)"]
+    assert any(np.allclose(line.get_xdata(), 75.0) for line in ax.lines)
+
+
+def test_attendance_caption_says_when_the_dots_are_left_out():
+    from hipdata.plots.progress import MAX_PATIENT_DOTS
+    from hipdata.report.cohort.adherence import attendance_caption
+
+    assert "dots: patients" in attendance_caption(5)
+    assert "dots: patients" in attendance_caption(5, patients=MAX_PATIENT_DOTS)
+    above = attendance_caption(5, patients=MAX_PATIENT_DOTS + 1)
+    assert "dots: patients" not in above and f"above {MAX_PATIENT_DOTS:,} patients" in above

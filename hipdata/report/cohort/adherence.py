@@ -12,7 +12,7 @@ from hipdata.disclosure import (
     suppress,
     suppression_note,
 )
-from hipdata.plots.progress import plot_adherence
+from hipdata.plots.progress import MAX_PATIENT_DOTS, plot_adherence
 from hipdata.report.cohort.common import ALL_CLINICS, new_figure
 from hipdata.report.cohort.context import CohortContext
 from hipdata.report.document import Document
@@ -157,11 +157,17 @@ def attendance_unavailable(k: int, by: str = "clinic_id") -> str:
     )
 
 
-def attendance_caption(k: int, by: str = "clinic_id") -> str:
-    """The attendance figure's caption."""
+def attendance_caption(k: int, by: str = "clinic_id", patients: int | None = None) -> str:
+    """The attendance figure's caption; ``patients``: how many the figure draws (above
+    :data:`~hipdata.plots.progress.MAX_PATIENT_DOTS` the figure has no dots)."""
     one, many = _group_nouns(by)
+    dots = (
+        "dots: patients"
+        if patients is None or patients <= MAX_PATIENT_DOTS
+        else f"no dot per patient above {MAX_PATIENT_DOTS:,} patients"
+    )
     return (
-        f"Attendance per {one} (box: median and IQR; dots: patients). The dashed line "
+        f"Attendance per {one} (box: median and IQR; {dots}). The dashed line "
         f"marks completion. {many} with fewer than {k} patients are not drawn."
     )
 
@@ -189,7 +195,8 @@ def section_adherence(ctx: CohortContext, doc: Document) -> None:
         plot_adherence(
             data=shown, by="clinic_id", threshold=ctx.protocol.completion_attendance, ax=ax
         )
-        doc.figure(figure, caption=attendance_caption(k))
+        patients = int(shown["attendance"].notna().sum())
+        doc.figure(figure, caption=attendance_caption(k, patients=patients))
     doc.table(adherence_table(ctx), caption=ADHERENCE_CAPTION, note=adherence_note(k))
 
 
