@@ -83,7 +83,10 @@ def _column_text(values: pd.Series) -> pd.Series:
         numbers = values.to_numpy(dtype=object, na_value=0)
         text = _per_distinct(numbers, lambda distinct: distinct.astype(str))
     elif pd.api.types.is_float_dtype(dtype):
-        text = _per_distinct(values.to_numpy(dtype="float64", na_value=np.nan), _float_text)
+        # in the column's own precision: a float32 0.1 is "0.1", as the Parquet reader gives it
+        native = np.dtype(getattr(dtype, "numpy_dtype", dtype))
+        precision = native if native.itemsize < 8 else np.float64
+        text = _per_distinct(values.to_numpy(dtype=precision, na_value=np.nan), _float_text)
     else:
         cells = values.astype(object)
         if pd.api.types.infer_dtype(cells, skipna=True) in ("string", "empty"):
@@ -102,7 +105,7 @@ def _per_distinct(values: np.ndarray, convert) -> np.ndarray:
 
 
 def _float_text(numbers: np.ndarray) -> np.ndarray:
-    whole = np.isfinite(numbers) & (np.abs(numbers) < 2**53)
+    whole = np.isfinite(numbers) & (np.abs(numbers.astype(np.float64)) < 2**53)
     whole[whole] = numbers[whole] == np.round(numbers[whole])
     # numpy writes the shortest text that reads back as the same float, like repr()
     return np.where(

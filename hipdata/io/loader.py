@@ -22,7 +22,7 @@ from hipdata.catalogue import (
     apply_loaded_variants,
     load_catalogue,
     resolve_exercises,
-    suggest_exercises,
+    suggest_exercises_many,
 )
 from hipdata.dataset import (
     COLUMN_REPORT_COLUMNS,
@@ -358,9 +358,16 @@ def _find_files(folder: Path) -> tuple[dict[str, Path], list[str]]:
     found: dict[str, list[Path]] = {}
     ignored = []
     for path in sorted(folder.iterdir()):
+        table = path.stem.strip().lower()
+        if path.is_dir() and table in TABLES and path.suffix.lower() in SUPPORTED_SUFFIXES:
+            raise DataError(  # a table written in parts (Spark, Dask): never silently skipped
+                f"{path.name} is a folder, not a file (a table written in parts?)",
+                file=str(folder),
+                fix=f"combine its parts into one file (pandas.read_parquet(folder).to_parquet"
+                f"(file)) and put that file in its place as {path.name}",
+            )
         if not path.is_file() or path.name.startswith((".", "~$")):
             continue
-        table = path.stem.strip().lower()
         if table in TABLES and path.suffix.lower() in SUPPORTED_SUFFIXES + (".xls", ".ods"):
             found.setdefault(table, []).append(path)
         else:
@@ -600,17 +607,39 @@ def _check_list(
     parser=parse_numbers,
 ) -> tuple[np.ndarray, pd.Series]:
     """Per-set lists ``10/10/8`` (or one value) -> a (rows x parts) float table and the number
-    of parts written. One parse of all parts together (not one scan per position), and a list
-    with more than :data:`MAX_LIST_PARTS` parts is refused before it is split."""
-    text = checked.cells(name)
+    of parts written. A row's result depends on its text only, so the rules of
+    :func:`_list_parts` run once per distinct text that some row has and are spread to the
+    rows by their codes (the same table, counts and flags, in the same order)."""
+    coded = checked.coded(name)
+    present, codes = np.unique(coded.cat.codes.to_numpy(), return_inverse=True)
+    texts = pd.Series(pd.Index(coded.cat.categories, dtype="str").array.take(present))
+    flags: list[tuple[np.ndarray, object]] = []
+    table, counts = _list_parts(texts, flags, high=high, whole=whole, label=label, parser=parser)
+    index = checked.raw.cells.index
+    for mask, reason in flags:
+        if isinstance(reason, pd.Series):
+            reason = pd.Series(reason.to_numpy()[codes], index=index)
+        checked.flag(mask[codes], name, reason)
+    return table[codes], pd.Series(counts.array.take(codes), index=index)
+
+
+def _list_parts(
+    text: pd.Series, flags: list, *, high: float, whole: bool, label: str, parser
+) -> tuple[np.ndarray, pd.Series]:
+    """The per-set lists of ``text`` (a RangeIndex Series) parsed: the table of values, the
+    number of parts written (missing for a single value) and, appended to ``flags``, each
+    rule's (row mask, reason) in rule order. One parse of all parts together (not one scan
+    per position), and a list with more than :data:`MAX_LIST_PARTS` parts is refused before
+    it is split."""
     n_parts = text.str.count("/") + 1
     too_many = (n_parts > MAX_LIST_PARTS).to_numpy()
-    checked.flag(
-        too_many,
-        name,
-        "per-set list with "
-        + n_parts.map("{:,}".format).astype(str)
-        + f" values (at most {MAX_LIST_PARTS})",
+    flags.append(
+        (
+            too_many,
+            "per-set list with "
+            + n_parts.map("{:,}".format).astype(str)
+            + f" values (at most {MAX_LIST_PARTS})",
+        )
     )
     text = text.where(~too_many, "")
     n_parts = n_parts.where(~too_many, 1)
@@ -626,15 +655,16 @@ def _check_list(
         first = first[~first.index.duplicated()]
         per_row = pd.Series("", index=range(len(text)), dtype=object)
         per_row.iloc[first.index.to_numpy()] = first.to_numpy()
-        checked.flag_reasons(per_row.set_axis(text.index), name)
+        per_row = per_row.set_axis(text.index)
+        flags.append(((per_row != "").to_numpy(), per_row))
     width = int(position.max()) + 1 if len(position) else 1
     table = np.full((len(text), width), np.nan)
     table[rows, position] = values.where(~bad).to_numpy(dtype=float)
     counts = pd.Series(
         np.bincount(rows[(long != "").to_numpy()], minlength=len(text)), index=text.index
     )
-    checked.flag(
-        ((n_parts > 1) & (counts != n_parts)).to_numpy(), name, "empty value in the per-set list"
+    flags.append(
+        (((n_parts > 1) & (counts != n_parts)).to_numpy(), "empty value in the per-set list")
     )
     return table, counts.where(n_parts > 1)
 
@@ -653,7 +683,7 @@ def _rows_reason(mask: np.ndarray, texts, index: pd.Index) -> pd.Series:
     built for the other rows."""
     out = np.full(len(mask), "", dtype=object)
     out[mask] = np.asarray(texts, dtype=object)
-    return pd.Series(out, index=index)
+    return pd.Series(out, index=index, dtype=object)  # no text column built per call
 
 
 def _flag_patient_ids(checked: _Checked, patients: pd.DataFrame, rejected: pd.Series) -> pd.Series:
@@ -905,8 +935,9 @@ def _load_exercises(raw, patients, rejected, catalogue, dayfirst, today, pain_ma
         seen = np.zeros(len(names), dtype=bool)
         seen[name_codes[unknown]] = True
         text = np.full(len(names), "", dtype=object)
-        for code in np.flatnonzero(seen):
-            ids_ = suggest_exercises(names.iloc[code], catalogue, aliases=aliases)
+        unseen = np.flatnonzero(seen)
+        found = suggest_exercises_many(names.iloc[unseen].tolist(), catalogue, aliases=aliases)
+        for code, ids_ in zip(unseen, found, strict=True):
             text[code] = "unknown exercise" + (
                 f"; did you mean {', '.join(ids_)}?" if ids_ else "; see `hipdata catalogue`"
             )

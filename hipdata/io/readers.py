@@ -333,6 +333,77 @@ def _decode(path: Path, data: bytes) -> tuple[str, list[str]]:
         return data.decode("utf-8"), []
     except UnicodeDecodeError:
         pass
+    fast = _decode_lines_fast(data)
+    if fast is not None:
+        return fast
+    return _decode_lines(path, data)
+
+
+#: Bytes per block of lines that the fast decoder tries as UTF-8 at once.
+DECODE_BLOCK_BYTES = 1 << 16
+
+
+def _decode_lines_fast(data: bytes) -> tuple[str, list[str]] | None:
+    """:func:`_decode_lines` without a Python step per line where it can: the same text and
+    notes, or ``None`` when a line is neither UTF-8 nor Windows-1252 (the line-by-line decoder
+    then names it).
+
+    When no line holds a non-ASCII UTF-8 character (the file decoded with ``surrogateescape``
+    encodes back to ASCII with it: every non-ASCII byte is outside a UTF-8 sequence), each
+    line is ASCII or Windows-1252, which is the whole file decoded as Windows-1252 at once.
+    Otherwise blocks of whole lines (about :data:`DECODE_BLOCK_BYTES`) are decoded as UTF-8 at
+    once, and only a block that is not UTF-8 line by line (``\\n`` is never inside a UTF-8
+    sequence, so a block is UTF-8 exactly when each of its lines is).
+    """
+    try:
+        data.decode("utf-8", errors="surrogateescape").encode("ascii", errors="surrogateescape")
+    except UnicodeEncodeError:
+        pass  # a line has a non-ASCII UTF-8 character: decoded block by block below
+    else:
+        try:
+            return data.decode("cp1252"), ["decoded as Windows-1252 (not UTF-8)"]
+        except UnicodeDecodeError:
+            return None
+    blocks, cp1252_lines = [], []
+    utf8_non_ascii = False
+    start, number = 0, 1  # the block's first byte and line number
+    while True:
+        cut = data.find(b"\n", start + DECODE_BLOCK_BYTES)
+        end = len(data) if cut < 0 else cut
+        block = data[start:end]
+        try:
+            blocks.append(block.decode("utf-8"))
+            utf8_non_ascii = utf8_non_ascii or not block.isascii()
+        except UnicodeDecodeError:
+            decoded = []
+            for offset, line in enumerate(block.split(b"\n")):
+                try:
+                    decoded.append(line.decode("utf-8"))
+                    utf8_non_ascii = utf8_non_ascii or not line.isascii()
+                except UnicodeDecodeError:
+                    try:
+                        decoded.append(line.decode("cp1252"))
+                    except UnicodeDecodeError:
+                        return None
+                    cp1252_lines.append(number + offset)
+            blocks.append("\n".join(decoded))
+        if cut < 0:
+            break
+        number += block.count(b"\n") + 1
+        start = cut + 1
+    text = "\n".join(blocks)
+    if not utf8_non_ascii:
+        return text, ["decoded as Windows-1252 (not UTF-8)"]
+    shown = ", ".join(map(str, cp1252_lines[:20])) + (", ..." if len(cp1252_lines) > 20 else "")
+    notes = [
+        f"mixed encodings: {len(cp1252_lines):,} line(s) are Windows-1252 (lines {shown}), "
+        "the rest UTF-8; each line was decoded in its own encoding"
+    ]
+    return text, notes
+
+
+def _decode_lines(path: Path, data: bytes) -> tuple[str, list[str]]:
+    """Each line (split at ``\\n``) decoded as UTF-8, else as Windows-1252."""
     lines = data.split(b"\n")
     utf8_lines, cp1252_lines = 0, []
     decoded = []
@@ -739,6 +810,15 @@ def _read_xlsx(path: Path) -> RawTable:
 
 # ------------------------------------------------------------------------------------ Parquet
 
+#: A typed Parquet column (numbers, dates, time stamps) longer than :data:`MANY_DISTINCT_MIN`
+#: rows whose first :data:`MANY_DISTINCT_MIN` values are more than this share distinct is given
+#: as per-row text made by Arrow kernels instead of one text per distinct value: coding a
+#: column of (nearly) unique values, typically a row id or a time stamp the loader ignores (a
+#: pandas index written with the frame), costs more than it saves.
+MANY_DISTINCT_SHARE = 0.5
+#: Rows sampled by :func:`_mostly_distinct` (and the fewest rows it looks at).
+MANY_DISTINCT_MIN = 10_000
+
 
 def _arrow_text(column, name: str) -> tuple[np.ndarray, str | None]:
     """One Arrow column as an array of cell text, or (empty cells, why it is unusable).
@@ -764,12 +844,20 @@ def _arrow_text(column, name: str) -> tuple[np.ndarray, str | None]:
     elif pa.types.is_integer(kind) or pa.types.is_decimal(kind):
         text = pc.cast(column, pa.string())
     elif pa.types.is_floating(kind):
-        values = column.to_numpy(zero_copy_only=False).astype("float64")
-        out = pd.Series(values).astype(str).to_numpy(dtype=object)
+        # each value as the shortest text that reads back to it *in its own precision*: a
+        # float32 0.1 is "0.1" (what the writer was given, and what a CSV export shows), not
+        # the float64 expansion of the nearest float32, 0.10000000149011612
+        native = column.to_numpy(zero_copy_only=False)
+        values = native.astype("float64")
+        out = np.full(len(values), "", dtype=object)
         with np.errstate(invalid="ignore"):
             whole = np.isfinite(values) & (np.mod(values, 1) == 0) & (np.abs(values) < 2**63)
         out[whole] = values[whole].astype(np.int64).astype(str)
-        out[np.isnan(values)] = ""
+        rest = ~whole & ~np.isnan(values)
+        if native.dtype == np.float64:  # Python's repr: numpy's str of a float64, made faster
+            out[rest] = [repr(value) for value in values[rest].tolist()]
+        else:
+            out[rest] = pd.Series(native[rest]).astype(str).to_numpy(dtype=object)
         return out, None
     elif pa.types.is_date(kind) or pa.types.is_timestamp(kind):
         if pa.types.is_timestamp(kind) and kind.tz is not None:
@@ -869,6 +957,8 @@ def _arrow_coded(column, name: str, *, read_as_dictionary: bool = False) -> pd.S
     )
     if not simple:
         return None
+    if _mostly_distinct(column):
+        return None  # nearly every value distinct (a row id, a time stamp): the per-row text
     if isinstance(column, pa.ChunkedArray):
         column = column.combine_chunks() if column.num_chunks else pa.array([], type=kind)
     encoded = column if pa.types.is_dictionary(kind) else pc.dictionary_encode(column)
@@ -880,6 +970,25 @@ def _arrow_coded(column, name: str, *, read_as_dictionary: bool = False) -> pd.S
     if why is not None:
         return None
     return coded_cells(codes, np.asarray(texts, dtype=object))
+
+
+def _mostly_distinct(column) -> bool:
+    """Whether a number, date or time-stamp column looks like a column of (nearly) unique
+    values: more than :data:`MANY_DISTINCT_SHARE` of its first :data:`MANY_DISTINCT_MIN` values
+    distinct. Only the speed depends on it: per-row and per-value text give the same cells."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    kind = column.type
+    if len(column) <= MANY_DISTINCT_MIN or not (
+        pa.types.is_integer(kind)
+        or pa.types.is_floating(kind)
+        or pa.types.is_date(kind)
+        or pa.types.is_timestamp(kind)
+    ):
+        return False
+    sample = column.slice(0, MANY_DISTINCT_MIN)
+    return pc.count_distinct(sample).as_py() > MANY_DISTINCT_SHARE * MANY_DISTINCT_MIN
 
 
 def _first_appearance_coded(column, name: str) -> pd.Series | None:

@@ -32,7 +32,43 @@ def days_between(later: pd.Series, earlier: pd.Series) -> pd.Series:
 
 def week_of(dates: pd.Series, start_dates: pd.Series) -> pd.Series:
     """CONTRACT §4 week: ``floor((date - start_date).days / 7)``; the 7 days before start are -1."""
+    weeks = _whole_weeks(dates, start_dates)
+    if weeks is not None:
+        name = dates.name if dates.name == start_dates.name else None
+        return pd.Series(weeks, index=dates.index, name=name)
     return np.floor(days_between(dates, start_dates) / 7).astype("int64")
+
+
+def _whole_weeks(dates: pd.Series, start_dates: pd.Series) -> np.ndarray | None:
+    """:func:`week_of` on the integer ticks: days = ``(date - start) // ticks per day`` (floor,
+    as ``Timedelta.days``), weeks = ``days // 7`` (for whole days below 2**53,
+    ``floor(days / 7)`` in floating point is the same integer). None when the two columns are
+    not datetimes of one plain unit on the same index, a date is missing, or a tick count is
+    so large that the difference could overflow (the caller then uses the Series expression)."""
+    dtype = dates.dtype
+    if (
+        not isinstance(dtype, np.dtype)
+        or dtype.kind != "M"
+        or start_dates.dtype != dtype
+        or not dates.index.equals(start_dates.index)
+    ):
+        return None
+    unit, count = np.datetime_data(dtype)
+    per_day = _TICKS_PER_DAY.get(unit)
+    if per_day is None or count != 1:
+        return None
+    later = dates.to_numpy().view("int64")
+    earlier = start_dates.to_numpy().view("int64")
+    if len(later) == 0:
+        return np.zeros(0, dtype="int64")
+    limit = 2**62  # NaT is the smallest int64, so it fails this test too
+    for ticks in (later, earlier):
+        if int(ticks.min()) <= -limit or int(ticks.max()) >= limit:
+            return None
+    days = later - earlier
+    days //= per_day
+    days //= 7
+    return days
 
 
 def attach_patients(
@@ -322,8 +358,24 @@ def agg_by(
         return pd.concat([key_frame, values.reset_index(drop=True)], axis=1)
     # each named aggregation as the column's own reduction (what ``agg`` calls for a reduction
     # named by a string, without its per-call set-up), side by side in the order named
-    values = {name: getattr(grouped[column], how)().array for name, (column, how) in named.items()}
+    values = {
+        name: _reduction(frame, grouped, groups, column, how)
+        for name, (column, how) in named.items()
+    }
     return key_frame.assign(**values)
+
+
+def _reduction(frame: pd.DataFrame, grouped, groups: Groups, column: str, how: str):
+    """``grouped[column].<how>()`` as an array. ``size`` is a count of the group codes and
+    ``first`` of a column that cannot hold a missing value (numpy integers or booleans) is the
+    value at the group's first row: the same integers, without pandas' group-by machinery."""
+    if how == "size":
+        return np.bincount(groups.codes, minlength=groups.n_groups).astype("int64")
+    if how == "first":
+        values = frame[column]
+        if isinstance(values.dtype, np.dtype) and values.dtype.kind in "iub":
+            return values.to_numpy()[groups.first]
+    return getattr(grouped[column], how)().array
 
 
 #: Reductions :func:`agg_by` calls directly (``SeriesGroupBy.<name>()``, as ``agg`` does).
@@ -437,9 +489,11 @@ def sort_order(frame: pd.DataFrame, keys: list[str]) -> np.ndarray | None:
             per_day = _TICKS_PER_DAY.get(unit)
             if per_day is None or count != 1:
                 return None
-            values, rest = np.divmod(values, per_day)
-            if rest.any():
+            # floor division by a constant (cheaper than ``divmod``), whole days checked back
+            days = values // per_day
+            if not np.array_equal(days * per_day, values):
                 return None
+            values = days
         low, high = int(values.min()), int(values.max())
         width = high - low + 1
         span *= width

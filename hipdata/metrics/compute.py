@@ -79,6 +79,7 @@ def compute_all(
         criterion_sets=p.criterion_sets,
         criterion_reps=p.criterion_reps,
         criterion_hold_s=p.criterion_hold_s,
+        sessions=sessions,
     )
     runs = _runs(family_table)
     progression_events = _progressions_from(family_table, runs=runs)

@@ -10,6 +10,7 @@ from hipdata.metrics._common import (
     FAMILY_SESSION_KEYS,
     SESSION_KEYS,
     Groups,
+    _range_categorical,
     agg_by,
     at_least,
     at_most,
@@ -116,14 +117,20 @@ def _family_sessions_from_sets(
     criterion_hold_s: float,
     groups: Groups | None = None,
     session_groups: Groups | None = None,
+    sessions: pd.DataFrame | None = None,
 ) -> pd.DataFrame:
     """The family sessions with coded text columns; ``groups`` and ``session_groups`` are the
-    family sessions' and sessions' groups of ``sets`` (:func:`group_codes`) when already made."""
+    family sessions' and sessions' groups of ``sets`` (:func:`group_codes`) when already made,
+    ``sessions`` the sessions table made from the same ``sets`` and ``session_groups`` (its
+    ``pain_24h`` is the maximum this function needs: not computed twice)."""
     if groups is None:
         groups = group_codes(sets, FAMILY_SESSION_KEYS)
-    session_pain_24h = agg_by(
-        sets, SESSION_KEYS, groups=session_groups, pain_24h=("pain_24h", "max")
-    )
+    if sessions is not None and sessions["pain_24h"].dtype == sets["pain_24h"].dtype:
+        session_pain_24h = sessions[[*SESSION_KEYS, "pain_24h"]]
+    else:
+        session_pain_24h = agg_by(
+            sets, SESSION_KEYS, groups=session_groups, pain_24h=("pain_24h", "max")
+        )
 
     if groups is None:
         top_level = group_by(sets, FAMILY_SESSION_KEYS)["level"].transform("max")
@@ -300,7 +307,9 @@ def _weekly_load_from(sets: pd.DataFrame, family_groups: Groups | None = None) -
     """The weekly load table with coded text columns; ``family_groups`` are the family
     sessions' groups of ``sets`` (:func:`group_codes`) when already made."""
     keys = ["patient_id", "week", "family"]
-    groups = group_codes(sets, keys)
+    groups = _weeks_of_family_sessions(sets, keys, family_groups)
+    if groups is None:
+        groups = group_codes(sets, keys)
     if family_groups is None and groups is not None:
         family_groups = group_codes(sets, FAMILY_SESSION_KEYS)
     counted = groups is not None and family_groups is not None
@@ -348,6 +357,32 @@ def _weekly_load_from(sets: pd.DataFrame, family_groups: Groups | None = None) -
     for column in ("total_reps", "volume_load_kg", "tut_s", "top_load_kg", "volume_change_pct"):
         table[column] = table[column].astype("float64")
     return table[WEEKLY_LOAD_COLUMNS].reset_index(drop=True)
+
+
+def _weeks_of_family_sessions(
+    sets: pd.DataFrame, keys: list[str], family_groups: Groups | None
+) -> Groups | None:
+    """:func:`group_codes` of ``sets`` by ``keys`` (patient, week, family), worked out on one
+    row per family session instead of one per set: a family session (patient, date, family)
+    lies in one week, so the weekly groups are groups of family sessions. The family sessions'
+    keys are grouped (:func:`group_codes`) and the groups spread to the rows: the same codes
+    (dense ranks in key order) and the same first rows (a group's first family session holds
+    its first row). None unless ``family_groups`` are runs of consecutive rows with one week
+    each (the caller then groups the rows)."""
+    if family_groups is None or len(sets) == 0:
+        return None
+    codes = family_groups.codes
+    first = family_groups.first
+    if not ((codes[1:] >= codes[:-1]).all() and (first[1:] > first[:-1]).all()):
+        return None
+    week = sets["week"].to_numpy()
+    if week.dtype != "int64" or not (week == week[first][codes]).all():
+        return None
+    heads = sets[keys].take(first).reset_index(drop=True)
+    weekly = group_codes(heads, keys)
+    if weekly is None:
+        return None
+    return Groups(_range_categorical(weekly.codes[codes], weekly.n_groups), first[weekly.first])
 
 
 def _previous_week_volume(table: pd.DataFrame, keys: list[str]) -> np.ndarray | None:

@@ -136,8 +136,7 @@ def outcome_change(
         [(m.name, m.higher_is_better, m.mcid_points, m.mcid_pct) for m in measures.values()],
         columns=["measure", "higher_is_better", "mcid_points", "mcid_pct"],
     ).astype({"measure": "str", "mcid_points": "float64", "mcid_pct": "float64"})
-    table = table.merge(registry, on="measure", how="left", validate="many_to_one")
-    direction = table["higher_is_better"].map({True: 1.0, False: -1.0}).astype("float64")
+    table, direction = _join_registry(table, registry)
     # "+ 0.0" turns the -0.0 of a lower-is-better measure with no change into 0.0
     table["improvement"] = (direction * (table["followup"] - table["baseline"]) + 0.0).astype(
         "float64"
@@ -160,6 +159,36 @@ def outcome_change(
         table[column] = table[column].astype("float64")
     table = table.sort_values(_KEYS)
     return table[OUTCOME_CHANGE_COLUMNS + OUTCOME_CHANGE_EXTRA_COLUMNS].reset_index(drop=True)
+
+
+def _join_registry(table: pd.DataFrame, registry: pd.DataFrame) -> tuple[pd.DataFrame, pd.Series]:
+    """``table`` with the registry's ``mcid_points`` and ``mcid_pct`` of its measure, and the
+    measure's direction (1.0 higher is better, -1.0 lower, NaN for a measure not in the
+    registry): the left many-to-one merge on ``measure``, as one lookup per row and a take of
+    each column (no merge, which factorizes both key columns and copies every column). The
+    merge itself when the registry names a measure twice (it then raises, as before)."""
+    names = pd.Index(registry["measure"])
+    if not names.is_unique or names.hasnans:
+        table = table.merge(registry, on="measure", how="left", validate="many_to_one")
+        direction = table["higher_is_better"].map({True: 1.0, False: -1.0}).astype("float64")
+        return table, direction
+    position = names.get_indexer(table["measure"])
+    found = position >= 0
+    at = np.maximum(position, 0)
+
+    def taken(values: pd.Series) -> np.ndarray:
+        values = values.to_numpy(dtype="float64", na_value=np.nan)
+        if len(values) == 0:
+            return np.full(len(position), np.nan)
+        return np.where(found, values[at], np.nan)
+
+    # the direction of each registry row, as the merge's column mapped (NaN where not found)
+    directions = registry["higher_is_better"].map({True: 1.0, False: -1.0}).astype("float64")
+    table = table.assign(
+        mcid_points=taken(registry["mcid_points"]), mcid_pct=taken(registry["mcid_pct"])
+    )
+    direction = pd.Series(taken(directions), index=table.index, name="higher_is_better")
+    return table, direction
 
 
 def _baseline_followup_by_codes(

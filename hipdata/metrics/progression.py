@@ -53,6 +53,8 @@ HELD_BACK_COLUMNS = [
 ]
 #: Progression kinds that move a patient forward (the on-criteria share and early progressions).
 FORWARD_KINDS = ("up", "load_up")
+#: The progression kinds: level up / down, load up / down at the same level.
+_KIND_LABELS = pd.Index(["up", "down", "load_up", "load_down"], dtype="str")
 
 
 def _runs(family_table: pd.DataFrame) -> pd.DataFrame:
@@ -158,12 +160,19 @@ def _progressions_from(
         events["level"] > events["previous_level"],
         events["top_load_kg"] > events["previous_top_load_kg"],
     )
-    events["kind"] = np.where(
-        events["level_change"],
-        np.where(going_up, "up", "down"),
-        np.where(going_up, "load_up", "load_down"),
+    # the kind as codes into its four labels, turned into text by one take (the same ``str``
+    # values as ``np.where`` of the labels and ``astype("str")``, without a Python object each)
+    kind_codes = np.where(
+        events["level_change"].to_numpy(dtype=bool),
+        np.where(going_up, 0, 1),
+        np.where(going_up, 2, 3),
+    ).astype("int8")
+    events["kind"] = _categorical_as_str(
+        pd.Series(
+            pd.Categorical.from_codes(kind_codes, categories=_KIND_LABELS, validate=False),
+            index=events.index,
+        )
     )
-    events["kind"] = events["kind"].astype("str")
     events = events.rename(
         columns={
             "previous_level": "from_level",

@@ -9,6 +9,7 @@ from hipdata.dataset import Dataset
 from hipdata.metrics._common import (
     SESSION_KEYS,
     Groups,
+    _categorical_as_str,
     agg_by,
     at_most,
     attach_patients,
@@ -60,7 +61,8 @@ def quarter_label(dates: pd.Series) -> pd.Series:
     uniques, codes[known] = np.unique(number[known].astype("int64"), return_inverse=True)
     labels = [f"{q // 4}Q{q % 4 + 1}" for q in uniques.tolist()]
     quarters = pd.Categorical.from_codes(codes, categories=pd.Index(labels, dtype="str"))
-    return pd.Series(quarters, index=dates.index).astype("str")
+    # one take of the labels by the codes (``astype("str")`` builds a Python object per row)
+    return _categorical_as_str(pd.Series(quarters, index=dates.index))
 
 
 def flare(
