@@ -1,7 +1,7 @@
 """Time the chunked ``hipdata metrics`` (:func:`hipdata.metrics.chunked.compute_chunked`) by phase.
 
 Run: ``python benchmarks/bench_chunked.py FOLDER OUT [--chunk-rows N] [--workers W]
-[--format parquet|csv] [--reference REF]``. Above 2x10^6 set rows wrap it in
+[--format parquet|csv] [--reference REF] [--tail-share S]``. Above 2x10^6 set rows wrap it in
 ``flock /tmp/s4/big.lock`` (the machine's rule for big runs).
 
 Prints the wall seconds of the parent's phases (``read``: the inputs read and split into
@@ -51,7 +51,12 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--format", default="parquet", choices=["parquet", "csv"])
     parser.add_argument("--reference", type=Path)
+    parser.add_argument("--tail-share", type=float, help="chunked.TAIL_SHARE for this run")
     args = parser.parse_args()
+    if args.tail_share is not None:
+        from hipdata.metrics import chunked
+
+        chunked.TAIL_SHARE = args.tail_share
     shutil.rmtree(args.out, ignore_errors=True)
     wall, cpu = time.perf_counter(), time.process_time()
     result = compute_chunked(

@@ -376,10 +376,12 @@ def test_model_error_is_raised_and_nothing_is_written(hostile, tmp_path, monkeyp
     error still reaches the caller, and the output folder receives no table."""
     import hipdata.analysis.trajectories as trajectories
 
-    def failing(sessions):
+    def failing(*args, **kwargs):
         raise np.linalg.LinAlgError("singular matrix (planted)")
 
+    # the fit from the chunks' per-patient pieces, and the fit from the sessions without them
     monkeypatch.setattr(trajectories, "fit_pain_trajectory", failing)
+    monkeypatch.setattr(trajectories, "fit_pain_trajectory_pieces", failing)
     out = tmp_path / "chunked"
     with pytest.raises(np.linalg.LinAlgError, match="planted"):
         compute_chunked(hostile, out, fmt="parquet", workers=2, chunk_rows=2_000, today=TODAY)
@@ -420,4 +422,31 @@ def test_tables_written_again_from_all_chunks_equal_the_one_process_run(
     )
     assert result.chunks >= 5
     assert {"sets", "sessions", "weekly_load"} <= {name.split(".")[0] for name in gave_up}
+    _assert_same_folders(tmp_path / "one", tmp_path / "chunked")
+
+
+def test_model_is_fitted_from_the_workers_pieces(hostile, tmp_path, monkeypatch):
+    """The workers hand over the pain-trajectory model's per-patient statistics: the parent
+    never fits from the sessions (a fit from them fails here), and the model table is the
+    one-process run's, to the byte."""
+    import hipdata.analysis.trajectories as trajectories
+    from hipdata.protocol import Protocol
+
+    _one_process(hostile, tmp_path / "one", "csv")
+
+    def from_sessions(*args, **kwargs):
+        raise AssertionError("the parent fitted the model from the sessions")
+
+    monkeypatch.setattr(trajectories, "fit_pain_trajectory", from_sessions)
+    result = compute_chunked(
+        hostile,
+        tmp_path / "chunked",
+        fmt="csv",
+        protocol=Protocol(),
+        workers=2,
+        chunk_rows=1_500,
+        extra_tables={"protocol": _protocol_table()},
+        today=TODAY,
+    )
+    assert result.chunks >= 5 and result.model is not None
     _assert_same_folders(tmp_path / "one", tmp_path / "chunked")

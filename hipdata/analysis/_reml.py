@@ -15,15 +15,15 @@ fixed effects and ``r^2`` the penalised residual sum of squares. With one groupi
 practice) computations on the per-group sufficient statistics ``Z_i'Z_i, Z_i'X_i, Z_i'y_i`` and
 the totals ``X'X, X'y, y'y``. They are built once with ``np.bincount`` and the criterion is then
 evaluated for all groups at once, so the cost of one evaluation is linear in the number of groups
-and independent of the number of observations.
+and independent of the number of observations. Every sum over groups or rows is numpy's own
+(pairwise) sum, never a BLAS product, so the fit does not depend on the number of threads.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
-from scipy import optimize
 
 LOG_2PI = float(np.log(2 * np.pi))
 #: scipy methods given the analytic gradient (the others are derivative-free).
@@ -45,6 +45,25 @@ class SufficientStats:
     xty: np.ndarray  # (p,)
     yty: float
     n_obs: int
+    #: Criterion values (and gradients) already computed, by theta's bytes (see :func:`deviance`).
+    cache: dict = field(default_factory=dict, init=False, repr=False, compare=False)
+
+    @property
+    def ztx_columns(self) -> list[list[np.ndarray]]:
+        """``ztx[a, :, b]`` as contiguous 1-D arrays, ``[a][b]`` (built once).
+
+        The ``q x G x p`` layout puts the ``p`` (2) fixed-effect columns innermost, which makes
+        numpy's elementwise loops run over 2 elements at a time; the per-group steps work on
+        these columns instead.
+        """
+        columns = self.cache.get("ztx_columns")
+        if columns is None:
+            columns = [
+                [np.ascontiguousarray(self.ztx[a, :, b]) for b in range(self.p)]
+                for a in range(self.q)
+            ]
+            self.cache["ztx_columns"] = columns
+        return columns
 
     @property
     def q(self) -> int:
@@ -62,7 +81,20 @@ class SufficientStats:
 def sufficient_stats(
     y: np.ndarray, x: np.ndarray, z: np.ndarray, codes: np.ndarray, n_groups: int
 ) -> SufficientStats:
-    """Per-group sums of products, vectorised (one ``bincount`` per pair of columns)."""
+    """Per-group sums of products, vectorised (one ``bincount`` per pair of columns), and the
+    totals over all rows (:func:`totals`)."""
+    ztz, ztx, zty = group_stats(y, x, z, codes, n_groups)
+    xtx, xty, yty = totals(y, x)
+    return SufficientStats(ztz=ztz, ztx=ztx, zty=zty, xtx=xtx, xty=xty, yty=yty, n_obs=len(y))
+
+
+def group_stats(y: np.ndarray, x: np.ndarray, z: np.ndarray, codes: np.ndarray, n_groups: int):
+    """``Z_i'Z_i`` (q, q, G), ``Z_i'X_i`` (q, G, p) and ``Z_i'y_i`` (q, G) of every group.
+
+    Each is ``np.bincount`` of the rows' products, which adds a group's rows one after the
+    other in row order: a group's sums depend on its own rows only, so the statistics of groups
+    computed in separate pieces (the chunks of ``hipdata metrics``) are those of one run.
+    """
     q, p = z.shape[1], x.shape[1]
 
     def group_sum(values: np.ndarray) -> np.ndarray:
@@ -77,15 +109,36 @@ def sufficient_stats(
         for b in range(p):
             ztx[a, :, b] = group_sum(z[:, a] * x[:, b])
     zty = np.stack([group_sum(z[:, a] * y) for a in range(q)])
-    return SufficientStats(
-        ztz=ztz,
-        ztx=ztx,
-        zty=zty,
-        xtx=x.T @ x,
-        xty=x.T @ y,
-        yty=float(y @ y),
-        n_obs=len(y),
-    )
+    return ztz, ztx, zty
+
+
+def totals(y: np.ndarray, x: np.ndarray) -> tuple[np.ndarray, np.ndarray, float]:
+    """``X'X``, ``X'y`` and ``y'y`` over all rows, by numpy's (pairwise) sums of products."""
+    columns = [x[:, b] for b in range(x.shape[1])]
+    return _cross(columns, columns), _cross_vector(columns, y), _dot(y, y)
+
+
+# The sums over groups (and rows) below are numpy's pairwise sums of elementwise products, not
+# BLAS products: OpenBLAS splits long dot products between its threads and adds the partial
+# sums, so their last bits depended on the number of threads (the machine's cores or
+# OMP_NUM_THREADS), and its idle threads spun on the other core.
+def _dot(left: np.ndarray, right: np.ndarray) -> float:
+    return float(np.sum(left * right))
+
+
+def _cross(left: list[np.ndarray], right: list[np.ndarray]) -> np.ndarray:
+    """``L'R`` of two matrices given as lists of columns."""
+    return np.array([[_dot(a, b) for b in right] for a in left]).reshape(len(left), len(right))
+
+
+def _cross_vector(columns: list[np.ndarray], vector: np.ndarray) -> np.ndarray:
+    """``C'v`` of a matrix given as a list of columns."""
+    return np.array([_dot(column, vector) for column in columns])
+
+
+def _times(columns: list[np.ndarray], vector: np.ndarray) -> np.ndarray:
+    """``C v`` of a matrix given as a list of columns, row by row."""
+    return sum(column * vector[b] for b, column in enumerate(columns))
 
 
 def theta_index(q: int) -> tuple[np.ndarray, np.ndarray]:
@@ -132,15 +185,15 @@ def _solve(stats: SufficientStats, theta: np.ndarray, *, full: bool, gradient: b
     if not np.isfinite(logdet_m):
         return None
     # Schur complement of the fixed effects and the profiled right-hand side, summed over groups
-    schur = stats.xtx - sum(cx[a].T @ wx[a] for a in range(q))
-    rhs = stats.xty - sum(cx[a].T @ wy[a] for a in range(q))
-    r0 = stats.yty - float(sum(cy[a] @ wy[a] for a in range(q)))
+    schur = stats.xtx - sum(_cross(cx[a], wx[a]) for a in range(q))
+    rhs = stats.xty - sum(_cross_vector(cx[a], wy[a]) for a in range(q))
+    r0 = stats.yty - sum(_dot(cy[a], wy[a]) for a in range(q))
     try:
         chol = np.linalg.cholesky(schur)
     except np.linalg.LinAlgError:
         return None
     beta = np.linalg.solve(schur, rhs)
-    r2 = r0 - float(rhs @ beta)
+    r2 = r0 - _dot(rhs, beta)
     dof = stats.n_obs - p
     if not r2 > 0 or dof <= 0:
         return None
@@ -149,7 +202,7 @@ def _solve(stats: SufficientStats, theta: np.ndarray, *, full: bool, gradient: b
     )
     if not (full or gradient):
         return deviance
-    u = [wy[a] - wx[a] @ beta for a in range(q)]  # spherical random effects per group
+    u = [wy[a] - _times(wx[a], beta) for a in range(q)]  # spherical random effects per group
     if gradient:
         return deviance, _gradient(stats, lam, wx, u, inverse, schur, beta, r2, dof)
     return Solution(
@@ -182,23 +235,31 @@ def _gradient(stats, lam, wx, u, inverse, schur, beta, r2, dof) -> np.ndarray:
     grad = np.empty(len(rows))
     for k, (r, c) in enumerate(zip(rows, cols, strict=True)):
         d_logdet_m = 2 * float(np.sum(sum(inverse[c][m] * sl[r][m] for m in range(q))))
-        h_r = stats.ztx[r] - sum(sl[r][j][:, None] * wx[j] for j in range(q))
-        d_logdet_a = -2 * float(np.sum(a_inv * (h_r.T @ wx[c])))
-        res_r = stats.zty[r] - stats.ztx[r] @ beta - sum(sl[r][j] * u[j] for j in range(q))
-        d_r2 = -2 * float(res_r @ u[c])
+        h_r = [
+            column - sum(sl[r][j] * wx[j][b] for j in range(q))
+            for b, column in enumerate(stats.ztx_columns[r])
+        ]
+        d_logdet_a = -2 * float(np.sum(a_inv * _cross(h_r, wx[c])))
+        res_r = (
+            stats.zty[r]
+            - _times(stats.ztx_columns[r], beta)
+            - sum(sl[r][j] * u[j] for j in range(q))
+        )
+        d_r2 = -2 * _dot(res_r, u[c])
         grad[k] = d_logdet_m + d_logdet_a + dof * d_r2 / r2
     return grad
 
 
 # Per group: M_i = Lambda' Z_i'Z_i Lambda + I; cx_i = Lambda' Z_i'X_i, cy_i = Lambda' Z_i'y_i;
 # wx_i = M_i^-1 cx_i, wy_i = M_i^-1 cy_i; logdet_m = sum_i log|M_i|. Arrays are indexed
-# [random-effect row][group, ...] so that each step is one vectorised operation over all groups.
+# [random-effect row][fixed-effect column] (cx, wx) or [random-effect row] (cy, wy), each a
+# vector over the groups, so that each step is one vectorised operation over all groups.
 def _blocks_q1(stats: SufficientStats, lam: np.ndarray):
     l11 = lam[0, 0]
     det = l11 * l11 * stats.ztz[0, 0] + 1.0
-    cx = [l11 * stats.ztx[0]]
+    cx = [[l11 * column for column in stats.ztx_columns[0]]]
     cy = [l11 * stats.zty[0]]
-    wx = [cx[0] / det[:, None]]
+    wx = [[column / det for column in cx[0]]]
     wy = [cy[0] / det]
     return cx, cy, float(np.sum(np.log(det))), wx, wy, [[1.0 / det]]
 
@@ -215,11 +276,14 @@ def _blocks_q2(stats: SufficientStats, lam: np.ndarray):
     if np.any(det <= 0):
         return None, None, np.inf, None, None, None
     i00, i01, i11 = m11 / det, -m01 / det, m00 / det
-    cx = [l11 * stats.ztx[0] + l21 * stats.ztx[1], l22 * stats.ztx[1]]
+    z0, z1 = stats.ztx_columns
+    cx0 = [l11 * a + l21 * b for a, b in zip(z0, z1, strict=True)]
+    cx1 = [l22 * b for b in z1]
+    wx0 = [i00 * a + i01 * b for a, b in zip(cx0, cx1, strict=True)]
+    wx1 = [i01 * a + i11 * b for a, b in zip(cx0, cx1, strict=True)]
     cy = [l11 * stats.zty[0] + l21 * stats.zty[1], l22 * stats.zty[1]]
-    wx = [i00[:, None] * cx[0] + i01[:, None] * cx[1], i01[:, None] * cx[0] + i11[:, None] * cx[1]]
     wy = [i00 * cy[0] + i01 * cy[1], i01 * cy[0] + i11 * cy[1]]
-    return cx, cy, float(np.sum(np.log(det))), wx, wy, [[i00, i01], [i01, i11]]
+    return [cx0, cx1], cy, float(np.sum(np.log(det))), [wx0, wx1], wy, [[i00, i01], [i01, i11]]
 
 
 def _blocks_general(stats: SufficientStats, lam: np.ndarray):
@@ -234,27 +298,49 @@ def _blocks_general(stats: SufficientStats, lam: np.ndarray):
     cy_g = stats.zty.T @ lam  # (G, q)
     wx_g = inv @ cx_g
     wy_g = (inv @ cy_g[:, :, None])[:, :, 0]
-    cx = [cx_g[:, a] for a in range(q)]
+    p = stats.p
+    cx = [[cx_g[:, a, b] for b in range(p)] for a in range(q)]
     cy = [cy_g[:, a] for a in range(q)]
-    wx = [wx_g[:, a] for a in range(q)]
+    wx = [[wx_g[:, a, b] for b in range(p)] for a in range(q)]
     wy = [wy_g[:, a] for a in range(q)]
     inverse = [[inv[:, a, b] for b in range(q)] for a in range(q)]
     return cx, cy, float(np.sum(logdet)), wx, wy, inverse
 
 
 def deviance(stats: SufficientStats, theta: np.ndarray) -> float:
-    """The profiled REML criterion at ``theta`` (``inf`` where it is not defined)."""
-    value = _solve(stats, np.asarray(theta, dtype=float), full=False)
-    return np.inf if value is None or not np.isfinite(value) else float(value)
+    """The profiled REML criterion at ``theta`` (``inf`` where it is not defined).
+
+    The optimisers come back to points already evaluated (a run's start and end, the probes, the
+    next optimiser's start); each value is computed once per ``stats`` and kept in its
+    :attr:`SufficientStats.cache` (the computation is deterministic: the same bits either way).
+    """
+    theta = np.asarray(theta, dtype=float)
+    key = theta.tobytes()
+    cached = stats.cache.get(("deviance", key))
+    if cached is None:
+        with_gradient = stats.cache.get(("gradient", key))
+        if with_gradient is not None:
+            return with_gradient[0]  # the same computation, before the gradient's
+        value = _solve(stats, theta, full=False)
+        cached = np.inf if value is None or not np.isfinite(value) else float(value)
+        stats.cache[("deviance", key)] = cached
+    return cached
 
 
 def deviance_and_gradient(stats: SufficientStats, theta: np.ndarray):
-    """The criterion and its analytic gradient at ``theta`` (``inf`` and zeros where undefined)."""
+    """The criterion and its analytic gradient at ``theta`` (``inf`` and zeros where undefined;
+    computed once per point, as :func:`deviance`)."""
     theta = np.asarray(theta, dtype=float)
-    value = _solve(stats, theta, full=False, gradient=True)
-    if value is None or not np.isfinite(value[0]):
-        return np.inf, np.zeros_like(theta)
-    return float(value[0]), value[1]
+    key = theta.tobytes()
+    cached = stats.cache.get(("gradient", key))
+    if cached is None:
+        value = _solve(stats, theta, full=False, gradient=True)
+        if value is None or not np.isfinite(value[0]):
+            cached = (np.inf, np.zeros_like(theta))
+        else:
+            cached = (float(value[0]), value[1])
+        stats.cache[("gradient", key)] = cached
+    return cached[0], cached[1].copy()
 
 
 def solution(stats: SufficientStats, theta: np.ndarray) -> Solution:
@@ -290,6 +376,8 @@ def minimise(
     ``Nelder-Mead`` take the bounds). With ``polish``, the best point found is refined once more
     by each method from there. Every run is returned; the caller keeps the lowest criterion.
     """
+    from scipy import optimize  # here: the statistics alone (a worker's) need no scipy
+
     lower = theta_lower_bounds(stats.q)
     bounds = optimize.Bounds(lower, np.full_like(lower, np.inf))
 

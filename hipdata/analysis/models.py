@@ -276,6 +276,136 @@ def _design(data: pd.DataFrame, formula: str, re_formula: str, group: str) -> _D
 
 
 @dataclass
+class GroupPieces:
+    """What :func:`fit_mixed` needs of one part of the data: a part holds whole groups.
+
+    Made by :func:`group_pieces` for each part (the chunks of patients of ``hipdata metrics``,
+    in worker processes) and combined by :func:`fit_mixed_pieces`, which gives the fit of the
+    parts' rows concatenated. Per group, the sums of products are a group's own rows added in
+    row order (:func:`hipdata.analysis._reml.group_stats`), so a part's groups have the values
+    of the whole data's; the totals over rows (``X'X``, ``X'y``, ``y'y``) are pairwise sums
+    that depend on every row, so each part hands over its rows' ``y`` and ``X`` and the totals
+    are computed over them all.
+
+    Attributes
+    ----------
+    levels : array
+        The part's groups (sorted), as ``pd.factorize(..., sort=True)`` gives them.
+    ztz, ztx, zty : ndarray
+        Per-group ``Z'Z`` (q, q, G), ``Z'X`` (q, G, p), ``Z'y`` (q, G), every random-effect column.
+    y, x : ndarray
+        The rows used (no missing value), in the part's order.
+    n_rows, n_present : int
+        The part's rows, and its groups with a (non-missing) group value.
+    fe_names, re_names : list of str
+        The fixed and random design's column names.
+    """
+
+    levels: Any
+    ztz: np.ndarray
+    ztx: np.ndarray
+    zty: np.ndarray
+    y: np.ndarray
+    x: np.ndarray
+    n_rows: int
+    n_present: int
+    fe_names: list[str]
+    re_names: list[str]
+
+
+def group_pieces(data: pd.DataFrame, formula: str, *, group: str, re_formula: str) -> GroupPieces:
+    """The :class:`GroupPieces` of ``data`` (arguments as :func:`fit_mixed`; rows with a missing
+    value are left out as there). ``data`` must hold every row of its groups."""
+    usable = data.loc[data[group].notna()]
+    design = _design(usable, formula, re_formula, group)
+    ztz, ztx, zty = _reml.group_stats(
+        design.y, design.x, design.z, design.codes, len(design.levels)
+    )
+    return GroupPieces(
+        levels=design.levels.array,
+        ztz=ztz,
+        ztx=ztx,
+        zty=zty,
+        y=design.y,
+        x=design.x,
+        n_rows=len(data),
+        n_present=int(usable[group].nunique()),
+        fe_names=design.fe_names,
+        re_names=design.re_names,
+    )
+
+
+@dataclass
+class _Prepared:
+    """Everything the fit uses of the data: the sufficient statistics of every random-effect
+    column and the names and counts the result reports."""
+
+    stats: _reml.SufficientStats
+    levels: pd.Index
+    fe_names: list[str]
+    re_names: list[str]
+    design_info: Any
+    n_rows: int
+    n_present: int
+
+    def stats_for(self, columns: list[int]) -> _reml.SufficientStats:
+        """The statistics of the random-effect columns ``columns`` (their rows and columns of
+        the full ones: the same sums)."""
+        full = self.stats
+        if columns == list(range(full.q)):
+            return full
+        index = np.asarray(columns)
+        return _reml.SufficientStats(
+            ztz=np.ascontiguousarray(full.ztz[np.ix_(index, index)]),
+            ztx=np.ascontiguousarray(full.ztx[index]),
+            zty=np.ascontiguousarray(full.zty[index]),
+            xtx=full.xtx,
+            xty=full.xty,
+            yty=full.yty,
+            n_obs=full.n_obs,
+        )
+
+
+def _combine(pieces: Sequence[GroupPieces], design_info: Any) -> _Prepared:
+    """The :class:`_Prepared` of the parts' rows concatenated (see :class:`GroupPieces`)."""
+    if not pieces:
+        raise ValueError("no parts of the data to fit")
+    first = pieces[0]
+    if any(p.fe_names != first.fe_names or p.re_names != first.re_names for p in pieces):
+        raise ValueError("the parts of the data have different model designs")
+    with_groups = [p for p in pieces if len(p.levels)] or list(pieces[:1])
+    every = pd.concat([pd.Series(p.levels) for p in with_groups], ignore_index=True)
+    codes, uniques = pd.factorize(every, sort=True)
+    if len(uniques) != len(every):
+        raise ValueError("a group appears in more than one part of the data")
+    order = np.argsort(codes, kind="stable")  # the groups in the one-run (sorted) order
+    ztz = np.concatenate([p.ztz for p in with_groups], axis=2)[:, :, order]
+    ztx = np.concatenate([p.ztx for p in with_groups], axis=1)[:, order, :]
+    zty = np.concatenate([p.zty for p in with_groups], axis=1)[:, order]
+    y = np.concatenate([p.y for p in pieces])
+    x = np.concatenate([p.x for p in pieces])
+    xtx, xty, yty = _reml.totals(y, x)
+    stats = _reml.SufficientStats(
+        ztz=np.ascontiguousarray(ztz),
+        ztx=np.ascontiguousarray(ztx),
+        zty=np.ascontiguousarray(zty),
+        xtx=xtx,
+        xty=xty,
+        yty=yty,
+        n_obs=len(y),
+    )
+    return _Prepared(
+        stats=stats,
+        levels=pd.Index(uniques),
+        fe_names=first.fe_names,
+        re_names=first.re_names,
+        design_info=design_info,
+        n_rows=sum(p.n_rows for p in pieces),
+        n_present=sum(p.n_present for p in pieces),
+    )
+
+
+@dataclass
 class _Optimum:
     stats: _reml.SufficientStats
     run: _reml.Run
@@ -320,7 +450,9 @@ def _optimise(
     return _Optimum(stats, first, converged, _is_singular(best.theta, q))
 
 
-def _result(optimum: _Optimum, design: _Design, columns: list[int], converged: bool) -> REMLResult:
+def _result(
+    optimum: _Optimum, design: _Prepared, columns: list[int], converged: bool
+) -> REMLResult:
     sol = _reml.solution(optimum.stats, optimum.run.theta)
     names = [design.re_names[c] for c in columns]
     fe = design.fe_names
@@ -465,15 +597,7 @@ def fit_mixed(
     >>> fit.summary["term"].tolist()
     ['Intercept', 'week', 'sd(Intercept)', 'sd(Residual)']
     """
-    methods = [OPTIMISER_ALIASES.get(name, name) for name in optimisers]
-    unknown = [name for name in methods if name not in _reml.BOUNDED_METHODS]
-    if unknown or not methods:
-        raise ValueError(
-            f"optimisers must be scipy methods that take bounds, from {_reml.BOUNDED_METHODS}; "
-            f"got {list(optimisers)}"
-        )
-    optimisers = methods
-    notes: list[str] = []
+    methods = _methods(optimisers)
     label = group if group_label is None else group_label
     usable = data.loc[data[group].notna()]
     n_present = usable[group].nunique()
@@ -482,7 +606,101 @@ def fit_mixed(
             f"a mixed model needs at least two groups in column {group!r}; found {n_present}"
         )
     design = _design(usable, formula, re_formula, group)
-    n_dropped = len(data) - len(design.y)
+    prepared = _Prepared(
+        stats=_reml.sufficient_stats(
+            design.y, design.x, design.z, design.codes, len(design.levels)
+        ),
+        levels=design.levels,
+        fe_names=design.fe_names,
+        re_names=design.re_names,
+        design_info=design.design_info,
+        n_rows=len(data),
+        n_present=n_present,
+    )
+    return _fit_prepared(
+        prepared, formula, group, re_formula, methods, alpha, label, row_label, data_rows=len(data)
+    )
+
+
+def fit_mixed_pieces(
+    pieces: Sequence[GroupPieces],
+    formula: str,
+    *,
+    group: str,
+    re_formula: str = "~week",
+    optimisers: Sequence[str] = DEFAULT_OPTIMISERS,
+    alpha: float = 0.05,
+    group_label: str | None = None,
+    row_label: str = "rows",
+    design_data: pd.DataFrame | None = None,
+) -> MixedModelFit:
+    """:func:`fit_mixed` of the concatenated parts of the data, from their :func:`group_pieces`.
+
+    The parts hold whole groups, in any order; their rows, concatenated in the order given, are
+    the data :func:`fit_mixed` would be given. The fit is the same, bit for bit: the per-group
+    statistics are the parts', put in the sorted order of the groups, and the totals over rows
+    are computed over all the parts' rows in order. ``design_data`` (a few rows with the
+    model's variables, of the data's dtypes) gives the fixed part's design for
+    :meth:`REMLResult.predict`.
+
+    Raises
+    ------
+    ValueError
+        As :func:`fit_mixed`, and when a group appears in more than one part.
+    """
+    methods = _methods(optimisers)
+    label = group if group_label is None else group_label
+    n_present = sum(p.n_present for p in pieces)
+    if n_present < 2:
+        raise ValueError(
+            f"a mixed model needs at least two groups in column {group!r}; found {n_present}"
+        )
+    design_info = None
+    if design_data is not None:
+        with np.errstate(all="ignore"):
+            design_info = patsy.dmatrices(
+                formula, design_data, NA_action="drop", return_type="dataframe"
+            )[1].design_info
+    prepared = _combine(pieces, design_info)
+    return _fit_prepared(
+        prepared,
+        formula,
+        group,
+        re_formula,
+        methods,
+        alpha,
+        label,
+        row_label,
+        data_rows=prepared.n_rows,
+    )
+
+
+def _methods(optimisers: Sequence[str]) -> list[str]:
+    methods = [OPTIMISER_ALIASES.get(name, name) for name in optimisers]
+    unknown = [name for name in methods if name not in _reml.BOUNDED_METHODS]
+    if unknown or not methods:
+        raise ValueError(
+            f"optimisers must be scipy methods that take bounds, from {_reml.BOUNDED_METHODS}; "
+            f"got {list(optimisers)}"
+        )
+    return methods
+
+
+def _fit_prepared(
+    design: _Prepared,
+    formula: str,
+    group: str,
+    re_formula: str,
+    optimisers: list[str],
+    alpha: float,
+    label: str,
+    row_label: str,
+    *,
+    data_rows: int,
+) -> MixedModelFit:
+    """The fit of :func:`fit_mixed` from the data's :class:`_Prepared` statistics."""
+    notes: list[str] = []
+    n_dropped = data_rows - design.stats.n_obs
     n_groups = len(design.levels)
     if n_groups < 2:
         raise ValueError(
@@ -491,18 +709,16 @@ def fit_mixed(
     if design.re_names[0] != "Intercept":
         raise ValueError(f"the random part {re_formula!r} must include an intercept")
 
-    def stats_for(columns: list[int]) -> _reml.SufficientStats:
-        z = design.z[:, columns]
-        return _reml.sufficient_stats(design.y, design.x, z, design.codes, n_groups)
-
-    slope_asked = design.z.shape[1] > 1
-    columns_full = list(range(design.z.shape[1]))
+    stats_for = design.stats_for
+    n_random = len(design.re_names)
+    slope_asked = n_random > 1
+    columns_full = list(range(n_random))
     nested = _optimise(stats_for([0]), optimisers)
     candidates = [("random intercept only", nested)]
     chosen, columns = nested, [0]
     used_formula = "1"
     if slope_asked:
-        q = design.z.shape[1]
+        q = n_random
         embedded = np.zeros(q * (q + 1) // 2)
         embedded[0] = nested.run.theta[0]
         full = _optimise(stats_for(list(range(q))), optimisers, extra_starts=[embedded])
@@ -545,7 +761,7 @@ def fit_mixed(
     result = results[next(name for name, opt in candidates if opt is chosen)]
     if n_dropped:
         notes.append(
-            f"{n_dropped} of {len(data)} {row_label} were left out for a missing value in the "
+            f"{n_dropped} of {data_rows} {row_label} were left out for a missing value in the "
             "model's variables."
         )
     table = pd.DataFrame(

@@ -12,7 +12,13 @@ import pandas as pd
 
 from hipdata.analysis._confidence import accepts_ci
 from hipdata.analysis.clustered import clustered_mean
-from hipdata.analysis.models import MixedModelFit, fit_mixed
+from hipdata.analysis.models import (
+    GroupPieces,
+    MixedModelFit,
+    fit_mixed,
+    fit_mixed_pieces,
+    group_pieces,
+)
 
 #: The session pain measures summarised by :func:`weekly_pain`, in report order.
 PAIN_MEASURES = ("max_pain_during", "pain_24h")
@@ -114,14 +120,65 @@ def fit_pain_trajectory(
     -------
     MixedModelFit
     """
-    data = sessions[[group, time, outcome]].copy()
-    data[outcome] = pd.to_numeric(data[outcome]).astype("float64")
-    data[time] = pd.to_numeric(data[time]).astype("float64")
     return fit_mixed(
-        data,
+        _model_data(sessions, outcome, time, group),
         f"{outcome} ~ {time}",
         group=group,
         re_formula=f"~{time}" if random_slope else "1",
         group_label="patient",
         row_label="sessions",
+    )
+
+
+def _model_data(sessions: pd.DataFrame, outcome: str, time: str, group: str) -> pd.DataFrame:
+    data = sessions[[group, time, outcome]].copy()
+    data[outcome] = pd.to_numeric(data[outcome]).astype("float64")
+    data[time] = pd.to_numeric(data[time]).astype("float64")
+    return data
+
+
+def pain_trajectory_pieces(
+    sessions: pd.DataFrame,
+    *,
+    outcome: str = "pain_24h",
+    time: str = "week",
+    group: str = "patient_id",
+    random_slope: bool = True,
+) -> GroupPieces:
+    """The per-patient pieces of :func:`fit_pain_trajectory` of some patients' sessions.
+
+    ``sessions`` must hold every session of its patients (a chunk of ``hipdata metrics``).
+    :func:`fit_pain_trajectory_pieces` of the pieces of several such parts is
+    :func:`fit_pain_trajectory` of their sessions concatenated, bit for bit (see
+    :class:`~hipdata.analysis.models.GroupPieces`).
+    """
+    return group_pieces(
+        _model_data(sessions, outcome, time, group),
+        f"{outcome} ~ {time}",
+        group=group,
+        re_formula=f"~{time}" if random_slope else "1",
+    )
+
+
+def fit_pain_trajectory_pieces(
+    pieces: Sequence[GroupPieces],
+    *,
+    outcome: str = "pain_24h",
+    time: str = "week",
+    group: str = "patient_id",
+    random_slope: bool = True,
+) -> MixedModelFit:
+    """:func:`fit_pain_trajectory` of the sessions whose :func:`pain_trajectory_pieces` are
+    ``pieces`` (in the order of their rows), without those sessions."""
+    design_data = pd.DataFrame(
+        {group: pd.Series([], dtype="str"), time: [], outcome: []}, dtype="float64"
+    ).astype({group: "str"})
+    return fit_mixed_pieces(
+        pieces,
+        f"{outcome} ~ {time}",
+        group=group,
+        re_formula=f"~{time}" if random_slope else "1",
+        group_label="patient",
+        row_label="sessions",
+        design_data=design_data,
     )

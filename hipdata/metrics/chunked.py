@@ -10,7 +10,9 @@ patient's duplicates are all seen), and makes the chunks contiguous ranges of th
 the tables, sorted by patient first, come out in the single-process run's row order. The records
 keep their file's name and 1-based row numbers, so the quarantine and the sets' ``source_row``
 are those of the whole file. The pain-trajectory model, the one thing fitted across patients, is
-fitted on the concatenated ``sessions`` exactly as in the single-process run.
+fitted from the per-patient statistics each worker hands over with its tables
+(:func:`hipdata.analysis.trajectories.pain_trajectory_pieces`), so the parent only optimises
+once the last chunk is done: the fit of the single-process run, bit for bit.
 
 The workers hand each table over as an uncompressed Arrow IPC file (no encoding), which the
 parent memory-maps and encodes once into the table's output file (for CSV output the workers
@@ -51,11 +53,11 @@ CHUNKED_MIN_ROWS = 2_000_000
 #: 1 000 000 (11 chunks) 50 CPU s, 2.66 GiB. 900 000 keeps the peak near 2.5 GiB.
 DEFAULT_CHUNK_ROWS = 900_000
 #: Share of the chunks whose rows the parent writes after the last chunk, while a thread fits
-#: the pain-trajectory model (one core): writing a chunk's tables (the Parquet encode) takes
-#: about twice the model's time per set row (at 10^7 set rows about 10 CPU s against 5.4 s), so
-#: writing the last half then fills the core the fit leaves idle; the first half is written
-#: while the later chunks run.
-TAIL_SHARE = 0.5
+#: the pain-trajectory model (one core). The workers hand over the model's per-patient
+#: statistics, so only its optimisation is left then: at 10^7 set rows about 2.5 CPU s, about
+#: the Parquet encode of 2-3 of the 12 chunks (1 CPU s each); the others are written while
+#: the later chunks run (it was 0.5 while the fit took 5-8 s there).
+TAIL_SHARE = 0.25
 #: Columns of ``sessions`` the parent keeps: the pain-trajectory model's and the CLI summary's.
 SESSION_COLUMNS = ("patient_id", "week", "max_pain_during", "pain_24h", "flare")
 #: Loader tables in the order the loader validates (and the quarantine lists) them.
@@ -263,6 +265,14 @@ def _run_chunk(number: int, raws: dict, options: dict, protocol, measures, scrat
             write_table_csv(frame, folder / f"{name}.csv")
         info[name] = entry
     sessions = tables["sessions"]
+    # the pain-trajectory model's per-patient statistics, so that the parent has only the
+    # optimisation left once every chunk is done (None: the parent fits from the sessions)
+    try:
+        from hipdata.analysis.trajectories import pain_trajectory_pieces
+
+        model_pieces = pain_trajectory_pieces(sessions)
+    except Exception:  # noqa: BLE001 - the parent's fit from the sessions reports it
+        model_pieces = None
     # the patients table keeps the file's order, and so does patient_summary: the file row of
     # each kept patient lets the parent restore that order across the chunks
     patients_file = dataset.load_report["source_file"].iloc[0]
@@ -277,6 +287,7 @@ def _run_chunk(number: int, raws: dict, options: dict, protocol, measures, scrat
         "number": number,
         "tables": info,
         "sessions": sessions[[c for c in SESSION_COLUMNS if c in sessions.columns]],
+        "model_pieces": model_pieces,
         "patient_summary": tables["patient_summary"][["patient_id"]],
         "patient_rows": pd.Series(
             patient_rows, index=dataset.patients["patient_id"].to_numpy(), dtype="int64"
@@ -297,17 +308,23 @@ def _run_chunk(number: int, raws: dict, options: dict, protocol, measures, scrat
 
 def _warm_up() -> None:
     """Import what a chunk needs, in a worker, while the parent still reads the inputs."""
+    import hipdata.analysis.trajectories  # noqa: F401
     import hipdata.io.loader  # noqa: F401
     import hipdata.io.writers  # noqa: F401
     import hipdata.metrics  # noqa: F401
 
 
-def _fit_model(sessions: pd.DataFrame):
-    """The pain-trajectory model on the whole run's sessions, and its wall seconds."""
-    from hipdata.analysis.trajectories import fit_pain_trajectory
+def _fit_model(sessions: pd.DataFrame, pieces: list | None):
+    """The pain-trajectory model on the whole run's sessions, and its wall seconds: from the
+    chunks' per-patient pieces when every chunk has them (the same fit, bit for bit: see
+    :class:`hipdata.analysis.models.GroupPieces`), else from the sessions."""
+    from hipdata.analysis import trajectories
 
     clock = time.perf_counter()
-    model = fit_pain_trajectory(sessions)
+    if pieces is not None and all(piece is not None for piece in pieces):
+        model = trajectories.fit_pain_trajectory_pieces(pieces)
+    else:
+        model = trajectories.fit_pain_trajectory(sessions)
     return model, time.perf_counter() - clock
 
 
@@ -574,6 +591,7 @@ def compute_chunked(
         # thread the model's modules (scipy)
         pool.submit(_warm_up)
         model_thread.submit(importlib.import_module, "hipdata.analysis.trajectories")
+        model_thread.submit(importlib.import_module, "scipy.optimize")
         files, _ = _find_files(folder)
         raws = {t: read_raw(files[t], coded=True) for t in _TABLE_ORDER if t in files}
         ids = {table: _id_cells(raw, table) for table, raw in raws.items()}
@@ -684,10 +702,11 @@ def compute_chunked(
                             next_stream += 1
                 ordered = [results[number] for number in range(n_chunks)]
                 sessions = pd.concat([r.pop("sessions") for r in ordered], ignore_index=True)
+                model_pieces = [r.pop("model_pieces") for r in ordered]
                 timings["chunks"] = time.perf_counter() - clock - timings["read"]
                 parent_cpu["chunks"] = time.process_time() - cpu - parent_cpu["read"]
                 if sessions["patient_id"].nunique() >= 2:
-                    model_future = model_thread.submit(_fit_model, sessions)
+                    model_future = model_thread.submit(_fit_model, sessions, model_pieces)
                 else:
                     model_future = None
                 while next_stream < n_chunks:
