@@ -175,15 +175,18 @@ def test_columns_left_to_csv_ready(frame):
     assert_same_text(frame)
 
 
-@pytest.mark.filterwarnings("ignore::RuntimeWarning")
-def test_huge_whole_floats_fail_as_csv_ready_does():
-    # csv_ready's astype("Int64") refuses a whole float past int64 (1e20): the direct writer
-    # leaves such a column to it, so both raise the same error (not a silent different text)
-    frame = pd.DataFrame({"a": [1e20, 1.0], "b": [1, 2]})
-    with pytest.raises(TypeError):
-        csv_ready(frame)
-    with pytest.raises(TypeError):
-        direct_text(frame)
+@pytest.mark.parametrize("huge", [1e20, -1e20, 2.0**63, -(2.0**63)])
+def test_whole_floats_past_int64_keep_their_float_text(huge):
+    # csv_ready's astype("Int64") raised TypeError on a whole float past int64 (1e20), so such a
+    # table could not be written: now the column is not "whole" and keeps pandas' float text
+    frame = pd.DataFrame({"a": [huge, 1.0, np.nan], "b": [1, 2, 3]})
+    assert csv_ready(frame)["a"].dtype == np.float64
+    text = f"a,b\n{np.float64(huge)},1\n1.0,2\n,3\n"
+    assert direct_text(frame) == text.encode()
+    assert_same_text(frame)
+    # just inside int64's range the column is still written without ".0"
+    inside = pd.DataFrame({"a": [2.0**62, 1.0], "b": [1, 2]})
+    assert direct_text(inside) == f"a,b\n{2**62},1\n1,2\n".encode()
 
 
 @settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.too_slow])

@@ -119,14 +119,25 @@ def csv_ready(frame: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
+def whole_numbers(present) -> bool:
+    """Whether these (non-missing) floats are all whole numbers an ``int64`` holds
+    (``|x| < 2**63``, finite): :func:`csv_ready` writes such a column without ``.0``; any other
+    float column (``1e20`` among whole numbers included) keeps its float text."""
+    values = np.asarray(present, dtype=np.float64)
+    return bool(
+        np.isfinite(values).all()
+        and (values == np.round(values)).all()
+        and (np.abs(values) < 2.0**63).all()
+    )
+
+
 def _ready_column(values: pd.Series) -> pd.Series | None:
     """One column as :func:`csv_ready` shapes it (None: a float column left as it is)."""
     if pd.api.types.is_bool_dtype(values.dtype):
         words = np.where(values.fillna(False).astype(bool), "true", "false")
         return pd.Series(words, index=values.index, dtype="object").where(values.notna(), None)
     if pd.api.types.is_float_dtype(values.dtype):
-        present = values.dropna()
-        if np.isfinite(present).all() and (present == np.round(present)).all():
+        if whole_numbers(values.dropna()):
             return values.round().astype("Int64")
         return None
     return neutralise_text(values)
@@ -235,13 +246,13 @@ def _direct_column(values: pd.Series):
         numbers = values.to_numpy()
         missing = np.isnan(numbers)
         present = numbers[~missing]
-        if not (np.isfinite(present).all() and (present == np.round(present)).all()):
+        if not whole_numbers(present):
             return _float_words(numbers, missing)
         if len(present) == 0:
             return _integers(np.zeros(len(numbers), dtype=np.int64), missing)
         low, high = present.min(), present.max()
         if max(-low, high) >= 2.0**62:
-            return _csv_ready_column(values)  # leave huge numbers to astype("Int64") itself
+            return _csv_ready_column(values)  # 2**62 <= |x| < 2**63: astype("Int64") itself
         if high - low > DICTIONARY_SPAN:
             return _integers(np.where(missing, 0, numbers).astype(np.int64), missing)
         # whole numbers in a narrow range: their offsets from the least one index its text

@@ -210,13 +210,15 @@ def _slice(raw, positions: np.ndarray, *, malformed: bool):
 
 
 def _float_whole(frame: pd.DataFrame) -> dict[str, bool]:
-    """For each float column: all present values finite and whole (``csv_ready``'s test)."""
+    """For each float column: all present values whole numbers in int64's range (``csv_ready``'s
+    test, :func:`hipdata.io.writers.whole_numbers`)."""
+    from hipdata.io.writers import whole_numbers
+
     out = {}
     for column in frame.columns:
         values = frame[column]
         if pd.api.types.is_float_dtype(values.dtype):
-            present = values.dropna()
-            out[column] = bool(np.isfinite(present).all() and (present == np.round(present)).all())
+            out[column] = whole_numbers(values.dropna())
     return out
 
 
