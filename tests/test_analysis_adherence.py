@@ -153,7 +153,10 @@ def test_plot_adherence_drops_the_dots_above_max_dots(summary):
     def dots(ax):
         return sum(len(c.get_offsets()) for c in ax.collections)
 
-    assert dots(plot_adherence(data=summary, max_dots=6)) == 6
+    ax = plot_adherence(data=summary, max_dots=6)
+    assert dots(ax) == 6
+    # every dot is drawn above the boxes: none hidden inside an IQR
+    assert min(c.get_zorder() for c in ax.collections) > max(p.get_zorder() for p in ax.patches)
     ax = plot_adherence(data=summary, max_dots=5)
     assert dots(ax) == 0
     # the boxes, their labels and the completion line stay

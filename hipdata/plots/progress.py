@@ -558,9 +558,12 @@ def plot_adherence(
         medianprops={"color": "#4d4d4d"},
     )
     if len(frame) <= max_dots:
-        # fixed-seed jitter: the same data always give the same figure (reproducible reports)
+        # fixed-seed jitter: the same data always give the same figure (reproducible reports);
+        # above the boxes (zorder 2), so that the patients inside the IQR are not hidden
         jitter = np.random.default_rng(0).uniform(-0.18, 0.18, size=len(frame))
-        ax.scatter(frame["percent"], position + jitter, s=9, color=_PAIN_COLOUR, alpha=0.6)
+        ax.scatter(
+            frame["percent"], position + jitter, s=9, color=_PAIN_COLOUR, alpha=0.6, zorder=3
+        )
     counts = frame.groupby("group").size().reindex(order)
     ax.set_yticks(range(len(order)), [f"{g} (n={n})" for g, n in counts.items()])
     ax.set_ylabel("" if by is None else by.removesuffix("_id").replace("_", " ").capitalize())
