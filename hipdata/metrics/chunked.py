@@ -43,6 +43,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from hipdata.errors import DataError
+from hipdata.io.csvlines import CsvLines, CsvPart, read_lines
 
 #: Exercise (set) rows above which ``hipdata metrics`` takes the chunked path by default.
 CHUNKED_MIN_ROWS = 2_000_000
@@ -62,6 +63,12 @@ TAIL_SHARE = 0.25
 SESSION_COLUMNS = ("patient_id", "week", "max_pain_during", "pain_24h", "flare")
 #: Loader tables in the order the loader validates (and the quarantine lists) them.
 _TABLE_ORDER = ("patients", "exercises", "activity", "outcomes", "treatments")
+#: Tables a chunk leaves out when it has none of their rows (as a folder without the file).
+_OPTIONAL = ("activity", "outcomes", "treatments")
+#: Read a CSV input whose every line is one record by its lines (:mod:`hipdata.io.csvlines`):
+#: the parent reads only the patient ids, each worker its chunk's cells. False: every input
+#: is read whole by the parent (``read_raw``), as before.
+CSV_BY_LINES = True
 #: Suffix of the chunks' table pieces: uncompressed Arrow IPC (Feather v2) files.
 _PIECE = ".arrow"
 _CSV_OPTIONS = {"date_format": "%Y-%m-%d", "na_rep": "", "lineterminator": "\n"}
@@ -142,6 +149,18 @@ def exercise_rows(folder: str | Path) -> int:
                 lines += block.count(b"\n")
         return lines
     return 0
+
+
+def _read_input(path: Path, table: str):
+    """One input file in the parent: a CSV file whose every line is one record as its lines
+    (:class:`~hipdata.io.csvlines.CsvLines`), any other as ``read_raw`` reads it."""
+    from hipdata.io.readers import read_raw
+
+    if CSV_BY_LINES:
+        lines = read_lines(path, table)
+        if lines is not None:
+            return lines
+    return read_raw(path, coded=True)
 
 
 def _id_cells(raw, table: str) -> pd.Series:
@@ -249,6 +268,12 @@ def _run_chunk(number: int, raws: dict, options: dict, protocol, measures, scrat
     from hipdata.io.writers import write_table_csv
     from hipdata.metrics import compute_all
 
+    for table, part in list(raws.items()):
+        if isinstance(part, CsvPart):  # a CSV file's lines: their cells, as read_raw's
+            raws[table] = raw = part.raw()
+            # as chunk_raws leaves out an optional table without rows of the chunk's patients
+            if table in _OPTIONAL and not len(raw.cells) and not raw.malformed:
+                del raws[table]
     patient_source_rows = raws["patients"].source_row
     try:
         dataset = load(raws, **options, measures=measures)
@@ -374,9 +399,7 @@ def _append_csv(stream, part: tuple[Path, Path, pd.DataFrame, dict], target, who
         flags.get(column, True) == value for column, value in whole.items()
     )
     if same:
-        with open(csv, encoding="utf-8", newline="") as source:
-            source.readline()  # the piece's own header: the table has one, written before
-            shutil.copyfileobj(source, stream, 1 << 22)
+        _copy_rows(csv, stream)
         return
     frame = _piece_frame(piece).astype(target.dtypes.to_dict())
     ready = csv_ready(frame)
@@ -384,6 +407,32 @@ def _append_csv(stream, part: tuple[Path, Path, pd.DataFrame, dict], target, who
         if column in whole and not whole[column]:
             ready.isetitem(position, frame[column])  # keep "3.0" as the whole table does
     ready.to_csv(stream, index=False, header=False, **_CSV_OPTIONS)
+
+
+def _copy_rows(csv: Path, stream) -> None:
+    """Append a chunk's CSV file, without its header line, to the open text ``stream``: its
+    bytes as they are (the file and the stream are UTF-8 with ``\\n`` line ends), copied by the
+    kernel where it can (``os.sendfile``), else through Python."""
+    with open(csv, "rb") as source:
+        skip = len(source.readline())  # the piece's own header: the table has one already
+        size = os.fstat(source.fileno()).st_size - skip
+        stream.flush()
+        sent = 0
+        if hasattr(os, "sendfile"):
+            try:
+                while sent < size:
+                    count = os.sendfile(stream.fileno(), source.fileno(), skip + sent, size - sent)
+                    if count == 0:
+                        break
+                    sent += count
+            except OSError:
+                if sent:
+                    raise
+        if sent < size:  # no sendfile here: through Python
+            source.seek(skip + sent)
+            while block := source.read(1 << 22):
+                stream.buffer.write(block)
+            stream.buffer.flush()
 
 
 def _csv_header(stream, target: pd.DataFrame) -> None:
@@ -569,7 +618,6 @@ def compute_chunked(
     ChunkedResult
     """
     from hipdata.io.loader import _find_files
-    from hipdata.io.readers import read_raw
     from hipdata.report.run import commit, staging_folder
 
     folder, out = Path(folder), Path(out)
@@ -595,8 +643,11 @@ def compute_chunked(
         model_thread.submit(importlib.import_module, "hipdata.analysis.trajectories")
         model_thread.submit(importlib.import_module, "scipy.optimize")
         files, _ = _find_files(folder)
-        raws = {t: read_raw(files[t], coded=True) for t in _TABLE_ORDER if t in files}
-        ids = {table: _id_cells(raw, table) for table, raw in raws.items()}
+        raws = {t: _read_input(files[t], t) for t in _TABLE_ORDER if t in files}
+        ids = {
+            table: raw.ids if isinstance(raw, CsvLines) else _id_cells(raw, table)
+            for table, raw in raws.items()
+        }
         chunk_of = _assign_chunks(ids, chunk_rows)
         del ids
         n_chunks = int(max((int(c.max()) for c in chunk_of.values() if len(c)), default=0)) + 1
@@ -616,17 +667,25 @@ def compute_chunked(
     parent_after_read = _own_rss_peak()
 
     file_names = [raw.name for raw in raws.values()]
-    has_rows = {table: len(raw.cells) + len(raw.malformed) > 0 for table, raw in raws.items()}
+    has_rows = {
+        table: isinstance(raw, CsvLines) or len(raw.cells) + len(raw.malformed) > 0
+        for table, raw in raws.items()
+    }  # a CSV file read by its lines has a record with a patient id (csvlines.read_lines)
 
     def chunk_raws(number: int) -> dict:
         parts = {}
         for table, raw in raws.items():
             order, bounds = positions[table]
             rows = order[bounds[number] : bounds[number + 1]]
+            if isinstance(raw, CsvLines):  # its lines: the worker reads their cells
+                if table in _OPTIONAL and not len(rows):
+                    continue
+                parts[table] = raw.part(rows)
+                continue
             part = _slice(raw, rows, malformed=number == 0)
             # an optional table with no rows of this chunk's patients is left out of the
             # chunk (as a folder without that file: the same empty table)
-            if table in ("activity", "outcomes", "treatments") and has_rows[table]:
+            if table in _OPTIONAL and has_rows[table]:
                 if not len(part.cells) and not part.malformed:
                     continue
             parts[table] = part
