@@ -116,7 +116,10 @@ def _check_parts(path: Path, table: str = "exercises") -> None:
         ("extra_column", _text([r + ",x" for r in ROWS], header=HEADER + ",note").encode()),
     ],
 )
-def test_parts_equal_the_sliced_whole_file(tmp_path, name, data):
+@pytest.mark.parametrize("piece_bytes", [1 << 27, 37])
+def test_parts_equal_the_sliced_whole_file(tmp_path, monkeypatch, name, data, piece_bytes):
+    # 37 bytes: a file without quotes is parsed in pieces of one or two lines
+    monkeypatch.setattr("hipdata.io.csvlines.PARSE_PIECE_BYTES", piece_bytes)
     path = tmp_path / "exercises.csv"
     path.write_bytes(data)
     _check_parts(path)
@@ -153,7 +156,9 @@ def test_tsv_and_other_tables(tmp_path):
         ("long_cell", _text([*ROWS, "P1,2026-01-05," + "x" * 10_001 + ",1,10,,0,2,3"])),
     ],
 )
-def test_files_not_split_by_lines(tmp_path, name, data):
+@pytest.mark.parametrize("piece_bytes", [1 << 27, 37])
+def test_files_not_split_by_lines(tmp_path, monkeypatch, name, data, piece_bytes):
+    monkeypatch.setattr("hipdata.io.csvlines.PARSE_PIECE_BYTES", piece_bytes)
     path = tmp_path / "exercises.csv"
     path.write_bytes(data.encode())
     assert read_lines(path, "exercises") is None
@@ -192,3 +197,69 @@ def test_blank_lines_between_records_do_not_shift_rows(tmp_path):
         "clamshell",
         "clamshell",
     ]
+
+
+def _line_shaped(folder: Path) -> Path:
+    """The chunked tests' hostile cohort (shuffled rows, unknown, duplicated, spaced and empty
+    ids, bad pain scores) without its malformed line, written as a registry's export might be:
+    exercises with a BOM, CRLF line ends, quoted cells (one with a comma), blank lines, a
+    record of empty cells and unicode ids; outcomes quoted throughout."""
+    from tests.test_metrics_chunked import _hostile
+
+    _hostile(folder, seed=7, n_patients=60)
+    sets = pd.read_csv(
+        folder / "exercises.csv", dtype=str, keep_default_na=False, on_bad_lines="skip"
+    )
+    unicode = sets["patient_id"] == sets["patient_id"].iloc[0].strip()
+    sets.loc[unicode, "patient_id"] = "Pé-患者"
+    patients = pd.read_csv(folder / "patients.csv", dtype=str, keep_default_na=False)
+    patients.loc[patients["patient_id"] == sets["patient_id"].iloc[0], "patient_id"] = "Pé-患者"
+    patients.to_csv(folder / "patients.csv", index=False)
+    sets.loc[sets.index[::7], "exercise"] = "clamshell, banded"  # unknown name, quoted
+    lines = sets.to_csv(index=False, lineterminator="\r\n").split("\r\n")
+    lines[30:30] = ["", ",,,,,,,,,,,"]
+    lines.insert(80, "")
+    (folder / "exercises.csv").write_bytes(b"\xef\xbb\xbf" + "\r\n".join(lines).encode())
+    outcomes = pd.read_csv(folder / "outcomes.csv", dtype=str, keep_default_na=False)
+    outcomes.to_csv(folder / "outcomes.csv", index=False, quoting=1)
+    return folder
+
+
+def test_chunked_run_on_line_shaped_csv_equals_one_process_and_the_whole_file_path(tmp_path):
+    """Lines path (every input file split by lines) == parent reading whole files == one
+    process: every file, byte for byte."""
+    from hipdata.metrics import chunked
+    from hipdata.protocol import Protocol
+    from tests.test_metrics_chunked import (
+        TODAY as CHUNK_TODAY,
+    )
+    from tests.test_metrics_chunked import (
+        _assert_same_folders,
+        _one_process,
+        _protocol_table,
+    )
+
+    data = _line_shaped(tmp_path / "data")
+    for table in ("patients", "exercises", "activity", "outcomes", "treatments"):
+        assert read_lines(data / f"{table}.csv", table) is not None, table
+    _one_process(data, tmp_path / "one", "csv")
+    for by_lines in (True, False):
+        out = tmp_path / f"chunked_{by_lines}"
+        try:
+            chunked.CSV_BY_LINES = by_lines
+            result = chunked.compute_chunked(
+                data,
+                out,
+                fmt="csv",
+                protocol=Protocol(),
+                workers=2,
+                chunk_rows=2_500,
+                extra_tables={"protocol": _protocol_table()},
+                today=CHUNK_TODAY,
+            )
+        finally:
+            chunked.CSV_BY_LINES = True
+        assert result.chunks >= 3
+        _assert_same_folders(tmp_path / "one", out)
+    quarantine = pd.read_csv(tmp_path / "one" / "quarantine.csv", dtype=str)
+    assert quarantine["value"].eq("clamshell, banded").any()  # the quoted cell, whole

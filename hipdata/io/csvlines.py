@@ -47,6 +47,9 @@ from hipdata.errors import DataError
 
 #: Bytes per block in which the file's bytes are scanned (bounds the scans' temporary arrays).
 SCAN_BLOCK_BYTES = 1 << 26
+#: Bytes of whole lines per piece in which a file without quotes is parsed (bounds the
+#: parser's memory: about twice the piece while it runs).
+PARSE_PIECE_BYTES = 1 << 27
 _CSV_SUFFIXES = (".csv", ".txt", ".tsv")
 
 
@@ -250,6 +253,7 @@ def read_lines(path: Path, table: str) -> CsvLines | None:
     ):  # a carriage return that does not end a line
         return None
     starts = np.concatenate([[0], breaks + 1]).astype(np.int64)
+    del breaks
     if starts[-1] == len(data):
         starts = starts[:-1]
     ends = np.concatenate([starts[1:], [len(data)]]).astype(np.int64)
@@ -269,6 +273,7 @@ def read_lines(path: Path, table: str) -> CsvLines | None:
     if width > readers.MAX_COLUMNS:
         return None
     quoted = _contains(data, 0x22)
+    _release(mapped)  # the scans touched every page
     try:
         names = _header_names(header_line, sep)
     except (pa.ArrowException, ValueError):
@@ -284,28 +289,43 @@ def read_lines(path: Path, table: str) -> CsvLines | None:
     if "patient_id" not in mapping:
         return None
     position = names.index(mapping["patient_id"])
-    try:
-        parsed = pacsv.read_csv(
-            buffer.slice(start) if start else buffer,
-            read_options=pacsv.ReadOptions(autogenerate_column_names=True),
-            parse_options=pacsv.ParseOptions(
-                delimiter=sep, newlines_in_values=quoted, ignore_empty_lines=False
-            ),
-            convert_options=pacsv.ConvertOptions(
-                include_columns=[f"f{position}"],
-                column_types={f"f{position}": pa.large_string()},
-                strings_can_be_null=False,
-                quoted_strings_can_be_null=False,
-            ),
-        )
-    except (pa.ArrowException, ValueError):
-        return None
-    if parsed.num_rows != len(starts):
+    # without a quote character every line start is a record start: the file is parsed in
+    # pieces of whole lines (bounds the parser's memory); with quotes, whole
+    cuts = [0, len(data)]
+    if not quoted:
+        targets = np.arange(PARSE_PIECE_BYTES, len(data), PARSE_PIECE_BYTES)
+        found = np.searchsorted(starts, targets)
+        inner = np.unique(starts[found[found < len(starts)]])
+        cuts = [0, *inner[inner > 0].tolist(), len(data)]
+    pieces, records = [], 0
+    for begin, end in zip(cuts[:-1], cuts[1:], strict=True):
+        try:
+            parsed = pacsv.read_csv(
+                buffer.slice(start + begin, end - begin),
+                # every record must have the header's number of cells (as read_raw's check)
+                read_options=pacsv.ReadOptions(column_names=[f"f{i}" for i in range(width)]),
+                parse_options=pacsv.ParseOptions(
+                    delimiter=sep, newlines_in_values=quoted, ignore_empty_lines=False
+                ),
+                convert_options=pacsv.ConvertOptions(
+                    include_columns=[f"f{position}"],
+                    column_types={f"f{position}": pa.large_string()},
+                    strings_can_be_null=False,
+                    quoted_strings_can_be_null=False,
+                ),
+            )
+        except (pa.ArrowException, ValueError):
+            return None
+        records += parsed.num_rows
+        pieces.extend(parsed.column(0).chunks)
+        del parsed
+        _release(mapped)  # the piece's pages: not held while the next piece is parsed
+    if records != len(starts):
         return None  # a record of several lines (a quoted line break)
     import pyarrow.compute as pc
 
-    column = pc.dictionary_encode(parsed.column(0).combine_chunks())
-    del parsed
+    column = pc.dictionary_encode(pa.chunked_array(pieces, type=pa.large_string()).combine_chunks())
+    del pieces
     codes = column.indices.to_numpy(zero_copy_only=False).astype(np.int64)[1:]
     texts = pd.Series(column.dictionary.to_pylist(), dtype="str").str.strip()
     blank = (lengths[1:] == 1) | ((lengths[1:] == 2) & (data[starts[1:]] == 0x0D))

@@ -6,7 +6,9 @@ another patient's. So the input rows can be split by patient into chunks, each c
 process that holds only its chunk, and the per-chunk tables written one after the other. The
 parent reads each input file once, assigns every record to a chunk by its patient id (the cell
 text the loader compares ids by, so rows the loader treats as one patient share a chunk and a
-patient's duplicates are all seen), and makes the chunks contiguous ranges of the sorted ids:
+patient's duplicates are all seen; a CSV file whose every line is one record is not parsed
+by the parent but split by its lines, :mod:`hipdata.io.csvlines`, and each worker reads its
+chunk's cells), and makes the chunks contiguous ranges of the sorted ids:
 the tables, sorted by patient first, come out in the single-process run's row order. The records
 keep their file's name and 1-based row numbers, so the quarantine and the sets' ``source_row``
 are those of the whole file. The pain-trajectory model, the one thing fitted across patients, is
