@@ -1195,6 +1195,33 @@ def _catalogue_columns(
     }
 
 
+def _measure_columns(coded: pd.Series, measures: dict[str, Measure]):
+    """The outcome rows' measure (``str``, missing where unknown), its range (``low``, ``high``)
+    and the rows whose measure is missing or unknown, from the coded measure cells.
+
+    Each is decided once per distinct text that some row has and spread to the rows by their
+    codes: the same values and dtypes as mapping every row's text
+    (``map_distinct(cells, column_key).map(aliases)``, then ``.map`` of each range;
+    ``tests/test_load_csv_fastpaths.py``).
+    """
+    present, codes = np.unique(coded.cat.codes.to_numpy(), return_inverse=True)
+    names = pd.Series(pd.Index(coded.cat.categories, dtype="str").array.take(present))
+    by_name = names.map(column_key).map(
+        {column_key(k): v for k, v in measure_aliases(measures).items()}
+    )
+
+    def rows(values: pd.Series) -> pd.Series:
+        return pd.Series(values.array.take(codes), index=coded.index)
+
+    return (
+        rows(by_name),
+        rows(by_name.map({k: m.low for k, m in measures.items()})),
+        rows(by_name.map({k: m.high for k, m in measures.items()})),
+        (names == "").to_numpy()[codes],
+        ((names != "") & by_name.isna()).to_numpy()[codes],
+    )
+
+
 def _load_optional(raw, table, patients, rejected, dayfirst, today, measures):
     known = KNOWN_COLUMNS[table]
     checked = _Checked(raw, table, *_with_report(_map_columns(raw, table, known)))
@@ -1213,20 +1240,15 @@ def _load_optional(raw, table, patients, rejected, dayfirst, today, measures):
         )
         _flag_duplicates(checked, frame[["patient_id", "date"]], "patient and date")
     elif table == "outcomes":
-        names = checked.cells("measure")
-        measure = map_distinct(checked.coded("measure"), column_key).map(
-            {column_key(k): v for k, v in measure_aliases(measures).items()}
-        )
-        checked.flag(names == "", "measure", "measure is missing")
+        measure, low, high, missing, unknown = _measure_columns(checked.coded("measure"), measures)
+        checked.flag(missing, "measure", "measure is missing")
         checked.flag(
-            ((names != "") & measure.isna()).to_numpy(),
+            unknown,
             "measure",
             "unknown measure (known: " + ", ".join(measures) + "; register others)",
         )
         score = _check_number(checked, "score")
         checked.flag(checked.coded("score") == "", "score", "score is missing")
-        low = measure.map({k: m.low for k, m in measures.items()})
-        high = measure.map({k: m.high for k, m in measures.items()})
         outside = ((score < low - 1e-9) | (score > high + 1e-9)).to_numpy()
         if outside.any():  # the reason's text is built for the rows outside only
             checked.flag(
