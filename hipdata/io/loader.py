@@ -1289,6 +1289,20 @@ def _load_optional(raw, table, patients, rejected, dayfirst, today, measures):
     return checked, _split(checked, frame)
 
 
+def _input_digest(files: dict[str, Path]):
+    """SHA-256 of the tables' files (in :data:`TABLES` order, each named), read in blocks:
+    never a second copy of a file."""
+    digest = hashlib.sha256()
+    for table in TABLES:
+        if table in files:
+            digest.update(table.encode() + b"\0")
+            with open(files[table], "rb") as stream:
+                while block := stream.read(1 << 22):
+                    digest.update(block)
+            digest.update(b"\0")
+    return digest
+
+
 def _read(source: Path | RawTable) -> RawTable:
     return source if isinstance(source, RawTable) else read_raw(source, coded=True)
 
@@ -1360,14 +1374,13 @@ def load(
     measures = MEASURES if measures is None else measures
     files, ignored = (dict(folder), []) if in_memory else _find_files(folder)
     total = len(files)
-    digest = hashlib.sha256()
-    for table in TABLES:
-        if table in files and not in_memory:
-            digest.update(table.encode() + b"\0")
-            with open(files[table], "rb") as stream:  # in blocks: never a second copy of a file
-                while block := stream.read(1 << 22):
-                    digest.update(block)
-            digest.update(b"\0")
+    # the files' digest is computed in a thread while they are read and checked (reading and
+    # hashing release the GIL); taken before the dataset is built
+    from concurrent.futures import ThreadPoolExecutor
+
+    digest_thread = ThreadPoolExecutor(1)
+    digest_job = digest_thread.submit(_input_digest, {} if in_memory else files)
+    digest_thread.shutdown(wait=False)
 
     def step(name: str, done: int) -> None:
         if progress is not None:
@@ -1405,6 +1418,7 @@ def load(
         optional[table] = frame
         step(table, number)
 
+    digest = digest_job.result()
     quarantine = pd.concat([c.quarantine for c in checks], ignore_index=True)
     report_rows = []
     for check in checks:

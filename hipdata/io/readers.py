@@ -531,12 +531,13 @@ def _read_csv_arrow(
         return None
     if table.num_rows == 0 or table.num_columns != width:
         return None
+    try:  # the distinct texts in order of first appearance, codes per row
+        encoded = _map_threads(_dictionary_codes, table.columns)
+    except (pa.ArrowException, ValueError):
+        return None
+    del table
     header, columns = [], []
-    for column in table.columns:
-        try:  # the distinct texts in order of first appearance, codes per row
-            codes, dictionary = _dictionary_codes(column)
-        except (pa.ArrowException, ValueError):
-            return None
+    for codes, dictionary in encoded:
         texts = pd.Series(dictionary.to_pylist(), dtype="str").str.strip()
         header.append(str(texts.iloc[codes[0]]).strip())
         codes = codes[1:]
@@ -551,6 +552,21 @@ def _read_csv_arrow(
     cells = pd.DataFrame(dict(enumerate(columns)))
     cells.columns = header
     return RawTable(path, cells, np.arange(len(cells), dtype=np.int64) + 2)
+
+
+#: Threads that encode a CSV file's columns at once (Arrow's kernels release the GIL).
+ENCODE_THREADS = 2
+
+
+def _map_threads(function, items: list) -> list:
+    """``[function(item) for item in items]`` on :data:`ENCODE_THREADS` threads (in order; the
+    first error is raised)."""
+    if len(items) < 2 or ENCODE_THREADS < 2:
+        return [function(item) for item in items]
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(ENCODE_THREADS) as pool:
+        return list(pool.map(function, items))
 
 
 def _dictionary_codes(column) -> tuple[np.ndarray, object]:
