@@ -212,3 +212,38 @@ def test_measure_per_distinct_text_equals_the_per_row_map(texts):
         pd.testing.assert_series_equal(got[2], high, check_exact=True, check_names=False)
     np.testing.assert_array_equal(got[3], (names == "").to_numpy())
     np.testing.assert_array_equal(got[4], ((names != "") & measure.isna()).to_numpy())
+
+
+def _dup_checked(n: int) -> loader._Checked:
+    frame = pd.DataFrame({"patient_id": pd.Series(["P"] * n, dtype="str")})
+    raw = readers.RawTable(readers.Path("t.csv"), frame, np.arange(n, dtype=np.int64) + 2)
+    return loader._Checked(raw, "exercises", {"patient_id": "patient_id"}, [])
+
+
+DUPLICATE_KEYS = {
+    "days": pd.to_datetime(["2026-01-05", "2026-01-06", "2026-01-05", "1900-01-01", "2199-12-31"]),
+    "nat": pd.to_datetime(["2026-01-05", "NaT", "2026-01-05", "NaT", "2026-01-06"]),
+    "time_of_day": pd.to_datetime(["2026-01-05 10:00", "2026-01-05 00:00", "2026-01-05 10:00", "2026-01-05 00:00", "2026-01-05 10:01"]),
+    "whole_floats": np.array([1.0, np.nan, -0.0, 0.0, np.nan]),
+    "fractions": np.array([1.5, 1.5, 2.0, np.nan, 2.0]),
+    "infinite": np.array([np.inf, np.inf, 1.0, -np.inf, 1.0]),
+    "huge": np.array([1e300, 1e300, 1.0, 2.0**60, 2.0**60]),
+    "wide": np.array([0.0, 2.0**40, 0.0, -(2.0**40), 2.0**40]),
+    "all_nan": np.array([np.nan] * 5),
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("name", sorted(DUPLICATE_KEYS))
+def test_duplicates_on_integer_keys_equal_factorized_keys(monkeypatch, name):
+    values = DUPLICATE_KEYS[name]
+    converted = loader._integer_key(np.asarray(values))
+    fast_path = name in ("days", "whole_floats")  # the others are factorized
+    assert (converted.dtype.kind == "i") == fast_path
+    key = pd.DataFrame({"patient_id": np.zeros(5, dtype=np.int64), "x": values})
+    fast = _dup_checked(5)
+    loader._flag_duplicates(fast, key, "patient and x")
+    monkeypatch.setattr(loader, "_integer_key", lambda values: values)  # factorize every key
+    plain = _dup_checked(5)
+    loader._flag_duplicates(plain, key, "patient and x")
+    pd.testing.assert_frame_equal(fast.quarantine(), plain.quarantine())
+    assert len(plain.quarantine()) >= 1  # each case has a copy (hand-made)

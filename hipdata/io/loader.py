@@ -712,6 +712,40 @@ def _check_patient_ids(checked: _Checked, patients: pd.DataFrame, rejected: pd.S
     return checked.cells("patient_id")
 
 
+#: Largest number of distinct day or whole-number keys given to the duplicate check as
+#: integers (beyond it: ``factorize``).
+MAX_INTEGER_KEY_RANGE = 1 << 31
+
+
+def _integer_key(values: np.ndarray) -> np.ndarray:
+    """A key column for :func:`_flag_duplicates` as integers that are equal exactly when the
+    values are (missing values equal to each other, as in ``duplicated``), without hashing:
+    dates that are all whole days (no NaT) as day numbers, floats that are all whole numbers
+    of a narrow range as those numbers (NaN: one number below them; ``-0.0`` equals ``0.0``).
+    Anything else is returned as it is."""
+    if not len(values):
+        return values
+    if values.dtype.kind == "M":
+        ticks = values.view(np.int64)
+        per_day = np.timedelta64(1, "D") // np.timedelta64(1, np.datetime_data(values.dtype)[0])
+        if np.isnat(values).any() or (ticks % per_day != 0).any():
+            return values
+        days = ticks // per_day
+        if int(days.max()) - int(days.min()) >= MAX_INTEGER_KEY_RANGE:
+            return values
+        return days
+    if values.dtype.kind == "f":
+        finite = ~np.isnan(values)
+        known = values[finite]
+        if not len(known) or np.isinf(known).any() or (known % 1 != 0).any():
+            return values
+        low, high = known.min(), known.max()
+        if high - low >= MAX_INTEGER_KEY_RANGE or max(abs(low), abs(high)) > 2**52:
+            return values
+        return np.where(finite, values - low + 1, 0).astype(np.int64)
+    return values
+
+
 def _flag_duplicates(checked: _Checked, key: pd.DataFrame, what: str) -> None:
     """Quarantine later copies of a key among otherwise valid rows, naming the first copy's row."""
     ok = ~checked.bad_positions()
@@ -725,7 +759,7 @@ def _flag_duplicates(checked: _Checked, key: pd.DataFrame, what: str) -> None:
     group = np.zeros(len(positions), dtype=np.int64)
     size = 1
     for column in columns:
-        values = key[column].to_numpy()[positions]
+        values = _integer_key(key[column].to_numpy()[positions])
         if values.dtype.kind in "iu" and len(values):
             # integer codes already (-1: missing): shifted to 0, 1, ..., no factorize needed
             low = int(values.min())
