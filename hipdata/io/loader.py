@@ -1323,6 +1323,33 @@ def _load_optional(raw, table, patients, rejected, dayfirst, today, measures):
     return checked, _split(checked, frame)
 
 
+class _Prefetch:
+    """The tables' files read in ``order``, each in a thread while the table before it is
+    checked (at most one file ahead, so at most two tables' cells are held at once); a read's
+    error is raised when its table is taken, in the same order as reading one by one."""
+
+    def __init__(self, files: Mapping, order: list[str]) -> None:
+        from concurrent.futures import ThreadPoolExecutor
+
+        self.files, self.order = files, list(order)
+        self.pool = ThreadPoolExecutor(1)
+        self.jobs: dict = {}
+        self._submit_next()
+
+    def _submit_next(self) -> None:
+        if self.order:
+            table = self.order.pop(0)
+            self.jobs[table] = self.pool.submit(_read, self.files[table])
+        else:
+            self.pool.shutdown(wait=False)
+
+    def take(self, table: str) -> RawTable:
+        job = self.jobs.pop(table)
+        raw = job.result()
+        self._submit_next()
+        return raw
+
+
 def _input_digest(files: dict[str, Path]):
     """SHA-256 of the tables' files (in :data:`TABLES` order, each named), read in blocks:
     never a second copy of a file."""
@@ -1423,7 +1450,8 @@ def load(
     # each table's quarantine and accounting are taken as soon as it is checked, so that its
     # cells and parsed columns are freed before the next table is read
     checks: list[_Summary] = []
-    raw = _read(files["patients"])
+    reads = _Prefetch(files, [t for t in TABLES if t in files])
+    raw = reads.take("patients")
     checked, patients_all = _load_patients(raw, dayfirst, today)
     patients = _split(checked, patients_all)
     rejected = _rejected_patients(checked)
@@ -1433,7 +1461,7 @@ def load(
 
     sets = pd.DataFrame(columns=SET_COLUMNS)  # outcome-only data: no exercise table
     if "exercises" in files:
-        raw = _read(files["exercises"])
+        raw = reads.take("exercises")
         checked, sets = _load_exercises(
             raw, patients, rejected, catalogue_table, dayfirst, today, PAIN_SCALES[pain_scale]
         )
@@ -1445,7 +1473,7 @@ def load(
     for number, table in enumerate(("activity", "outcomes", "treatments"), start=3):
         if table not in files:
             continue
-        raw = _read(files[table])
+        raw = reads.take(table)
         checked, frame = _load_optional(raw, table, patients, rejected, dayfirst, today, measures)
         checks.append(_Summary.of(checked, len(frame)))
         del checked, raw
