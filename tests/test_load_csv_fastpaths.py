@@ -247,3 +247,14 @@ def test_duplicates_on_integer_keys_equal_factorized_keys(monkeypatch, name):
     loader._flag_duplicates(plain, key, "patient and x")
     pd.testing.assert_frame_equal(fast.quarantine(), plain.quarantine())
     assert len(plain.quarantine()) >= 1  # each case has a copy (hand-made)
+
+
+@pytest.mark.parametrize("blank", [" " * 10_000, "\n" * 5_000, " \t\r\n" * 2_000])
+def test_blank_file_is_empty_and_a_late_text_is_not(tmp_path, blank):
+    # the emptiness check strips the first 4 096 bytes first, the whole file only when blank
+    path = tmp_path / "t.csv"
+    path.write_text(blank, encoding="utf-8", newline="")
+    with pytest.raises(hipdata.DataError, match="the file is empty"):
+        read_raw(path, coded=True)
+    path.write_text(blank + "a,b\n1,2\n", encoding="utf-8", newline="")
+    assert readers._decode(path, path.read_bytes())[0] == blank + "a,b\n1,2\n"
