@@ -136,7 +136,7 @@ class CsvPart:
 
         text = self.data.decode("utf-8")
         if len(self.source_row):
-            raw = readers._read_csv_arrow(self.path, text, self.sep)
+            raw = readers._read_csv_arrow(self.path, text, self.sep, data=memoryview(self.data))
             if raw is None:  # never for the files read_lines accepts; the same cells then
                 raw = readers._read_csv_fast(self.path, text, self.sep)
             if raw is None or len(raw.cells) != len(self.source_row):
