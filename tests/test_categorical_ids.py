@@ -172,6 +172,7 @@ def _check_same(
             assert categories.dtype == "str" and not values.cat.ordered
             # sorted, and only the texts present (so the codes sort and group like the text)
             assert list(categories) == sorted(set(values.dropna().astype("str")))
+    assert default.summary() == categorical.summary()
     plain, coded = compute_all(default), compute_all(categorical)
     for name in plain:
         pd.testing.assert_frame_equal(plain[name], coded[name], check_exact=True, obj=name)
