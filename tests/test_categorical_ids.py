@@ -254,3 +254,34 @@ def test_what_a_user_sees_after_filtering():
     assert len(some["patient_id"].cat.remove_unused_categories().cat.categories) == 1
     # .astype("str") gives the default form
     assert some["patient_id"].astype("str").dtype == "str"
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_hipdata_metrics_loads_categorical_and_writes_the_default_bytes(
+    hostile_tables, workers, tmp_path, monkeypatch
+):
+    from typer.testing import CliRunner
+
+    from hipdata.cli import app
+    from hipdata.io import loader
+    from hipdata.metrics import write_tables
+
+    folder = _write(hostile_tables, tmp_path / "in", "csv")
+    calls = []
+    original = loader.load
+
+    def spy(*args, **kwargs):
+        calls.append(kwargs.get("categorical", False))
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(loader, "load", spy)
+    out = tmp_path / "out"
+    options = ["--workers", "2", "--chunk-rows", "2000"] if workers == 2 else ["--workers", "1"]
+    result = CliRunner().invoke(app, ["metrics", str(folder), "--out", str(out), *options])
+    assert result.exit_code == 0, result.output
+    if workers == 1:  # the chunk workers are other processes: the spy sees the parent only
+        assert calls == [True]
+    expected = write_tables(compute_all(original(folder)), tmp_path / "expected")
+    for name, path in expected.items():
+        if name != "family_sessions":  # not written by the command
+            assert (out / path.name).read_bytes() == path.read_bytes(), name
