@@ -173,15 +173,26 @@ def sorted_categorical(values, codes: np.ndarray | None = None) -> pd.Categorica
     )
 
 
+def _is_text(dtype) -> bool:
+    return dtype == np.dtype(object) or isinstance(dtype, pd.StringDtype)
+
+
 def as_categorical(frame: pd.DataFrame, columns: list[str]) -> pd.DataFrame:
     """``frame`` with its text ``columns`` as :func:`sorted_categorical` columns (a column that
-    is already categorical is rebuilt from its codes: sorted categories, only those present)."""
+    is already a text categorical is rebuilt from its codes: sorted categories, only those
+    present). Columns of other dtypes (e.g. integer ids in trusted frames) are left as they are,
+    as the metrics' outputs leave them."""
     replaced = {}
     for column in columns:
         if column not in frame.columns:
             continue
         values = frame[column]
-        if isinstance(values.dtype, pd.CategoricalDtype):
+        dtype = values.dtype
+        if isinstance(dtype, pd.CategoricalDtype) and not _is_text(dtype.categories.dtype):
+            continue
+        if not isinstance(dtype, pd.CategoricalDtype) and not _is_text(dtype):
+            continue
+        if isinstance(dtype, pd.CategoricalDtype):
             built = sorted_categorical(values.cat.categories, values.cat.codes.to_numpy())
         else:
             built = sorted_categorical(values)

@@ -107,6 +107,11 @@ def test_as_categorical_rebuilds_unsorted_categoricals():
     out = as_categorical(frame, ["patient_id", "absent"])["patient_id"]
     assert list(out.cat.categories) == ["a", "b"] and not out.cat.ordered
     assert out.astype("str").tolist() == ["b", "a", "b"]
+    # columns that are not text (integer ids of trusted frames) are left as they are
+    numbers = pd.DataFrame({"clinician_id": [3, 1], "clinic_id": pd.Categorical([2, 1])})
+    pd.testing.assert_frame_equal(
+        as_categorical(numbers, ["clinician_id", "clinic_id"]), numbers, check_exact=True
+    )
 
 
 def _hostile_tables(seed: int, n_patients: int = 40) -> dict[str, pd.DataFrame]:
