@@ -713,6 +713,40 @@ def _check_patient_ids(checked: _Checked, patients: pd.DataFrame, rejected: pd.S
     return checked.cells("patient_id")
 
 
+#: Largest number of distinct day or whole-number keys given to the duplicate check as
+#: integers (beyond it: ``factorize``).
+MAX_INTEGER_KEY_RANGE = 1 << 31
+
+
+def _integer_key(values: np.ndarray) -> np.ndarray:
+    """A key column for :func:`_flag_duplicates` as integers that are equal exactly when the
+    values are (missing values equal to each other, as in ``duplicated``), without hashing:
+    dates that are all whole days (no NaT) as day numbers, floats that are all whole numbers
+    of a narrow range as those numbers (NaN: one number below them; ``-0.0`` equals ``0.0``).
+    Anything else is returned as it is."""
+    if not len(values):
+        return values
+    if values.dtype.kind == "M":
+        ticks = values.view(np.int64)
+        per_day = np.timedelta64(1, "D") // np.timedelta64(1, np.datetime_data(values.dtype)[0])
+        if np.isnat(values).any() or (ticks % per_day != 0).any():
+            return values
+        days = ticks // per_day
+        if int(days.max()) - int(days.min()) >= MAX_INTEGER_KEY_RANGE:
+            return values
+        return days
+    if values.dtype.kind == "f":
+        finite = ~np.isnan(values)
+        known = values[finite]
+        if not len(known) or np.isinf(known).any() or (known % 1 != 0).any():
+            return values
+        low, high = known.min(), known.max()
+        if high - low >= MAX_INTEGER_KEY_RANGE or max(abs(low), abs(high)) > 2**52:
+            return values
+        return np.where(finite, values - low + 1, 0).astype(np.int64)
+    return values
+
+
 def _flag_duplicates(checked: _Checked, key: pd.DataFrame, what: str) -> None:
     """Quarantine later copies of a key among otherwise valid rows, naming the first copy's row."""
     ok = ~checked.bad_positions()
@@ -726,7 +760,7 @@ def _flag_duplicates(checked: _Checked, key: pd.DataFrame, what: str) -> None:
     group = np.zeros(len(positions), dtype=np.int64)
     size = 1
     for column in columns:
-        values = key[column].to_numpy()[positions]
+        values = _integer_key(key[column].to_numpy()[positions])
         if values.dtype.kind in "iu" and len(values):
             # integer codes already (-1: missing): shifted to 0, 1, ..., no factorize needed
             low = int(values.min())
@@ -1215,6 +1249,33 @@ def _catalogue_columns(
     }
 
 
+def _measure_columns(coded: pd.Series, measures: dict[str, Measure]):
+    """The outcome rows' measure (``str``, missing where unknown), its range (``low``, ``high``)
+    and the rows whose measure is missing or unknown, from the coded measure cells.
+
+    Each is decided once per distinct text that some row has and spread to the rows by their
+    codes: the same values and dtypes as mapping every row's text
+    (``map_distinct(cells, column_key).map(aliases)``, then ``.map`` of each range;
+    ``tests/test_load_csv_fastpaths.py``).
+    """
+    present, codes = np.unique(coded.cat.codes.to_numpy(), return_inverse=True)
+    names = pd.Series(pd.Index(coded.cat.categories, dtype="str").array.take(present))
+    by_name = names.map(column_key).map(
+        {column_key(k): v for k, v in measure_aliases(measures).items()}
+    )
+
+    def rows(values: pd.Series) -> pd.Series:
+        return pd.Series(values.array.take(codes), index=coded.index)
+
+    return (
+        rows(by_name),
+        rows(by_name.map({k: m.low for k, m in measures.items()})),
+        rows(by_name.map({k: m.high for k, m in measures.items()})),
+        (names == "").to_numpy()[codes],
+        ((names != "") & by_name.isna()).to_numpy()[codes],
+    )
+
+
 def _load_optional(raw, table, patients, rejected, dayfirst, today, measures):
     known = KNOWN_COLUMNS[table]
     checked = _Checked(raw, table, *_with_report(_map_columns(raw, table, known)))
@@ -1233,20 +1294,15 @@ def _load_optional(raw, table, patients, rejected, dayfirst, today, measures):
         )
         _flag_duplicates(checked, frame[["patient_id", "date"]], "patient and date")
     elif table == "outcomes":
-        names = checked.cells("measure")
-        measure = map_distinct(checked.coded("measure"), column_key).map(
-            {column_key(k): v for k, v in measure_aliases(measures).items()}
-        )
-        checked.flag(names == "", "measure", "measure is missing")
+        measure, low, high, missing, unknown = _measure_columns(checked.coded("measure"), measures)
+        checked.flag(missing, "measure", "measure is missing")
         checked.flag(
-            ((names != "") & measure.isna()).to_numpy(),
+            unknown,
             "measure",
             "unknown measure (known: " + ", ".join(measures) + "; register others)",
         )
         score = _check_number(checked, "score")
         checked.flag(checked.coded("score") == "", "score", "score is missing")
-        low = measure.map({k: m.low for k, m in measures.items()})
-        high = measure.map({k: m.high for k, m in measures.items()})
         outside = ((score < low - 1e-9) | (score > high + 1e-9)).to_numpy()
         if outside.any():  # the reason's text is built for the rows outside only
             checked.flag(
@@ -1285,6 +1341,47 @@ def _load_optional(raw, table, patients, rejected, dayfirst, today, measures):
     frame["source_file"] = raw.name
     frame["source_row"] = raw.source_row
     return checked, _split(checked, frame)
+
+
+class _Prefetch:
+    """The tables' files read in ``order``, each in a thread while the table before it is
+    checked (at most one file ahead, so at most two tables' cells are held at once); a read's
+    error is raised when its table is taken, in the same order as reading one by one."""
+
+    def __init__(self, files: Mapping, order: list[str]) -> None:
+        from concurrent.futures import ThreadPoolExecutor
+
+        self.files, self.order = files, list(order)
+        self.pool = ThreadPoolExecutor(1)
+        self.jobs: dict = {}
+        self._submit_next()
+
+    def _submit_next(self) -> None:
+        if self.order:
+            table = self.order.pop(0)
+            self.jobs[table] = self.pool.submit(_read, self.files[table])
+        else:
+            self.pool.shutdown(wait=False)
+
+    def take(self, table: str) -> RawTable:
+        job = self.jobs.pop(table)
+        raw = job.result()
+        self._submit_next()
+        return raw
+
+
+def _input_digest(files: dict[str, Path]):
+    """SHA-256 of the tables' files (in :data:`TABLES` order, each named), read in blocks:
+    never a second copy of a file."""
+    digest = hashlib.sha256()
+    for table in TABLES:
+        if table in files:
+            digest.update(table.encode() + b"\0")
+            with open(files[table], "rb") as stream:
+                while block := stream.read(1 << 22):
+                    digest.update(block)
+            digest.update(b"\0")
+    return digest
 
 
 def _read(source: Path | RawTable) -> RawTable:
@@ -1373,14 +1470,13 @@ def load(
     measures = MEASURES if measures is None else measures
     files, ignored = (dict(folder), []) if in_memory else _find_files(folder)
     total = len(files)
-    digest = hashlib.sha256()
-    for table in TABLES:
-        if table in files and not in_memory:
-            digest.update(table.encode() + b"\0")
-            with open(files[table], "rb") as stream:  # in blocks: never a second copy of a file
-                while block := stream.read(1 << 22):
-                    digest.update(block)
-            digest.update(b"\0")
+    # the files' digest is computed in a thread while they are read and checked (reading and
+    # hashing release the GIL); taken before the dataset is built
+    from concurrent.futures import ThreadPoolExecutor
+
+    digest_thread = ThreadPoolExecutor(1)
+    digest_job = digest_thread.submit(_input_digest, {} if in_memory else files)
+    digest_thread.shutdown(wait=False)
 
     def step(name: str, done: int) -> None:
         if progress is not None:
@@ -1389,7 +1485,8 @@ def load(
     # each table's quarantine and accounting are taken as soon as it is checked, so that its
     # cells and parsed columns are freed before the next table is read
     checks: list[_Summary] = []
-    raw = _read(files["patients"])
+    reads = _Prefetch(files, [t for t in TABLES if t in files])
+    raw = reads.take("patients")
     checked, patients_all = _load_patients(raw, dayfirst, today)
     patients = _split(checked, patients_all)
     rejected = _rejected_patients(checked)
@@ -1399,7 +1496,7 @@ def load(
 
     sets = pd.DataFrame(columns=SET_COLUMNS)  # outcome-only data: no exercise table
     if "exercises" in files:
-        raw = _read(files["exercises"])
+        raw = reads.take("exercises")
         checked, sets = _load_exercises(
             raw,
             patients,
@@ -1418,13 +1515,14 @@ def load(
     for number, table in enumerate(("activity", "outcomes", "treatments"), start=3):
         if table not in files:
             continue
-        raw = _read(files[table])
+        raw = reads.take(table)
         checked, frame = _load_optional(raw, table, patients, rejected, dayfirst, today, measures)
         checks.append(_Summary.of(checked, len(frame)))
         del checked, raw
         optional[table] = frame
         step(table, number)
 
+    digest = digest_job.result()
     quarantine = pd.concat([c.quarantine for c in checks], ignore_index=True)
     report_rows = []
     for check in checks:
