@@ -32,6 +32,7 @@ from hipdata.dataset import (
     SET_TYPE_NAMES,
     Dataset,
     join_catalogue,
+    sorted_categorical,
 )
 from hipdata.errors import DataError
 from hipdata.io.columns import KNOWN_COLUMNS
@@ -911,7 +912,9 @@ def _loaded_variants(names, name_codes, exercise_codes, exercises, load_kg, load
     return np.where(codes < 0, -1, remap[np.maximum(codes, 0)]), distinct
 
 
-def _load_exercises(raw, patients, rejected, catalogue, dayfirst, today, pain_max):
+def _load_exercises(
+    raw, patients, rejected, catalogue, dayfirst, today, pain_max, categorical=False
+):
     known = KNOWN_COLUMNS["exercises"]
     checked = _Checked(raw, "exercises", *_with_report(_map_columns(raw, "exercises", known)))
     if checked.has("set") == checked.has("sets"):
@@ -1122,14 +1125,15 @@ def _load_exercises(raw, patients, rejected, catalogue, dayfirst, today, pain_ma
     else:
         source = np.repeat(kept, repeat)
         set_index = np.arange(int(repeat.sum())) - np.repeat(np.cumsum(repeat) - repeat, repeat)
+    # ``categorical``: the text columns straight from the codes (no text per row; see
+    # ``Dataset.CATEGORICAL_COLUMNS``), else each as one take of its distinct texts
+    text = sorted_categorical if categorical else _take_text_of
     columns = {
-        "patient_id": _take_text(
-            pd.Index(coded_ids.cat.categories, dtype="str").array, id_codes[source]
-        ),
+        "patient_id": text(pd.Index(coded_ids.cat.categories, dtype="str"), id_codes[source]),
         "date": dates.to_numpy()[source],
-        "exercise": _take_text(exercises.array, exercise_codes[source]),
+        "exercise": text(exercises, exercise_codes[source]),
     }
-    columns.update(_catalogue_columns(exercises, exercise_codes[source], catalogue))
+    columns.update(_catalogue_columns(exercises, exercise_codes[source], catalogue, text))
     columns["set"] = (
         set_number.to_numpy()[source].astype(int) if set_level else set_index + 1
     ).astype(np.int64)
@@ -1153,10 +1157,8 @@ def _load_exercises(raw, patients, rejected, catalogue, dayfirst, today, pain_ma
             if name in prescribed
             else np.full(len(source), np.nan)
         )
-    columns["set_type"] = _take_text(pd.Index(set_types, dtype="str").array, type_codes[source])
-    columns["source_file"] = _take_text(
-        pd.array([raw.name], dtype="str"), np.zeros(len(source), int)
-    )
+    columns["set_type"] = text(pd.Index(set_types, dtype="str"), type_codes[source])
+    columns["source_file"] = text(pd.Index([raw.name], dtype="str"), np.zeros(len(source), int))
     columns["source_row"] = raw.source_row[source]
     sets = pd.DataFrame({name: columns[name] for name in SET_COLUMNS}, copy=False)
     return checked, sets
@@ -1179,6 +1181,11 @@ def _take_text(values, positions: np.ndarray):
     ):
         return values.take(positions)
     return pd.array(pc.take(data, pa.array(positions)), dtype=values.dtype)
+
+
+def _take_text_of(values: pd.Index, positions: np.ndarray):
+    """:func:`_take_text` of a text ``Index``'s values."""
+    return _take_text(values.array, positions)
 
 
 def _kept_order(patient: np.ndarray, dates: np.ndarray, source_row: np.ndarray) -> np.ndarray:
@@ -1205,23 +1212,36 @@ def _kept_order(patient: np.ndarray, dates: np.ndarray, source_row: np.ndarray) 
 
 
 def _catalogue_columns(
-    exercises: pd.Index, codes: np.ndarray, catalogue: pd.DataFrame
+    exercises: pd.Index, codes: np.ndarray, catalogue: pd.DataFrame, text=None
 ) -> dict[str, object]:
     """The catalogue's family, level (int64) and dose of each set's exercise (``codes`` into the
     distinct ``exercises``, all in the catalogue): :func:`~hipdata.dataset.join_catalogue` done
-    once per distinct exercise."""
+    once per distinct exercise. ``text(values, positions)`` builds the text columns (default
+    :func:`_take_text_of`; :func:`~hipdata.dataset.sorted_categorical` for categoricals)."""
+    text = _take_text_of if text is None else text
     lookup = catalogue[["id", "family", "level", "dose"]]
     if not lookup["id"].is_unique:  # the merge decides (as join_catalogue does)
         joined = join_catalogue(
             pd.DataFrame({"exercise": exercises.array.take(codes)}), catalogue, validate=None
         )
+        everyone = np.arange(len(joined))
         return {
-            "family": joined["family"].array,
+            "family": text(pd.Index(joined["family"], dtype="str"), everyone)
+            if text is sorted_categorical
+            else joined["family"].array,
             "level": joined["level"].astype("int64").to_numpy(),
-            "dose": joined["dose"].array,
+            "dose": text(pd.Index(joined["dose"], dtype="str"), everyone)
+            if text is sorted_categorical
+            else joined["dose"].array,
         }
     at = pd.Index(lookup["id"]).get_indexer(exercises)
     rows = at[codes]
+    if text is sorted_categorical:  # one value per distinct exercise, spread by the codes
+        return {
+            "family": text(pd.Index(lookup["family"].array.take(at), dtype="str"), codes),
+            "level": lookup["level"].array.take(rows).astype("int64"),
+            "dose": text(pd.Index(lookup["dose"].array.take(at), dtype="str"), codes),
+        }
     return {
         "family": _take_text(lookup["family"].array, rows),
         "level": lookup["level"].array.take(rows).astype("int64"),
@@ -1377,6 +1397,7 @@ def load(
     measures: dict[str, Measure] | str | Path | None = None,
     today: str | pd.Timestamp | None = None,
     progress: Progress | None = None,
+    categorical: bool = False,
 ) -> Dataset:
     """Read, validate and quarantine a data folder (CONTRACT §1-2).
 
@@ -1402,6 +1423,20 @@ def load(
         Dates after it are "in the future" (default: today's date).
     progress : callable, optional
         Called as ``progress(step, done, total)`` after each file (the CLI draws a bar).
+    categorical : bool, default False
+        ``True``: the patients' ``patient_id, clinic_id, clinician_id`` and the sets'
+        ``patient_id, exercise, family, dose, set_type, source_file``
+        (:data:`hipdata.dataset.CATEGORICAL_COLUMNS`) are pandas ``category`` columns built
+        from the loader's codes, not ``str`` (the sets table in about half the memory; what
+        ``hipdata metrics`` uses). The categories are the distinct texts present (``str``),
+        sorted, unordered; every value, row and the other tables are the same, and
+        :func:`hipdata.metrics.compute_all` gives identical tables from either form. What
+        differs for a user: a filtered frame keeps every category, so ``value_counts()``,
+        ``groupby(..., observed=False)`` and ``pd.crosstab`` list unobserved ids with 0 rows
+        (pandas' ``groupby`` default ``observed=True`` does not; ``.cat.remove_unused_categories()``
+        drops them); ``pd.concat`` of columns with different categories gives text (object)
+        columns; a comparison with a text works as on ``str``; ``.astype("str")`` gives the
+        default form.
 
     Returns
     -------
@@ -1463,7 +1498,14 @@ def load(
     if "exercises" in files:
         raw = reads.take("exercises")
         checked, sets = _load_exercises(
-            raw, patients, rejected, catalogue_table, dayfirst, today, PAIN_SCALES[pain_scale]
+            raw,
+            patients,
+            rejected,
+            catalogue_table,
+            dayfirst,
+            today,
+            PAIN_SCALES[pain_scale],
+            categorical,
         )
         checks.append(_Summary.of(checked, int((~checked.bad_positions()).sum())))
         del checked, raw
@@ -1518,15 +1560,26 @@ def load(
         treatments=optional.get("treatments"),
         catalogue=catalogue_table,
         validate=False,
+        categorical=categorical,
     )
     if len(sets):
-        if sets.dtypes.equals(dataset.sets.dtypes) and sets.index.equals(pd.RangeIndex(len(sets))):
+        expected = dataset.sets.dtypes
+        same = (
+            sets.dtypes.astype(str).equals(expected.astype(str))  # categories differ
+            if categorical
+            else sets.dtypes.equals(expected)
+        )
+        if same and sets.index.equals(pd.RangeIndex(len(sets))):
             # the loader's sets table already has every column, value and dtype that
             # from_frames would give it (tests/test_load_fastpaths.py compares the two)
             dataset.sets = sets
         else:
             dataset.sets = Dataset.from_frames(
-                patients.iloc[:0], sets, catalogue=catalogue_table, validate=False
+                patients.iloc[:0],
+                sets,
+                catalogue=catalogue_table,
+                validate=False,
+                categorical=categorical,
             ).sets
     dataset.quarantine = quarantine
     dataset.load_report = load_report
