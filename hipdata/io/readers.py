@@ -721,6 +721,196 @@ def _sheet_rows(path: Path, sheet, convert) -> list[tuple[int, list]]:
     return records
 
 
+# The fast path: python-calamine (Rust) reads the sheet; openpyxl's own rules are applied to the
+# cells calamine reads differently, and every feature not provably read alike sends the sheet to
+# the openpyxl path (:func:`_sheet_rows`). Only openpyxl's cheap work is kept: the workbook, its
+# sheet list and states, the styles, the shared strings, the sheet's ``<dimension>``.
+
+#: Built-in number formats that are plain numbers or text for openpyxl and calamine alike
+#: (General, 0, 0.00, #,##0, ..., percent, scientific, fractions, accounting without symbols, @).
+_PLAIN_BUILTIN_FORMATS = frozenset({0, 1, 2, 3, 4, 9, 10, 11, 12, 13, 37, 38, 39, 40, 48, 49})
+#: A custom number format that cannot be a date or a duration: no letter but the exponent E,
+#: no ``[...]`` section, once quoted text and escaped characters are removed.
+_PLAIN_FORMAT = re.compile(r"[0-9#?.,%+\-() @;/$E]*")
+_FORMAT_LITERALS = re.compile(r'"[^"]*"|\\.|[_*].')
+#: A ``<v>`` whose text is not a plain decimal number or an error value (``#N/A``).
+_ODD_VALUE = re.compile(rb"<v>(?!-?[0-9]+(?:\.[0-9]+)?(?:[eE][-+]?[0-9]+)?</v>|#[^<]{1,30}</v>)")
+#: A whole number of 16 or more digits: openpyxl keeps it exact (a Python int), calamine rounds
+#: it to a float when it is past 2**53.
+_LONG_INTEGER = re.compile(rb"<v>-?([0-9]{16,})</v>")
+#: A cell type other than shared or inline string, number, boolean or error (a formula string,
+#: an ISO date).
+_ODD_TYPE = re.compile(rb' t="(?!(?:s|n|b|e|inlineStr)")')
+_ODD_BOOLEAN = re.compile(rb't="b"[^>]*><v>(?![01]</v>)')
+_ERROR_CELL = re.compile(rb'<c r="([A-Z]{1,3})([0-9]+)"[^>]*? t="e"[^>]*?(?:/>|><v>([^<]*)</v>|>)')
+_CELL_TYPE = re.compile(rb't="([^"]*)"')
+_XML_ENCODING = re.compile(rb'^<\?xml[^>]*encoding="([^"]*)"')
+_CUSTOM_FORMAT_ID = re.compile(rb'<(?:\w+:)?numFmt\s[^>]*numFmtId\s*=\s*["\']?([0-9]+)')
+_EXCEL_ESCAPE = re.compile(rb"_[xX][0-9A-Fa-f]{4}_")
+
+
+def _plain_format(code: str | None) -> bool:
+    if code is None:
+        return False
+    return code == "General" or _PLAIN_FORMAT.fullmatch(_FORMAT_LITERALS.sub("", code)) is not None
+
+
+def _column_index(letters: bytes) -> int:
+    index = 0
+    for letter in letters:
+        index = index * 26 + letter - 64
+    return index
+
+
+def _fast_cell_text(value: object) -> str:
+    kind = type(value)
+    if kind is str:
+        return value.strip()
+    if kind is float:
+        return _number_text(value)
+    return _cell_text(value)
+
+
+def _xml_is_plain(data: bytes) -> bool:
+    """Whether an XML part is UTF-8, unprefixed, without DTD, CDATA, comments or CR characters."""
+    if data[:2] in (b"\xff\xfe", b"\xfe\xff"):
+        return False
+    declared = _XML_ENCODING.match(data.removeprefix(b"\xef\xbb\xbf"))
+    if declared and declared.group(1).lower() not in (b"utf-8", b"utf8"):
+        return False
+    return b"<!" not in data and b"\r" not in data and _EXCEL_ESCAPE.search(data) is None
+
+
+def _calamine_records(path: Path, workbook, sheet) -> list[tuple[int, list[str]]] | None:
+    """The sheet's rows as :func:`_sheet_rows` gives them, read by python-calamine.
+
+    ``None`` when calamine is not installed or the sheet holds anything calamine is not proven
+    to read as openpyxl does: formulas, formula strings, ISO dates, numbers of 16 or
+    more digits past 2**53, odd ``<v>`` text, rich or phonetic strings, ``_xHHHH_`` escapes, CR
+    characters, a DTD, attributes in single quotes or on several lines, cells or rows without
+    a reference, rows out of order, a missing ``<dimension>`` or one smaller than the data, a
+    custom number format numbered as a built-in one, a default style that is not plain. Cells
+    whose style is not a plain number format (dates, times, durations, anything with letters)
+    and error cells are taken from the XML text and converted by openpyxl's own functions, so
+    dates out of range, negative serials and error values read exactly as openpyxl reads them.
+    """
+    try:
+        from openpyxl.utils.datetime import from_excel
+        from openpyxl.worksheet._reader import _cast_number
+        from python_calamine import CalamineWorkbook
+    except ImportError:
+        return None
+    part = getattr(sheet, "_worksheet_path", None)
+    width, height = sheet.max_column, sheet.max_row
+    if part is None or width is None or height is None or width > MAX_COLUMNS:
+        return None
+    with zipfile.ZipFile(path) as archive:
+        members = {m.filename: m for m in archive.infolist()}
+        part = part.lstrip("/")
+        if part not in members:
+            return None
+        data = archive.read(part)
+        for name in members:
+            lower = name.lower()
+            if lower.endswith("sharedstrings.xml"):
+                strings = archive.read(name)
+                if not _xml_is_plain(strings) or b"<rPh" in strings or b"</r><t" in strings:
+                    return None
+            elif lower.endswith("styles.xml"):
+                styles = archive.read(name)
+                if any(int(i) < 164 for i in _CUSTOM_FORMAT_ID.findall(styles)):
+                    return None
+    if (
+        not _xml_is_plain(data)
+        or b"<sheetData" not in data
+        or b"='" in data
+        or b"\t" in data
+        or data.count(b"\n") > 2
+        or b"<f>" in data
+        or b"<f " in data
+        or b"<f/>" in data
+        or b"<c>" in data
+        or b"<row>" in data
+        or data.count(b"<c ") != data.count(b'<c r="')
+        or data.count(b"<row ") != data.count(b'<row r="')
+        or b"<v/>" in data
+        or b"<r>" in data
+        or b"<rPh" in data
+        or b"<v " in data
+        or _ODD_TYPE.search(data)
+        or _ODD_VALUE.search(data)
+        or any(int(digits) > 2**53 for digits in _LONG_INTEGER.findall(data))
+        or _ODD_BOOLEAN.search(data)
+    ):
+        return None
+    row_numbers = np.array(re.findall(rb'<row r="([0-9]+)"', data), dtype=np.int64)
+    if len(row_numbers) and (np.any(np.diff(row_numbers) <= 0) or row_numbers[-1] > height):
+        return None
+    # styles whose number format could be a date, a time or a duration (for either reader)
+    date_styles = workbook._date_formats
+    custom = list(workbook._number_formats)
+    suspect = set(date_styles | workbook._timedelta_formats)
+    for index, style in enumerate(workbook._cell_styles):
+        number_format = style.numFmtId
+        if number_format < 164:
+            plain = number_format in _PLAIN_BUILTIN_FORMATS
+        else:
+            position = number_format - 164
+            plain = position < len(custom) and _plain_format(custom[position])
+        if not plain:
+            suspect.add(index)
+    if 0 in suspect:
+        return None
+    try:
+        with CalamineWorkbook.from_path(str(path)) as book:
+            grid = book.get_sheet_by_name(sheet.title).to_python(skip_empty_area=False)
+    except Exception:  # anything calamine cannot read or convert is read by openpyxl
+        return None
+    if len(grid) > height or (grid and len(grid[0]) > width):
+        return None
+    rows = [[_fast_cell_text(value) for value in row] for row in grid]
+    for row in rows:
+        row.extend([""] * (width - len(row)))
+
+    cells: list[tuple[bytes, bytes, str]] = []
+    if b' t="e"' in data:
+        for match in _ERROR_CELL.finditer(data):
+            raw = match.group(3) or b""
+            if b"&" in raw:
+                return None
+            cells.append((match.group(1), match.group(2), raw.decode().strip()))
+    if suspect:
+        ids = b"|".join(str(i).encode() for i in sorted(suspect))
+        pattern = re.compile(
+            rb'<c r="([A-Z]{1,3})([0-9]+)"([^>]*?) s="('
+            + ids
+            + rb')"([^>]*?)(?:/>|><v>([^<]*)</v>|>)'
+        )
+        epoch = workbook.epoch
+        durations = workbook._timedelta_formats
+        for match in pattern.finditer(data):
+            kind = _CELL_TYPE.search(match.group(3) + match.group(5))
+            if kind is not None and kind.group(1) != b"n":
+                continue
+            raw = match.group(6)
+            value = _cast_number(raw.decode()) if raw else None
+            style = int(match.group(4))
+            if value is not None and style in date_styles:
+                try:  # as openpyxl's WorksheetReader.parse_cell
+                    value = from_excel(value, epoch, timedelta=style in durations)
+                except (OverflowError, ValueError):
+                    value = "#VALUE!"
+            cells.append((match.group(1), match.group(2), _cell_text(value)))
+    for letters, number, text in cells:
+        r, c = int(number) - 1, _column_index(letters) - 1
+        if c >= width or r >= height:
+            return None
+        while len(rows) <= r:
+            rows.append([""] * width)
+        rows[r][c] = text
+    return [(number, row) for number, row in enumerate(rows, start=1)]
+
+
 def _read_xlsx(path: Path) -> RawTable:
     _check_xlsx_parts(path)
     notes: list[str] = []
@@ -744,11 +934,14 @@ def _read_xlsx(path: Path) -> RawTable:
                 f"read sheet {sheets[index].title!r}; other sheet(s) ignored: "
                 + ", ".join(map(repr, others))
             )
-        records = _sheet_rows(path, sheets[index], _cell_text)
+        records = _calamine_records(path, workbook, sheets[index])
+        fast = records is not None  # read by calamine: the sheet holds no formula
+        if records is None:
+            records = _sheet_rows(path, sheets[index], _cell_text)
     finally:
         workbook.close()
     formulas: dict[tuple[int, int], str] = {}
-    if _has_formulas(path):
+    if not fast and _has_formulas(path):
         workbook = _open_workbook(path, data_only=False)
         try:
             sheet = workbook.worksheets[index]
