@@ -86,21 +86,17 @@ def _value(rng: random.Random, *, hostile: bool):
     return rng.choice(["#N/A", "#DIV/0!", "#VALUE!", "#REF!", "#NAME?", "#NUM!", "#NULL!"]), None
 
 
-def _workbook(seed: int, path, *, hostile: bool) -> None:
+def _plan(seed: int, *, hostile: bool):
+    """A random sheet: (1904 epoch, hidden first sheet state, trailing sheet, cells)."""
     rng = random.Random(seed)
-    book = Workbook()
-    if rng.random() < 0.3:
-        book.epoch = CALENDAR_MAC_1904
-    sheet = book.active
-    if rng.random() < 0.3:
-        sheet.title = "old"
-        sheet.append(["nothing", 1])
-        sheet.sheet_state = rng.choice(["hidden", "veryHidden"])
-        sheet = book.create_sheet("data")
+    epoch_1904 = rng.random() < 0.3
+    hidden = rng.choice(["hidden", "veryHidden"]) if rng.random() < 0.3 else None
     top, left = rng.choice([(1, 1), (1, 1), (3, 1), (1, 3), (2, 2)])
     columns = rng.randint(1, 9)
-    for j in range(columns):
-        sheet.cell(top, left + j, rng.choice([f"c{j}", f"  c{j} ", "", f"ü{j}"]))
+    cells = [
+        (top, left + j, rng.choice([f"c{j}", f"  c{j} ", "", f"ü{j}"]), None)
+        for j in range(columns)
+    ]
     for i in range(rng.randint(0, 40)):
         if rng.random() < 0.1:
             continue  # an empty row
@@ -108,12 +104,69 @@ def _workbook(seed: int, path, *, hostile: bool) -> None:
             if rng.random() < 0.15:
                 continue  # an empty cell
             value, number_format = _value(rng, hostile=hostile)
-            cell = sheet.cell(top + 1 + i, left + j, value)
-            if number_format is not None:
-                cell.number_format = number_format
-    if rng.random() < 0.2:
+            cells.append((top + 1 + i, left + j, value, number_format))
+    return epoch_1904, hidden, rng.random() < 0.2, cells
+
+
+def _workbook(seed: int, path, *, hostile: bool, writer: str = "openpyxl") -> None:
+    epoch_1904, hidden, trailing, cells = _plan(seed, hostile=hostile)
+    if writer == "xlsxwriter":
+        return _xlsxwriter_workbook(path, epoch_1904, hidden, trailing, cells)
+    book = Workbook()
+    if epoch_1904:
+        book.epoch = CALENDAR_MAC_1904
+    sheet = book.active
+    if hidden:
+        sheet.title = "old"
+        sheet.append(["nothing", 1])
+        sheet.sheet_state = hidden
+        sheet = book.create_sheet("data")
+    for row, column, value, number_format in cells:
+        cell = sheet.cell(row, column, value)
+        if number_format is not None:
+            cell.number_format = number_format
+    if trailing:
         book.create_sheet("notes").append(["later", 2])
     book.save(path)
+
+
+def _xlsxwriter_workbook(path, epoch_1904, hidden, trailing, cells) -> None:
+    """The same sheet written by XlsxWriter: shared strings, its own styles and attributes."""
+    xlsxwriter = pytest.importorskip("xlsxwriter")
+    book = xlsxwriter.Workbook(str(path), {"date_1904": epoch_1904})
+    formats: dict = {}
+
+    def style(code):
+        if code not in formats:
+            formats[code] = book.add_format({"num_format": code})
+        return formats[code]
+
+    if hidden:
+        old = book.add_worksheet("old")
+        old.write_row(0, 0, ["nothing", 1])
+    sheet = book.add_worksheet("data")
+    if hidden:
+        sheet.activate()
+        old.hide()  # XlsxWriter writes "hidden" (it has no "veryHidden")
+    default_formats = {dt.datetime: "yyyy-mm-dd hh:mm:ss", dt.date: "yyyy-mm-dd"}
+    default_formats |= {dt.time: "hh:mm:ss", dt.timedelta: "[h]:mm:ss"}
+    for row, column, value, number_format in cells:
+        row, column = row - 1, column - 1
+        code = number_format or default_formats.get(type(value))
+        cell_format = style(code) if code else None
+        if value is None:
+            sheet.write_blank(row, column, None, cell_format)
+        elif isinstance(value, bool):
+            sheet.write_boolean(row, column, value, cell_format)
+        elif isinstance(value, str):
+            sheet.write_string(row, column, value, cell_format)
+        elif isinstance(value, dt.date | dt.time | dt.timedelta):
+            sheet.write_datetime(row, column, value, cell_format)
+        else:
+            sheet.write_number(row, column, value, cell_format)
+    if trailing:
+        book.add_worksheet("notes").write_row(0, 0, ["later", 2])
+    book.close()
 
 
 def _read(path, monkeypatch, *, fast: bool):
@@ -154,12 +207,13 @@ def _fast_taken(path, monkeypatch) -> bool:
     return any(taken)
 
 
+@pytest.mark.parametrize("writer", ["openpyxl", "xlsxwriter"])
 @pytest.mark.parametrize("hostile", [False, True])
-def test_random_workbooks_read_the_same_cells_by_both_paths(tmp_path, monkeypatch, hostile):
+def test_random_workbooks_read_the_same_cells_by_both_paths(tmp_path, monkeypatch, hostile, writer):
     fast = []
     for seed in range(40):
         path = tmp_path / f"book{seed}_{hostile}.xlsx"
-        _workbook(seed, path, hostile=hostile)
+        _workbook(seed, path, hostile=hostile, writer=writer)
         _assert_same(_read(path, monkeypatch, fast=True), _read(path, monkeypatch, fast=False))
         fast.append(_fast_taken(path, monkeypatch))
     # every plain workbook is read by calamine; hostile cells (errors, serials out of range) are

@@ -744,6 +744,7 @@ _ODD_TYPE = re.compile(rb' t="(?!(?:s|n|b|e|inlineStr)")')
 _ODD_BOOLEAN = re.compile(rb't="b"[^>]*><v>(?![01]</v>)')
 _ERROR_CELL = re.compile(rb'<c r="([A-Z]{1,3})([0-9]+)"[^>]*? t="e"[^>]*?(?:/>|><v>([^<]*)</v>|>)')
 _CELL_TYPE = re.compile(rb't="([^"]*)"')
+_COORDINATE = re.compile(rb'([A-Z]{1,3})([0-9]+)"')
 _XML_ENCODING = re.compile(rb'^<\?xml[^>]*encoding="([^"]*)"')
 _CUSTOM_FORMAT_ID = re.compile(rb'<(?:\w+:)?numFmt\s[^>]*numFmtId\s*=\s*["\']?([0-9]+)')
 _EXCEL_ESCAPE = re.compile(rb"_[xX][0-9A-Fa-f]{4}_")
@@ -762,13 +763,41 @@ def _column_index(letters: bytes) -> int:
     return index
 
 
-def _fast_cell_text(value: object) -> str:
-    kind = type(value)
-    if kind is str:
-        return value.strip()
-    if kind is float:
-        return _number_text(value)
-    return _cell_text(value)
+class _Kinds(dict):
+    def __missing__(self, key: type) -> int:
+        return 2
+
+
+#: The kind of a cell value for :func:`_values_text`: text 0, float 1, anything else 2.
+_VALUE_KINDS = _Kinds({str: 0, float: 1})
+
+
+def _values_text(values: np.ndarray) -> np.ndarray:
+    """:func:`_cell_text` of each value of an object array, with numpy for text and floats."""
+    items = values.tolist()
+    out = np.empty(len(items), dtype=object)
+    kinds = np.fromiter(map(_VALUE_KINDS.__getitem__, map(type, items)), np.int8, len(items))
+    text = kinds == 0
+    if text.any():
+        out[text] = [value.strip() for value in values[text].tolist()]
+    number = kinds == 1
+    if number.any():
+        out[number] = _floats_text(values[number].astype(np.float64))
+    rest = ~(text | number)
+    if rest.any():
+        out[rest] = [_cell_text(value) for value in values[rest].tolist()]
+    return out
+
+
+def _floats_text(values: np.ndarray) -> np.ndarray:
+    """:func:`_number_text` of each float64: whole numbers as integers, others by ``repr``."""
+    out = np.full(len(values), "", dtype=object)
+    with np.errstate(invalid="ignore"):
+        whole = np.isfinite(values) & (np.mod(values, 1) == 0) & (np.abs(values) < 2**63)
+    out[whole] = list(map(str, values[whole].astype(np.int64).tolist()))
+    rest = ~whole & ~np.isnan(values)
+    out[rest] = list(map(repr, values[rest].tolist()))
+    return out
 
 
 def _xml_is_plain(data: bytes) -> bool:
@@ -866,49 +895,73 @@ def _calamine_records(path: Path, workbook, sheet) -> list[tuple[int, list[str]]
             grid = book.get_sheet_by_name(sheet.title).to_python(skip_empty_area=False)
     except Exception:  # anything calamine cannot read or convert is read by openpyxl
         return None
-    if len(grid) > height or (grid and len(grid[0]) > width):
+    size = len(grid[0]) if grid else 0
+    if len(grid) > height or size > width or any(len(row) != size for row in grid):
         return None
-    rows = [[_fast_cell_text(value) for value in row] for row in grid]
-    for row in rows:
-        row.extend([""] * (width - len(row)))
+    # cells calamine reads differently, as openpyxl reads them: error cells, number cells in a
+    # style that is not plain (dates, times, durations, ...), converted by openpyxl's functions
+    rows_at: list[int] = []
+    columns_at: list[int] = []
+    texts: list[str] = []
+    column_of: dict[bytes, int] = {}
 
-    cells: list[tuple[bytes, bytes, str]] = []
+    def place(letters: bytes, number: bytes, text: str) -> None:
+        column = column_of.get(letters)
+        if column is None:
+            column = column_of[letters] = _column_index(letters) - 1
+        rows_at.append(int(number) - 1)
+        columns_at.append(column)
+        texts.append(text)
+
     if b' t="e"' in data:
-        for match in _ERROR_CELL.finditer(data):
-            raw = match.group(3) or b""
+        for letters, number, raw in _ERROR_CELL.findall(data):
             if b"&" in raw:
                 return None
-            cells.append((match.group(1), match.group(2), raw.decode().strip()))
+            place(letters, number, raw.decode().strip())
     if suspect:
         ids = b"|".join(str(i).encode() for i in sorted(suspect))
-        pattern = re.compile(
-            rb'<c r="([A-Z]{1,3})([0-9]+)"([^>]*?) s="('
-            + ids
-            + rb')"([^>]*?)(?:/>|><v>([^<]*)</v>|>)'
-        )
+        # found by the style attribute (a literal, quick to search), then the cell it is in
+        pattern = re.compile(rb' s="(' + ids + rb')"([^>]*?)(?:/>|><v>([^<]*)</v>|>)')
         epoch = workbook.epoch
         durations = workbook._timedelta_formats
+        memo: dict[tuple[bytes, bytes], str] = {}
         for match in pattern.finditer(data):
-            kind = _CELL_TYPE.search(match.group(3) + match.group(5))
-            if kind is not None and kind.group(1) != b"n":
-                continue
-            raw = match.group(6)
-            value = _cast_number(raw.decode()) if raw else None
-            style = int(match.group(4))
-            if value is not None and style in date_styles:
-                try:  # as openpyxl's WorksheetReader.parse_cell
-                    value = from_excel(value, epoch, timedelta=style in durations)
-                except (OverflowError, ValueError):
-                    value = "#VALUE!"
-            cells.append((match.group(1), match.group(2), _cell_text(value)))
-    for letters, number, text in cells:
-        r, c = int(number) - 1, _column_index(letters) - 1
-        if c >= width or r >= height:
-            return None
-        while len(rows) <= r:
-            rows.append([""] * width)
-        rows[r][c] = text
-    return [(number, row) for number, row in enumerate(rows, start=1)]
+            at = match.start()
+            start = data.rfind(b'<c r="', 0, at)
+            if start < 0 or data.find(b">", start, at) >= 0:
+                continue  # not in a cell's tag (a row's style, or text)
+            coordinate = _COORDINATE.match(data, start + 6, at)
+            if coordinate is None:
+                return None
+            style, after, raw = match.groups()
+            attributes = data[coordinate.end() : at] + after
+            if attributes and attributes != b' t="n"' and b"t=" in attributes:
+                kind = _CELL_TYPE.search(attributes)
+                if kind is not None and kind.group(1) != b"n":
+                    continue  # a string, boolean or error cell: its style does not apply
+            text = memo.get((style, raw))
+            if text is None:
+                value = _cast_number(raw.decode()) if raw else None
+                if value is not None and int(style) in date_styles:
+                    try:  # as openpyxl's WorksheetReader.parse_cell
+                        value = from_excel(value, epoch, timedelta=int(style) in durations)
+                    except (OverflowError, ValueError):
+                        value = "#VALUE!"
+                text = memo[(style, raw)] = _cell_text(value)
+            place(coordinate.group(1), coordinate.group(2), text)
+    if texts and (max(columns_at) >= width or max(rows_at) >= height):
+        return None
+    count = max(len(grid), max(rows_at, default=-1) + 1)
+    cells = np.full((count, width), "", dtype=object)
+    if size:
+        block = np.empty((len(grid), size), dtype=object)
+        block[:] = grid
+        cells[: len(grid), :size] = block
+    if texts:
+        cells[rows_at, columns_at] = np.array(texts, dtype=object)
+    for j in range(size):
+        cells[: len(grid), j] = _values_text(cells[: len(grid), j])
+    return list(enumerate(cells.tolist(), start=1))
 
 
 def _read_xlsx(path: Path) -> RawTable:
