@@ -890,14 +890,6 @@ def _calamine_records(path: Path, workbook, sheet) -> list[tuple[int, list[str]]
             suspect.add(index)
     if 0 in suspect:
         return None
-    try:
-        with CalamineWorkbook.from_path(str(path)) as book:
-            grid = book.get_sheet_by_name(sheet.title).to_python(skip_empty_area=False)
-    except Exception:  # anything calamine cannot read or convert is read by openpyxl
-        return None
-    size = len(grid[0]) if grid else 0
-    if len(grid) > height or size > width or any(len(row) != size for row in grid):
-        return None
     # cells calamine reads differently, as openpyxl reads them: error cells, number cells in a
     # style that is not plain (dates, times, durations, ...), converted by openpyxl's functions
     rows_at: list[int] = []
@@ -951,16 +943,24 @@ def _calamine_records(path: Path, workbook, sheet) -> list[tuple[int, list[str]]
             place(coordinate.group(1), coordinate.group(2), text)
     if texts and (max(columns_at) >= width or max(rows_at) >= height):
         return None
-    count = max(len(grid), max(rows_at, default=-1) + 1)
-    cells = np.full((count, width), "", dtype=object)
+    del data  # the sheet's XML is not needed any more: free it before calamine reads
+    try:
+        with CalamineWorkbook.from_path(str(path)) as book:
+            grid = book.get_sheet_by_name(sheet.title).to_python(skip_empty_area=False)
+    except Exception:  # anything calamine cannot read or convert is read by openpyxl
+        return None
+    size = len(grid[0]) if grid else 0
+    if len(grid) > height or size > width or any(len(row) != size for row in grid):
+        return None
+    read = len(grid)
+    cells = np.full((max(read, max(rows_at, default=-1) + 1), width), "", dtype=object)
     if size:
-        block = np.empty((len(grid), size), dtype=object)
-        block[:] = grid
-        cells[: len(grid), :size] = block
+        cells[:read, :size] = grid
+    del grid
     if texts:
         cells[rows_at, columns_at] = np.array(texts, dtype=object)
     for j in range(size):
-        cells[: len(grid), j] = _values_text(cells[: len(grid), j])
+        cells[:read, j] = _values_text(cells[:read, j])
     return list(enumerate(cells.tolist(), start=1))
 
 
