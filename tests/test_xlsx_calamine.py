@@ -291,3 +291,18 @@ def test_plain_number_formats():
     assert readers._plain_format("0.00E+00") and readers._plain_format("#,##0;-#,##0")
     for code in ["yyyy-mm-dd", "[h]:mm:ss", "[Red]0.0", "0.0 kg", "General;@x", None]:
         assert not readers._plain_format(code), code
+
+
+def test_cells_outside_a_wrong_stated_size_are_read_and_noted(tmp_path, monkeypatch):
+    # Bug fixed (session 7): openpyxl's read-only sheet stops at the stated <dimension>; a
+    # sheet stating "A1" loaded as an empty table, its rows lost without a word
+    path = tmp_path / "t.xlsx"
+    _book(path, [["id", "n"], ["a", 1], ["b", 2], ["c", 3]])
+    _edit_sheet(path, b'<dimension ref="A1:B4" />', b'<dimension ref="A1" />')
+    for fast in (True, False):
+        raw = _read(path, monkeypatch, fast=fast)
+        assert raw.cells.to_dict("list") == {"id": ["a", "b", "c"], "n": ["1", "2", "3"]}
+        assert raw.source_row.tolist() == [2, 3, 4]
+        assert raw.notes == [
+            "the sheet states its size as A1 but has cells up to B4: all of them were read"
+        ]

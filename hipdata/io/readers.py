@@ -703,12 +703,22 @@ def _open_workbook(path: Path, *, data_only: bool):
         ) from exc
 
 
-def _sheet_rows(path: Path, sheet, convert) -> list[tuple[int, list]]:
+def _sheet_rows(path: Path, sheet, convert, notes: list[str]) -> list[tuple[int, list]]:
+    """The sheet's rows (1-based row number, converted cells), each as wide as the sheet.
+
+    openpyxl's read-only sheets stop at the size the file states (its ``<dimension>``); some
+    programs write a wrong one (``A1``), and every cell outside it would be lost. The sheet is
+    read whole; when cells lie outside the stated size a note says so.
+    """
+    width, height = sheet.max_column, sheet.max_row  # the stated size (None: not stated)
+    stated = width is not None and height is not None
+    if stated:
+        sheet.reset_dimensions()
     records = []
     try:
         for number, values in enumerate(sheet.iter_rows(values_only=True), start=1):
             if number == 1:
-                _check_width(path, len(values))
+                _check_width(path, len(values) if width is None else width)
             records.append((number, [convert(v) for v in values]))
     except DataError:
         raise
@@ -718,7 +728,21 @@ def _sheet_rows(path: Path, sheet, convert) -> list[tuple[int, list]]:
             file=path.name,
             fix="check the dates and numbers in the sheet, or export it as CSV",
         ) from exc
-    return records
+    if not stated:
+        return records
+    used = [(n, max((i + 1 for i, c in enumerate(r) if c), default=0)) for n, r in records]
+    rows = max((n for n, last in used if last), default=0)
+    columns = max((last for _, last in used), default=0)
+    if rows > height or columns > width:
+        from openpyxl.utils import get_column_letter
+
+        notes.append(
+            f"the sheet states its size as {get_column_letter(width)}{height} but has cells up "
+            f"to {get_column_letter(columns)}{rows}: all of them were read"
+        )
+        width = max(width, columns)
+        _check_width(path, width)
+    return [(n, (r + [""] * (width - len(r)))[:width]) for n, r in records]
 
 
 # The fast path: python-calamine (Rust) reads the sheet; openpyxl's own rules are applied to the
@@ -990,7 +1014,7 @@ def _read_xlsx(path: Path) -> RawTable:
         records = _calamine_records(path, workbook, sheets[index])
         fast = records is not None  # read by calamine: the sheet holds no formula
         if records is None:
-            records = _sheet_rows(path, sheets[index], _cell_text)
+            records = _sheet_rows(path, sheets[index], _cell_text, notes)
     finally:
         workbook.close()
     formulas: dict[tuple[int, int], str] = {}
@@ -998,6 +1022,8 @@ def _read_xlsx(path: Path) -> RawTable:
         workbook = _open_workbook(path, data_only=False)
         try:
             sheet = workbook.worksheets[index]
+            if sheet.max_column is not None and sheet.max_row is not None:
+                sheet.reset_dimensions()  # the formulas outside a wrong stated size too
             for number, row in enumerate(sheet.iter_rows(), start=1):
                 for position, cell in enumerate(row):
                     if getattr(cell, "data_type", None) == "f":
