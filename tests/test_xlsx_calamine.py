@@ -306,3 +306,23 @@ def test_cells_outside_a_wrong_stated_size_are_read_and_noted(tmp_path, monkeypa
         assert raw.notes == [
             "the sheet states its size as A1 but has cells up to B4: all of them were read"
         ]
+
+
+def test_rich_and_multiline_shared_strings_read_alike(tmp_path, monkeypatch):
+    xlsxwriter = pytest.importorskip("xlsxwriter")
+    path = tmp_path / "rich.xlsx"
+    book = xlsxwriter.Workbook(str(path))
+    sheet, bold = book.add_worksheet(), book.add_format({"bold": True})
+    sheet.write_row(0, 0, ["id", "name"])
+    sheet.write_string(1, 0, "a")
+    sheet.write_rich_string(1, 1, "plain ", bold, "bold", " tail ")
+    sheet.write_string(2, 0, "b")
+    sheet.write_rich_string(2, 1, bold, " x ", "y")
+    sheet.write_string(3, 0, "c")
+    sheet.write_string(3, 1, 'line1\nline2 & <tag> "q"')
+    book.close()
+    raw = _read(path, monkeypatch, fast=True)
+    assert _fast_taken(path, monkeypatch)
+    # the runs of a rich string joined, padding stripped, line breaks and entities kept
+    assert raw.cells["name"].tolist() == ["plain bold tail", "x y", 'line1\nline2 & <tag> "q"']
+    _assert_same(raw, _read(path, monkeypatch, fast=False))
