@@ -286,6 +286,23 @@ def test_features_the_fast_path_refuses_go_to_openpyxl(tmp_path, monkeypatch, ol
     _assert_same(_read(path, monkeypatch, fast=True), _read(path, monkeypatch, fast=False))
 
 
+@pytest.mark.parametrize(
+    ("old", "new"),
+    [
+        (b'<c r="B2" s="1" t="n">', b'<c r="B2" t="n" s="1">'),  # the style after the type
+        (b'<row r="2">', b'<row r="2" s="1" customFormat="1">'),  # a row's style
+    ],
+)
+def test_date_cells_found_in_any_attribute_order(tmp_path, monkeypatch, old, new):
+    path = tmp_path / "t.xlsx"
+    _book(path, [["id", "d"], ["a", -1], ["b", 2958466], ["c", 45000]], "yyyy-mm-dd")
+    _edit_sheet(path, old, new)
+    raw = _read(path, monkeypatch, fast=True)
+    assert _fast_taken(path, monkeypatch)
+    assert raw.cells["d"].tolist() == ["1899-12-29", "#VALUE!", "2023-03-15"]
+    _assert_same(raw, _read(path, monkeypatch, fast=False))
+
+
 def test_plain_number_formats():
     assert readers._plain_format("General") and readers._plain_format('0.0 "kg"')
     assert readers._plain_format("0.00E+00") and readers._plain_format("#,##0;-#,##0")

@@ -780,6 +780,14 @@ def _plain_format(code: str | None) -> bool:
     return code == "General" or _PLAIN_FORMAT.fullmatch(_FORMAT_LITERALS.sub("", code)) is not None
 
 
+def _is_number_cell(attributes: bytes) -> bool:
+    """Whether a cell's other attributes make it a number cell (no type, or type ``n``)."""
+    if not attributes or attributes == b' t="n"' or b"t=" not in attributes:
+        return True
+    kind = _CELL_TYPE.search(attributes)
+    return kind is None or kind.group(1) == b"n"
+
+
 def _column_index(letters: bytes) -> int:
     index = 0
     for letter in letters:
@@ -936,12 +944,46 @@ def _calamine_records(path: Path, workbook, sheet) -> list[tuple[int, list[str]]
             place(letters, number, raw.decode().strip())
     if suspect:
         ids = b"|".join(str(i).encode() for i in sorted(suspect))
-        # found by the style attribute (a literal, quick to search), then the cell it is in
-        pattern = re.compile(rb' s="(' + ids + rb')"([^>]*?)(?:/>|><v>([^<]*)</v>|>)')
         epoch = workbook.epoch
         durations = workbook._timedelta_formats
-        memo: dict[tuple[bytes, bytes], str] = {}
-        for match in pattern.finditer(data):
+
+        class Texts(dict):  # the text of each distinct (style, number text), as openpyxl reads it
+            def __missing__(self, key: tuple[bytes, bytes]) -> str:
+                style, raw = key
+                value = _cast_number(raw.decode()) if raw else None
+                if value is not None and int(style) in date_styles:
+                    try:  # as openpyxl's WorksheetReader.parse_cell
+                        value = from_excel(value, epoch, timedelta=int(style) in durations)
+                    except (OverflowError, ValueError):
+                        value = "#VALUE!"
+                text = self[key] = _cell_text(value)
+                return text
+
+        memo = Texts()
+        # the usual layout, the style right after the reference (openpyxl, XlsxWriter, Excel),
+        # read in one pass when it accounts for every use of the styles; else cell by cell
+        quick = re.compile(
+            rb'<c r="([A-Z]{1,3})([0-9]+)" s="('
+            + ids
+            + rb')"((?: [a-zA-Z]+="[^"]*")*)(?:/>|><v>([^<]*)</v>|>)'
+        )
+        found = quick.findall(data)
+        if len(found) == len(re.findall(rb' s="(?:' + ids + rb')"', data)):
+            if {after for _, _, _, after, _ in found} - {b"", b' t="n"'}:
+                found = [cell for cell in found if _is_number_cell(cell[3])]
+            if found:
+                letters, numbers, styles, _, raws = zip(*found, strict=True)
+                for letter in set(letters):
+                    column_of[letter] = _column_index(letter) - 1
+                rows_at.extend(int(number) - 1 for number in numbers)
+                columns_at.extend(map(column_of.__getitem__, letters))
+                texts.extend(map(memo.__getitem__, zip(styles, raws, strict=True)))
+            found = []
+        else:
+            found = None
+        # found by the style attribute (a literal, quick to search), then the cell it is in
+        pattern = re.compile(rb' s="(' + ids + rb')"([^>]*?)(?:/>|><v>([^<]*)</v>|>)')
+        for match in pattern.finditer(data) if found is None else ():
             at = match.start()
             start = data.rfind(b'<c r="', 0, at)
             if start < 0 or data.find(b">", start, at) >= 0:
@@ -950,21 +992,9 @@ def _calamine_records(path: Path, workbook, sheet) -> list[tuple[int, list[str]]
             if coordinate is None:
                 return None
             style, after, raw = match.groups()
-            attributes = data[coordinate.end() : at] + after
-            if attributes and attributes != b' t="n"' and b"t=" in attributes:
-                kind = _CELL_TYPE.search(attributes)
-                if kind is not None and kind.group(1) != b"n":
-                    continue  # a string, boolean or error cell: its style does not apply
-            text = memo.get((style, raw))
-            if text is None:
-                value = _cast_number(raw.decode()) if raw else None
-                if value is not None and int(style) in date_styles:
-                    try:  # as openpyxl's WorksheetReader.parse_cell
-                        value = from_excel(value, epoch, timedelta=int(style) in durations)
-                    except (OverflowError, ValueError):
-                        value = "#VALUE!"
-                text = memo[(style, raw)] = _cell_text(value)
-            place(coordinate.group(1), coordinate.group(2), text)
+            if not _is_number_cell(data[coordinate.end() : at] + after):
+                continue  # a string, boolean or error cell: its style does not apply
+            place(coordinate.group(1), coordinate.group(2), memo[(style, raw)])
     if texts and (max(columns_at) >= width or max(rows_at) >= height):
         return None
     del data  # the sheet's XML is not needed any more: free it before calamine reads
