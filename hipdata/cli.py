@@ -585,7 +585,7 @@ def metrics(
     options = _load_options(_input_options(dayfirst, pain_scale, catalogue, measures))
     if _metrics_chunked(folder, out, format, protocol, options, workers, chunk_rows):
         return
-    dataset = _load_with_progress(folder, **options)
+    dataset = _load_with_progress(folder, **options, categorical=True)  # ids as codes
     _print_rows_per_file(dataset.load_report)
     _print_protocol(protocol)
     result = _compute_metrics(dataset, out, format, measures=options["measures"], protocol=protocol)

@@ -26,11 +26,17 @@ Column names and dtypes (the contract between ``hipdata.io`` and ``hipdata.metri
 ``columns`` (the load report's column accounting: one row per column of every file)
     table, source_file, column (as headed in the file), status (used / ignored), used_as (the
     field it gives; empty when ignored), note
+
+With ``categorical=True`` (:func:`hipdata.load`, :meth:`Dataset.from_frames`) the text columns
+of :data:`CATEGORICAL_COLUMNS` are pandas ``category`` columns instead of ``str``: unordered,
+their categories the distinct texts present (``str``), sorted as ``sort_values`` sorts text, so
+the codes sort and group like the text; missing values are code -1. Every other column is as
+above.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 import pandas as pd
@@ -102,6 +108,13 @@ LOAD_REPORT_COLUMNS = [
 COLUMN_REPORT_COLUMNS = ["table", "source_file", "column", "status", "used_as", "note"]
 SOURCE_COLUMNS = ["source_file", "source_row"]
 
+#: The text columns that ``categorical=True`` gives as ``category`` columns, per table (the
+#: metrics' group-by and sort keys, and the sets table's repeated texts).
+CATEGORICAL_COLUMNS = {
+    "patients": ["patient_id", "clinic_id", "clinician_id"],
+    "sets": ["patient_id", "exercise", "family", "dose", "set_type", "source_file"],
+}
+
 _FLOAT_SET_COLUMNS = [
     "reps",
     "hold_s",
@@ -124,6 +137,67 @@ def _with_columns(frame: pd.DataFrame | None, columns: list[str]) -> pd.DataFram
 
 def _as_dates(series: pd.Series) -> pd.Series:
     return pd.to_datetime(series).astype("datetime64[ns]")
+
+
+def sorted_categorical(values, codes: np.ndarray | None = None) -> pd.Categorical:
+    """Text as an unordered categorical whose categories are the distinct texts present, sorted.
+
+    ``values`` are texts (missing: NaN / None / NA); with ``codes`` (integers, -1 for missing)
+    the column is ``values[codes]`` and is built from the codes without any text per row. The
+    categories are sorted as ``sort_values`` sorts text (by code point) and only those present
+    are kept, so the codes equal ``pd.factorize(column, sort=True)``'s and sorting or grouping
+    on them orders rows exactly as on the text.
+    """
+    if codes is None:
+        row_codes, uniques = pd.factorize(pd.Series(values, dtype="str"), sort=True)
+        categories = pd.Index(uniques, dtype="str")
+        return pd.Categorical.from_codes(
+            row_codes, dtype=pd.CategoricalDtype(categories, ordered=False), validate=False
+        )
+    small_codes, uniques = pd.factorize(pd.Series(values, dtype="str"))
+    codes = np.asarray(codes)
+    row_codes = (
+        np.where(codes >= 0, small_codes[np.maximum(codes, 0)], -1)
+        if len(small_codes)
+        else np.full(len(codes), -1)
+    )
+    present = np.bincount(row_codes[row_codes >= 0], minlength=len(uniques)) > 0
+    order = np.argsort(np.asarray(uniques, dtype=object), kind="stable")
+    keep = order[present[order]]
+    new = np.full(len(uniques), -1, dtype=np.int64)
+    new[keep] = np.arange(len(keep))
+    final = np.where(row_codes >= 0, new[np.maximum(row_codes, 0)], -1) if len(new) else row_codes
+    categories = pd.Index(pd.Index(uniques, dtype="str").take(keep), dtype="str")
+    return pd.Categorical.from_codes(
+        final, dtype=pd.CategoricalDtype(categories, ordered=False), validate=False
+    )
+
+
+def _is_text(dtype) -> bool:
+    return dtype == np.dtype(object) or isinstance(dtype, pd.StringDtype)
+
+
+def as_categorical(frame: pd.DataFrame, columns: list[str]) -> pd.DataFrame:
+    """``frame`` with its text ``columns`` as :func:`sorted_categorical` columns (a column that
+    is already a text categorical is rebuilt from its codes: sorted categories, only those
+    present). Columns of other dtypes (e.g. integer ids in trusted frames) are left as they are,
+    as the metrics' outputs leave them."""
+    replaced = {}
+    for column in columns:
+        if column not in frame.columns:
+            continue
+        values = frame[column]
+        dtype = values.dtype
+        if isinstance(dtype, pd.CategoricalDtype) and not _is_text(dtype.categories.dtype):
+            continue
+        if not isinstance(dtype, pd.CategoricalDtype) and not _is_text(dtype):
+            continue
+        if isinstance(dtype, pd.CategoricalDtype):
+            built = sorted_categorical(values.cat.categories, values.cat.codes.to_numpy())
+        else:
+            built = sorted_categorical(values)
+        replaced[column] = pd.Series(built, index=values.index, name=column)
+    return frame.assign(**replaced) if replaced else frame
 
 
 def join_catalogue(
@@ -187,6 +261,7 @@ class Dataset:
         treatments: pd.DataFrame | None = None,
         catalogue: pd.DataFrame | None = None,
         validate: bool = True,
+        categorical: bool = False,
         **options,
     ) -> Dataset:
         """Build a dataset from DataFrames, validated like files by default.
@@ -219,7 +294,7 @@ class Dataset:
         if validate:
             from hipdata.io.frames import validate as validate_frames
 
-            return validate_frames(
+            dataset = validate_frames(
                 {
                     "patients": patients,
                     "exercises": sets,
@@ -230,6 +305,7 @@ class Dataset:
                 catalogue=catalogue,
                 **options,
             )
+            return dataset.with_categorical() if categorical else dataset
         if options:
             raise TypeError(f"options {sorted(options)} apply only with validate=True")
         catalogue = load_catalogue() if catalogue is None else catalogue
@@ -273,7 +349,7 @@ class Dataset:
             frame["source_row"] = pd.to_numeric(frame["source_row"]).fillna(0).astype("int64")
             return frame[columns + SOURCE_COLUMNS]
 
-        return cls(
+        dataset = cls(
             patients=patients[PATIENT_COLUMNS],
             sets=sets,
             activity=optional(activity, ACTIVITY_COLUMNS, ["cardio_min", "strength_sessions"]),
@@ -283,6 +359,16 @@ class Dataset:
             load_report=pd.DataFrame(columns=LOAD_REPORT_COLUMNS),
             catalogue=catalogue,
             source="frames",
+        )
+        return dataset.with_categorical() if categorical else dataset
+
+    def with_categorical(self) -> Dataset:
+        """This dataset with :data:`CATEGORICAL_COLUMNS` as ``category`` columns (a copy of the
+        two frames; the other tables are shared). See :func:`hipdata.load`'s ``categorical``."""
+        return replace(
+            self,
+            patients=as_categorical(self.patients, CATEGORICAL_COLUMNS["patients"]),
+            sets=as_categorical(self.sets, CATEGORICAL_COLUMNS["sets"]),
         )
 
     def summary(self) -> dict[str, int]:

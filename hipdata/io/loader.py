@@ -32,6 +32,7 @@ from hipdata.dataset import (
     SET_TYPE_NAMES,
     Dataset,
     join_catalogue,
+    sorted_categorical,
 )
 from hipdata.errors import DataError
 from hipdata.io.columns import KNOWN_COLUMNS
@@ -712,6 +713,40 @@ def _check_patient_ids(checked: _Checked, patients: pd.DataFrame, rejected: pd.S
     return checked.cells("patient_id")
 
 
+#: Largest number of distinct day or whole-number keys given to the duplicate check as
+#: integers (beyond it: ``factorize``).
+MAX_INTEGER_KEY_RANGE = 1 << 31
+
+
+def _integer_key(values: np.ndarray) -> np.ndarray:
+    """A key column for :func:`_flag_duplicates` as integers that are equal exactly when the
+    values are (missing values equal to each other, as in ``duplicated``), without hashing:
+    dates that are all whole days (no NaT) as day numbers, floats that are all whole numbers
+    of a narrow range as those numbers (NaN: one number below them; ``-0.0`` equals ``0.0``).
+    Anything else is returned as it is."""
+    if not len(values):
+        return values
+    if values.dtype.kind == "M":
+        ticks = values.view(np.int64)
+        per_day = np.timedelta64(1, "D") // np.timedelta64(1, np.datetime_data(values.dtype)[0])
+        if np.isnat(values).any() or (ticks % per_day != 0).any():
+            return values
+        days = ticks // per_day
+        if int(days.max()) - int(days.min()) >= MAX_INTEGER_KEY_RANGE:
+            return values
+        return days
+    if values.dtype.kind == "f":
+        finite = ~np.isnan(values)
+        known = values[finite]
+        if not len(known) or np.isinf(known).any() or (known % 1 != 0).any():
+            return values
+        low, high = known.min(), known.max()
+        if high - low >= MAX_INTEGER_KEY_RANGE or max(abs(low), abs(high)) > 2**52:
+            return values
+        return np.where(finite, values - low + 1, 0).astype(np.int64)
+    return values
+
+
 def _flag_duplicates(checked: _Checked, key: pd.DataFrame, what: str) -> None:
     """Quarantine later copies of a key among otherwise valid rows, naming the first copy's row."""
     ok = ~checked.bad_positions()
@@ -725,7 +760,7 @@ def _flag_duplicates(checked: _Checked, key: pd.DataFrame, what: str) -> None:
     group = np.zeros(len(positions), dtype=np.int64)
     size = 1
     for column in columns:
-        values = key[column].to_numpy()[positions]
+        values = _integer_key(key[column].to_numpy()[positions])
         if values.dtype.kind in "iu" and len(values):
             # integer codes already (-1: missing): shifted to 0, 1, ..., no factorize needed
             low = int(values.min())
@@ -877,7 +912,9 @@ def _loaded_variants(names, name_codes, exercise_codes, exercises, load_kg, load
     return np.where(codes < 0, -1, remap[np.maximum(codes, 0)]), distinct
 
 
-def _load_exercises(raw, patients, rejected, catalogue, dayfirst, today, pain_max):
+def _load_exercises(
+    raw, patients, rejected, catalogue, dayfirst, today, pain_max, categorical=False
+):
     known = KNOWN_COLUMNS["exercises"]
     checked = _Checked(raw, "exercises", *_with_report(_map_columns(raw, "exercises", known)))
     if checked.has("set") == checked.has("sets"):
@@ -1088,14 +1125,15 @@ def _load_exercises(raw, patients, rejected, catalogue, dayfirst, today, pain_ma
     else:
         source = np.repeat(kept, repeat)
         set_index = np.arange(int(repeat.sum())) - np.repeat(np.cumsum(repeat) - repeat, repeat)
+    # ``categorical``: the text columns straight from the codes (no text per row; see
+    # ``Dataset.CATEGORICAL_COLUMNS``), else each as one take of its distinct texts
+    text = sorted_categorical if categorical else _take_text_of
     columns = {
-        "patient_id": _take_text(
-            pd.Index(coded_ids.cat.categories, dtype="str").array, id_codes[source]
-        ),
+        "patient_id": text(pd.Index(coded_ids.cat.categories, dtype="str"), id_codes[source]),
         "date": dates.to_numpy()[source],
-        "exercise": _take_text(exercises.array, exercise_codes[source]),
+        "exercise": text(exercises, exercise_codes[source]),
     }
-    columns.update(_catalogue_columns(exercises, exercise_codes[source], catalogue))
+    columns.update(_catalogue_columns(exercises, exercise_codes[source], catalogue, text))
     columns["set"] = (
         set_number.to_numpy()[source].astype(int) if set_level else set_index + 1
     ).astype(np.int64)
@@ -1119,10 +1157,8 @@ def _load_exercises(raw, patients, rejected, catalogue, dayfirst, today, pain_ma
             if name in prescribed
             else np.full(len(source), np.nan)
         )
-    columns["set_type"] = _take_text(pd.Index(set_types, dtype="str").array, type_codes[source])
-    columns["source_file"] = _take_text(
-        pd.array([raw.name], dtype="str"), np.zeros(len(source), int)
-    )
+    columns["set_type"] = text(pd.Index(set_types, dtype="str"), type_codes[source])
+    columns["source_file"] = text(pd.Index([raw.name], dtype="str"), np.zeros(len(source), int))
     columns["source_row"] = raw.source_row[source]
     sets = pd.DataFrame({name: columns[name] for name in SET_COLUMNS}, copy=False)
     return checked, sets
@@ -1145,6 +1181,11 @@ def _take_text(values, positions: np.ndarray):
     ):
         return values.take(positions)
     return pd.array(pc.take(data, pa.array(positions)), dtype=values.dtype)
+
+
+def _take_text_of(values: pd.Index, positions: np.ndarray):
+    """:func:`_take_text` of a text ``Index``'s values."""
+    return _take_text(values.array, positions)
 
 
 def _kept_order(patient: np.ndarray, dates: np.ndarray, source_row: np.ndarray) -> np.ndarray:
@@ -1171,28 +1212,68 @@ def _kept_order(patient: np.ndarray, dates: np.ndarray, source_row: np.ndarray) 
 
 
 def _catalogue_columns(
-    exercises: pd.Index, codes: np.ndarray, catalogue: pd.DataFrame
+    exercises: pd.Index, codes: np.ndarray, catalogue: pd.DataFrame, text=None
 ) -> dict[str, object]:
     """The catalogue's family, level (int64) and dose of each set's exercise (``codes`` into the
     distinct ``exercises``, all in the catalogue): :func:`~hipdata.dataset.join_catalogue` done
-    once per distinct exercise."""
+    once per distinct exercise. ``text(values, positions)`` builds the text columns (default
+    :func:`_take_text_of`; :func:`~hipdata.dataset.sorted_categorical` for categoricals)."""
+    text = _take_text_of if text is None else text
     lookup = catalogue[["id", "family", "level", "dose"]]
     if not lookup["id"].is_unique:  # the merge decides (as join_catalogue does)
         joined = join_catalogue(
             pd.DataFrame({"exercise": exercises.array.take(codes)}), catalogue, validate=None
         )
+        everyone = np.arange(len(joined))
         return {
-            "family": joined["family"].array,
+            "family": text(pd.Index(joined["family"], dtype="str"), everyone)
+            if text is sorted_categorical
+            else joined["family"].array,
             "level": joined["level"].astype("int64").to_numpy(),
-            "dose": joined["dose"].array,
+            "dose": text(pd.Index(joined["dose"], dtype="str"), everyone)
+            if text is sorted_categorical
+            else joined["dose"].array,
         }
     at = pd.Index(lookup["id"]).get_indexer(exercises)
     rows = at[codes]
+    if text is sorted_categorical:  # one value per distinct exercise, spread by the codes
+        return {
+            "family": text(pd.Index(lookup["family"].array.take(at), dtype="str"), codes),
+            "level": lookup["level"].array.take(rows).astype("int64"),
+            "dose": text(pd.Index(lookup["dose"].array.take(at), dtype="str"), codes),
+        }
     return {
         "family": _take_text(lookup["family"].array, rows),
         "level": lookup["level"].array.take(rows).astype("int64"),
         "dose": _take_text(lookup["dose"].array, rows),
     }
+
+
+def _measure_columns(coded: pd.Series, measures: dict[str, Measure]):
+    """The outcome rows' measure (``str``, missing where unknown), its range (``low``, ``high``)
+    and the rows whose measure is missing or unknown, from the coded measure cells.
+
+    Each is decided once per distinct text that some row has and spread to the rows by their
+    codes: the same values and dtypes as mapping every row's text
+    (``map_distinct(cells, column_key).map(aliases)``, then ``.map`` of each range;
+    ``tests/test_load_csv_fastpaths.py``).
+    """
+    present, codes = np.unique(coded.cat.codes.to_numpy(), return_inverse=True)
+    names = pd.Series(pd.Index(coded.cat.categories, dtype="str").array.take(present))
+    by_name = names.map(column_key).map(
+        {column_key(k): v for k, v in measure_aliases(measures).items()}
+    )
+
+    def rows(values: pd.Series) -> pd.Series:
+        return pd.Series(values.array.take(codes), index=coded.index)
+
+    return (
+        rows(by_name),
+        rows(by_name.map({k: m.low for k, m in measures.items()})),
+        rows(by_name.map({k: m.high for k, m in measures.items()})),
+        (names == "").to_numpy()[codes],
+        ((names != "") & by_name.isna()).to_numpy()[codes],
+    )
 
 
 def _load_optional(raw, table, patients, rejected, dayfirst, today, measures):
@@ -1213,20 +1294,15 @@ def _load_optional(raw, table, patients, rejected, dayfirst, today, measures):
         )
         _flag_duplicates(checked, frame[["patient_id", "date"]], "patient and date")
     elif table == "outcomes":
-        names = checked.cells("measure")
-        measure = map_distinct(checked.coded("measure"), column_key).map(
-            {column_key(k): v for k, v in measure_aliases(measures).items()}
-        )
-        checked.flag(names == "", "measure", "measure is missing")
+        measure, low, high, missing, unknown = _measure_columns(checked.coded("measure"), measures)
+        checked.flag(missing, "measure", "measure is missing")
         checked.flag(
-            ((names != "") & measure.isna()).to_numpy(),
+            unknown,
             "measure",
             "unknown measure (known: " + ", ".join(measures) + "; register others)",
         )
         score = _check_number(checked, "score")
         checked.flag(checked.coded("score") == "", "score", "score is missing")
-        low = measure.map({k: m.low for k, m in measures.items()})
-        high = measure.map({k: m.high for k, m in measures.items()})
         outside = ((score < low - 1e-9) | (score > high + 1e-9)).to_numpy()
         if outside.any():  # the reason's text is built for the rows outside only
             checked.flag(
@@ -1267,6 +1343,47 @@ def _load_optional(raw, table, patients, rejected, dayfirst, today, measures):
     return checked, _split(checked, frame)
 
 
+class _Prefetch:
+    """The tables' files read in ``order``, each in a thread while the table before it is
+    checked (at most one file ahead, so at most two tables' cells are held at once); a read's
+    error is raised when its table is taken, in the same order as reading one by one."""
+
+    def __init__(self, files: Mapping, order: list[str]) -> None:
+        from concurrent.futures import ThreadPoolExecutor
+
+        self.files, self.order = files, list(order)
+        self.pool = ThreadPoolExecutor(1)
+        self.jobs: dict = {}
+        self._submit_next()
+
+    def _submit_next(self) -> None:
+        if self.order:
+            table = self.order.pop(0)
+            self.jobs[table] = self.pool.submit(_read, self.files[table])
+        else:
+            self.pool.shutdown(wait=False)
+
+    def take(self, table: str) -> RawTable:
+        job = self.jobs.pop(table)
+        raw = job.result()
+        self._submit_next()
+        return raw
+
+
+def _input_digest(files: dict[str, Path]):
+    """SHA-256 of the tables' files (in :data:`TABLES` order, each named), read in blocks:
+    never a second copy of a file."""
+    digest = hashlib.sha256()
+    for table in TABLES:
+        if table in files:
+            digest.update(table.encode() + b"\0")
+            with open(files[table], "rb") as stream:
+                while block := stream.read(1 << 22):
+                    digest.update(block)
+            digest.update(b"\0")
+    return digest
+
+
 def _read(source: Path | RawTable) -> RawTable:
     return source if isinstance(source, RawTable) else read_raw(source, coded=True)
 
@@ -1280,6 +1397,7 @@ def load(
     measures: dict[str, Measure] | str | Path | None = None,
     today: str | pd.Timestamp | None = None,
     progress: Progress | None = None,
+    categorical: bool = False,
 ) -> Dataset:
     """Read, validate and quarantine a data folder (CONTRACT §1-2).
 
@@ -1305,6 +1423,20 @@ def load(
         Dates after it are "in the future" (default: today's date).
     progress : callable, optional
         Called as ``progress(step, done, total)`` after each file (the CLI draws a bar).
+    categorical : bool, default False
+        ``True``: the patients' ``patient_id, clinic_id, clinician_id`` and the sets'
+        ``patient_id, exercise, family, dose, set_type, source_file``
+        (:data:`hipdata.dataset.CATEGORICAL_COLUMNS`) are pandas ``category`` columns built
+        from the loader's codes, not ``str`` (the sets table in about half the memory; what
+        ``hipdata metrics`` uses). The categories are the distinct texts present (``str``),
+        sorted, unordered; every value, row and the other tables are the same, and
+        :func:`hipdata.metrics.compute_all` gives identical tables from either form. What
+        differs for a user: a filtered frame keeps every category, so ``value_counts()``,
+        ``groupby(..., observed=False)`` and ``pd.crosstab`` list unobserved ids with 0 rows
+        (pandas' ``groupby`` default ``observed=True`` does not; ``.cat.remove_unused_categories()``
+        drops them); ``pd.concat`` of columns with different categories gives text (object)
+        columns; a comparison with a text works as on ``str``; ``.astype("str")`` gives the
+        default form.
 
     Returns
     -------
@@ -1338,14 +1470,13 @@ def load(
     measures = MEASURES if measures is None else measures
     files, ignored = (dict(folder), []) if in_memory else _find_files(folder)
     total = len(files)
-    digest = hashlib.sha256()
-    for table in TABLES:
-        if table in files and not in_memory:
-            digest.update(table.encode() + b"\0")
-            with open(files[table], "rb") as stream:  # in blocks: never a second copy of a file
-                while block := stream.read(1 << 22):
-                    digest.update(block)
-            digest.update(b"\0")
+    # the files' digest is computed in a thread while they are read and checked (reading and
+    # hashing release the GIL); taken before the dataset is built
+    from concurrent.futures import ThreadPoolExecutor
+
+    digest_thread = ThreadPoolExecutor(1)
+    digest_job = digest_thread.submit(_input_digest, {} if in_memory else files)
+    digest_thread.shutdown(wait=False)
 
     def step(name: str, done: int) -> None:
         if progress is not None:
@@ -1354,7 +1485,8 @@ def load(
     # each table's quarantine and accounting are taken as soon as it is checked, so that its
     # cells and parsed columns are freed before the next table is read
     checks: list[_Summary] = []
-    raw = _read(files["patients"])
+    reads = _Prefetch(files, [t for t in TABLES if t in files])
+    raw = reads.take("patients")
     checked, patients_all = _load_patients(raw, dayfirst, today)
     patients = _split(checked, patients_all)
     rejected = _rejected_patients(checked)
@@ -1364,9 +1496,16 @@ def load(
 
     sets = pd.DataFrame(columns=SET_COLUMNS)  # outcome-only data: no exercise table
     if "exercises" in files:
-        raw = _read(files["exercises"])
+        raw = reads.take("exercises")
         checked, sets = _load_exercises(
-            raw, patients, rejected, catalogue_table, dayfirst, today, PAIN_SCALES[pain_scale]
+            raw,
+            patients,
+            rejected,
+            catalogue_table,
+            dayfirst,
+            today,
+            PAIN_SCALES[pain_scale],
+            categorical,
         )
         checks.append(_Summary.of(checked, int((~checked.bad_positions()).sum())))
         del checked, raw
@@ -1376,13 +1515,14 @@ def load(
     for number, table in enumerate(("activity", "outcomes", "treatments"), start=3):
         if table not in files:
             continue
-        raw = _read(files[table])
+        raw = reads.take(table)
         checked, frame = _load_optional(raw, table, patients, rejected, dayfirst, today, measures)
         checks.append(_Summary.of(checked, len(frame)))
         del checked, raw
         optional[table] = frame
         step(table, number)
 
+    digest = digest_job.result()
     quarantine = pd.concat([c.quarantine for c in checks], ignore_index=True)
     report_rows = []
     for check in checks:
@@ -1420,15 +1560,26 @@ def load(
         treatments=optional.get("treatments"),
         catalogue=catalogue_table,
         validate=False,
+        categorical=categorical,
     )
     if len(sets):
-        if sets.dtypes.equals(dataset.sets.dtypes) and sets.index.equals(pd.RangeIndex(len(sets))):
+        expected = dataset.sets.dtypes
+        same = (
+            sets.dtypes.astype(str).equals(expected.astype(str))  # categories differ
+            if categorical
+            else sets.dtypes.equals(expected)
+        )
+        if same and sets.index.equals(pd.RangeIndex(len(sets))):
             # the loader's sets table already has every column, value and dtype that
             # from_frames would give it (tests/test_load_fastpaths.py compares the two)
             dataset.sets = sets
         else:
             dataset.sets = Dataset.from_frames(
-                patients.iloc[:0], sets, catalogue=catalogue_table, validate=False
+                patients.iloc[:0],
+                sets,
+                catalogue=catalogue_table,
+                validate=False,
+                categorical=categorical,
             ).sets
     dataset.quarantine = quarantine
     dataset.load_report = load_report

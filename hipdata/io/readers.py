@@ -215,7 +215,8 @@ def coded_cells(codes: np.ndarray, texts) -> pd.Series:
         texts = pd.concat([texts, pd.Series([""], dtype="str")], ignore_index=True)
     remap, categories = pd.factorize(texts)
     codes = np.asarray(codes)
-    codes = np.where(codes < 0, len(texts) - 1, codes)
+    if (codes < 0).any():
+        codes = np.where(codes < 0, len(texts) - 1, codes)
     if len(categories) < len(texts):
         codes = remap[codes]  # some texts repeat: follow the distinct categories
     return pd.Series(
@@ -304,7 +305,8 @@ def _add_problems(raw: RawTable, rows: list[tuple[int, str, str, str]]) -> None:
 def _decode(path: Path, data: bytes) -> tuple[str, list[str]]:
     """Decode a text table: UTF-16 (BOM), UTF-8 (BOM optional), else line by line UTF-8 or
     Windows-1252, so a UTF-8 file with a few lines pasted from a cp1252 source keeps both."""
-    if not data.strip():
+    # (``data.strip()`` copies the whole file: only done when its start is blank)
+    if not data[:4096].strip() and not data.strip():
         raise DataError("the file is empty", file=path.name, fix="export the table again")
     if data.startswith((b"\xff\xfe", b"\xfe\xff")):
         try:
@@ -455,7 +457,8 @@ def _first_line(text: str) -> str:
 
 
 def _read_csv(path: Path, *, coded: bool = False) -> RawTable:
-    text, notes = _decode(path, path.read_bytes())
+    data = path.read_bytes()
+    text, notes = _decode(path, data)
     header_line = _first_line(text)
     if re.fullmatch(r'\s*"?sep=.?"?\s*', header_line, flags=re.IGNORECASE):
         raise DataError(
@@ -466,7 +469,14 @@ def _read_csv(path: Path, *, coded: bool = False) -> RawTable:
     sep = _sniff_delimiter(header_line)
     # refuse a very wide header before any parser sees it (a 10^6-column header is quadratic)
     _check_width(path, re.sub(r'"[^"]*"', "", header_line).count(sep) + 1)
-    raw = _read_csv_arrow(path, text, sep) if coded else None
+    if coded:
+        # a plain UTF-8 file's bytes are the UTF-8 encoding of its text (BOM dropped): given to
+        # Arrow as they are, without encoding the text again
+        utf8 = not notes and not data.startswith((b"\xff\xfe", b"\xfe\xff"))
+        start = 3 if data.startswith(b"\xef\xbb\xbf") else 0
+        raw = _read_csv_arrow(path, text, sep, data=memoryview(data)[start:] if utf8 else None)
+    else:
+        raw = None
     if raw is None:
         raw = _read_csv_fast(path, text, sep)
     if raw is None:
@@ -481,14 +491,18 @@ def _strip_cells(cells: pd.DataFrame) -> pd.DataFrame:
     return cells
 
 
-def _read_csv_arrow(path: Path, text: str, sep: str) -> RawTable | None:
+def _read_csv_arrow(
+    path: Path, text: str, sep: str, *, data: memoryview | None = None
+) -> RawTable | None:
     """pyarrow's CSV reader (multithreaded), every column dictionary-encoded text, for the common
     case: every record has exactly the header's number of cells, no blank line, no block-sized
     record. Anything else makes it fail and pandas' C parser (then the careful path) takes over,
     so the cells are those :func:`_read_csv_fast` gives; ``None`` then. Cells are stripped once
-    per distinct text."""
+    per distinct text. ``data``, when given, is ``text`` encoded as UTF-8 (the file's bytes).
+
+    The header line is read as a record (its cells name the columns); a header text that no
+    data row has is left out of that column's distinct texts, so the parsers never see it."""
     import pyarrow as pa
-    import pyarrow.compute as pc
     import pyarrow.csv as pacsv
 
     end = text.find("\n")
@@ -497,7 +511,7 @@ def _read_csv_arrow(path: Path, text: str, sep: str) -> RawTable | None:
     width = re.sub(r'"[^"]*"', "", _first_line(text)).count(sep) + 1
     try:
         table = pacsv.read_csv(
-            pa.py_buffer(text.encode("utf-8")),
+            pa.py_buffer(text.encode("utf-8") if data is None else data),
             read_options=pacsv.ReadOptions(autogenerate_column_names=True),
             parse_options=pacsv.ParseOptions(
                 delimiter=sep,
@@ -507,7 +521,9 @@ def _read_csv_arrow(path: Path, text: str, sep: str) -> RawTable | None:
                 ignore_empty_lines=False,
             ),
             convert_options=pacsv.ConvertOptions(
-                column_types={f"f{i}": pa.large_string() for i in range(width + 1)},
+                # (32-bit offsets: each column comes in blocks of about a megabyte, and only
+                # its distinct texts are ever put together)
+                column_types={f"f{i}": pa.string() for i in range(width + 1)},
                 strings_can_be_null=False,
                 quoted_strings_can_be_null=False,
             ),
@@ -516,21 +532,63 @@ def _read_csv_arrow(path: Path, text: str, sep: str) -> RawTable | None:
         return None
     if table.num_rows == 0 or table.num_columns != width:
         return None
+    try:  # the distinct texts in order of first appearance, codes per row
+        encoded = _map_threads(_dictionary_codes, table.columns)
+    except (pa.ArrowException, ValueError):
+        return None
+    del table
     header, columns = [], []
-    for column in table.columns:
-        try:  # the distinct texts in order of first appearance, codes per row
-            column = pc.dictionary_encode(column.combine_chunks())
-        except (pa.ArrowException, ValueError):
-            return None
-        codes = column.indices.to_numpy(zero_copy_only=False).astype(np.int64)
-        texts = pd.Series(column.dictionary.to_pylist(), dtype="str").str.strip()
+    for codes, dictionary in encoded:
+        texts = pd.Series(dictionary.to_pylist(), dtype="str").str.strip()
         header.append(str(texts.iloc[codes[0]]).strip())
-        columns.append(coded_cells(codes[1:], texts))
+        codes = codes[1:]
+        # the header's text is the first distinct text (code 0, in order of first
+        # appearance); when no data row has it, it is dropped (the same cells)
+        if not (codes == 0).any():
+            codes = codes - 1
+            texts = texts.iloc[1:].reset_index(drop=True)
+        columns.append(coded_cells(codes, texts))
     if len(set(header)) != len(header):
         return None  # repeated headers: the careful path reports them
     cells = pd.DataFrame(dict(enumerate(columns)))
     cells.columns = header
     return RawTable(path, cells, np.arange(len(cells), dtype=np.int64) + 2)
+
+
+#: Threads that encode a CSV file's columns at once (Arrow's kernels release the GIL).
+ENCODE_THREADS = 2
+
+
+def _map_threads(function, items: list) -> list:
+    """``[function(item) for item in items]`` on :data:`ENCODE_THREADS` threads (in order; the
+    first error is raised)."""
+    if len(items) < 2 or ENCODE_THREADS < 2:
+        return [function(item) for item in items]
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(ENCODE_THREADS) as pool:
+        return list(pool.map(function, items))
+
+
+def _dictionary_codes(column) -> tuple[np.ndarray, object]:
+    """A chunked Arrow text column's codes (``int32``, one per row) into its distinct texts
+    in order of first appearance (an Arrow array), as ``dictionary_encode`` of the whole column
+    gives them.
+
+    The column is encoded chunk by chunk with one memo (no copy of the whole column's text):
+    every chunk's dictionary is then the memo's final one, or a prefix of it, so the codes of
+    every chunk point into the last chunk's dictionary. When the chunks' dictionaries differ
+    in length (never seen), the whole column is encoded at once instead.
+    """
+    import pyarrow.compute as pc
+
+    chunks = pc.dictionary_encode(column).chunks
+    dictionary = chunks[-1].dictionary
+    if any(len(chunk.dictionary) != len(dictionary) for chunk in chunks):
+        whole = pc.dictionary_encode(column.combine_chunks())
+        return whole.indices.to_numpy(zero_copy_only=False), whole.dictionary
+    codes = np.concatenate([chunk.indices.to_numpy(zero_copy_only=False) for chunk in chunks])
+    return codes, dictionary
 
 
 def _read_csv_fast(path: Path, text: str, sep: str) -> RawTable | None:

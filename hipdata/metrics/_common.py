@@ -206,7 +206,15 @@ def _categorical_as_str(values: pd.Series) -> pd.Series:
     (``astype`` goes through one Python object per row)."""
     categories = values.cat.categories.astype("str")
     codes = values.cat.codes.to_numpy()
-    text = categories.array.take(codes, allow_fill=True)
+    data = getattr(categories.array, "_pa_array", None)
+    if isinstance(data, (pa.Array, pa.ChunkedArray)) and len(codes):
+        # one Arrow take with the codes as they are (int8 / int16) and the missing ones (-1)
+        # masked: what ``take(codes, allow_fill=True)`` gives, without its int64 copy and checks
+        missing = codes < 0
+        indices = pa.array(codes, mask=missing) if missing.any() else pa.array(codes)
+        text = pd.array(pc.take(data, indices), dtype=categories.dtype)
+    else:
+        text = categories.array.take(codes, allow_fill=True)
     return pd.Series(text, index=values.index, name=values.name)
 
 

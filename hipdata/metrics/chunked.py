@@ -251,7 +251,7 @@ def _run_chunk(number: int, raws: dict, options: dict, protocol, measures, scrat
 
     patient_source_rows = raws["patients"].source_row
     try:
-        dataset = load(raws, **options, measures=measures)
+        dataset = load(raws, **options, measures=measures, categorical=True)
     except DataError as exc:
         return {"error": (exc.problem, exc.file, exc.fix)}
     del raws
