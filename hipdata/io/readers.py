@@ -761,12 +761,22 @@ def _open_workbook(path: Path, *, data_only: bool):
         ) from exc
 
 
-def _sheet_rows(path: Path, sheet, convert) -> list[tuple[int, list]]:
+def _sheet_rows(path: Path, sheet, convert, notes: list[str]) -> list[tuple[int, list]]:
+    """The sheet's rows (1-based row number, converted cells), each as wide as the sheet.
+
+    openpyxl's read-only sheets stop at the size the file states (its ``<dimension>``); some
+    programs write a wrong one (``A1``), and every cell outside it would be lost. The sheet is
+    read whole; when cells lie outside the stated size a note says so.
+    """
+    width, height = sheet.max_column, sheet.max_row  # the stated size (None: not stated)
+    stated = width is not None and height is not None
+    if stated:
+        sheet.reset_dimensions()
     records = []
     try:
         for number, values in enumerate(sheet.iter_rows(values_only=True), start=1):
             if number == 1:
-                _check_width(path, len(values))
+                _check_width(path, len(values) if width is None else width)
             records.append((number, [convert(v) for v in values]))
     except DataError:
         raise
@@ -776,7 +786,294 @@ def _sheet_rows(path: Path, sheet, convert) -> list[tuple[int, list]]:
             file=path.name,
             fix="check the dates and numbers in the sheet, or export it as CSV",
         ) from exc
-    return records
+    if not stated:
+        return records
+    used = [(n, max((i + 1 for i, c in enumerate(r) if c), default=0)) for n, r in records]
+    rows = max((n for n, last in used if last), default=0)
+    columns = max((last for _, last in used), default=0)
+    if rows > height or columns > width:
+        from openpyxl.utils import get_column_letter
+
+        notes.append(
+            f"the sheet states its size as {get_column_letter(width)}{height} but has cells up "
+            f"to {get_column_letter(columns)}{rows}: all of them were read"
+        )
+        width = max(width, columns)
+        _check_width(path, width)
+    return [(n, (r + [""] * (width - len(r)))[:width]) for n, r in records]
+
+
+# The fast path: python-calamine (Rust) reads the sheet; openpyxl's own rules are applied to the
+# cells calamine reads differently, and every feature not provably read alike sends the sheet to
+# the openpyxl path (:func:`_sheet_rows`). Only openpyxl's cheap work is kept: the workbook, its
+# sheet list and states, the styles, the shared strings, the sheet's ``<dimension>``.
+
+#: Built-in number formats that are plain numbers or text for openpyxl and calamine alike
+#: (General, 0, 0.00, #,##0, ..., percent, scientific, fractions, accounting without symbols, @).
+_PLAIN_BUILTIN_FORMATS = frozenset({0, 1, 2, 3, 4, 9, 10, 11, 12, 13, 37, 38, 39, 40, 48, 49})
+#: A custom number format that cannot be a date or a duration: no letter but the exponent E,
+#: no ``[...]`` section, once quoted text and escaped characters are removed.
+_PLAIN_FORMAT = re.compile(r"[0-9#?.,%+\-() @;/$E]*")
+_FORMAT_LITERALS = re.compile(r'"[^"]*"|\\.|[_*].')
+#: A ``<v>`` whose text is not a plain decimal number or an error value (``#N/A``).
+_ODD_VALUE = re.compile(rb"<v>(?!-?[0-9]+(?:\.[0-9]+)?(?:[eE][-+]?[0-9]+)?</v>|#[^<]{1,30}</v>)")
+#: A whole number of 16 or more digits: openpyxl keeps it exact (a Python int), calamine rounds
+#: it to a float when it is past 2**53.
+_LONG_INTEGER = re.compile(rb"<v>-?([0-9]{16,})</v>")
+#: A cell type other than shared or inline string, number, boolean or error (a formula string,
+#: an ISO date).
+_ODD_TYPE = re.compile(rb' t="(?!(?:s|n|b|e|inlineStr)")')
+_ODD_BOOLEAN = re.compile(rb't="b"[^>]*><v>(?![01]</v>)')
+_ERROR_CELL = re.compile(rb'<c r="([A-Z]{1,3})([0-9]+)"[^>]*? t="e"[^>]*?(?:/>|><v>([^<]*)</v>|>)')
+_CELL_TYPE = re.compile(rb't="([^"]*)"')
+_COORDINATE = re.compile(rb'([A-Z]{1,3})([0-9]+)"')
+_XML_ENCODING = re.compile(rb'^<\?xml[^>]*encoding="([^"]*)"')
+_CUSTOM_FORMAT_ID = re.compile(rb'<(?:\w+:)?numFmt\s[^>]*numFmtId\s*=\s*["\']?([0-9]+)')
+_EXCEL_ESCAPE = re.compile(rb"_[xX][0-9A-Fa-f]{4}_")
+
+
+def _plain_format(code: str | None) -> bool:
+    if code is None:
+        return False
+    return code == "General" or _PLAIN_FORMAT.fullmatch(_FORMAT_LITERALS.sub("", code)) is not None
+
+
+def _is_number_cell(attributes: bytes) -> bool:
+    """Whether a cell's other attributes make it a number cell (no type, or type ``n``)."""
+    if not attributes or attributes == b' t="n"' or b"t=" not in attributes:
+        return True
+    kind = _CELL_TYPE.search(attributes)
+    return kind is None or kind.group(1) == b"n"
+
+
+def _column_index(letters: bytes) -> int:
+    index = 0
+    for letter in letters:
+        index = index * 26 + letter - 64
+    return index
+
+
+class _Kinds(dict):
+    def __missing__(self, key: type) -> int:
+        return 2
+
+
+#: The kind of a cell value for :func:`_values_text`: text 0, float 1, anything else 2.
+_VALUE_KINDS = _Kinds({str: 0, float: 1})
+
+
+def _values_text(values: np.ndarray) -> np.ndarray:
+    """:func:`_cell_text` of each value of an object array, with numpy for text and floats."""
+    items = values.tolist()
+    out = np.empty(len(items), dtype=object)
+    kinds = np.fromiter(map(_VALUE_KINDS.__getitem__, map(type, items)), np.int8, len(items))
+    text = kinds == 0
+    if text.any():
+        out[text] = [value.strip() for value in values[text].tolist()]
+    number = kinds == 1
+    if number.any():
+        out[number] = _floats_text(values[number].astype(np.float64))
+    rest = ~(text | number)
+    if rest.any():
+        out[rest] = [_cell_text(value) for value in values[rest].tolist()]
+    return out
+
+
+def _floats_text(values: np.ndarray) -> np.ndarray:
+    """:func:`_number_text` of each float64: whole numbers as integers, others by ``repr``."""
+    out = np.full(len(values), "", dtype=object)
+    with np.errstate(invalid="ignore"):
+        whole = np.isfinite(values) & (np.mod(values, 1) == 0) & (np.abs(values) < 2**63)
+    out[whole] = list(map(str, values[whole].astype(np.int64).tolist()))
+    rest = ~whole & ~np.isnan(values)
+    out[rest] = list(map(repr, values[rest].tolist()))
+    return out
+
+
+def _xml_is_plain(data: bytes) -> bool:
+    """Whether an XML part is UTF-8, unprefixed, without DTD, CDATA, comments or CR characters."""
+    if data[:2] in (b"\xff\xfe", b"\xfe\xff"):
+        return False
+    declared = _XML_ENCODING.match(data.removeprefix(b"\xef\xbb\xbf"))
+    if declared and declared.group(1).lower() not in (b"utf-8", b"utf8"):
+        return False
+    return b"<!" not in data and b"\r" not in data and _EXCEL_ESCAPE.search(data) is None
+
+
+def _calamine_records(path: Path, workbook, sheet) -> list[tuple[int, list[str]]] | None:
+    """The sheet's rows as :func:`_sheet_rows` gives them, read by python-calamine.
+
+    ``None`` when calamine is not installed or the sheet holds anything calamine is not proven
+    to read as openpyxl does: formulas, formula strings, ISO dates, numbers of 16 or
+    more digits past 2**53, odd ``<v>`` text, rich or phonetic strings, ``_xHHHH_`` escapes, CR
+    characters, a DTD, attributes in single quotes or on several lines, cells or rows without
+    a reference, rows out of order, a missing ``<dimension>`` or one smaller than the data, a
+    custom number format numbered as a built-in one, a default style that is not plain. Cells
+    whose style is not a plain number format (dates, times, durations, anything with letters)
+    and error cells are taken from the XML text and converted by openpyxl's own functions, so
+    dates out of range, negative serials and error values read exactly as openpyxl reads them.
+    """
+    try:
+        from openpyxl.utils.datetime import from_excel
+        from openpyxl.worksheet._reader import _cast_number
+        from python_calamine import CalamineWorkbook
+    except ImportError:
+        return None
+    part = getattr(sheet, "_worksheet_path", None)
+    width, height = sheet.max_column, sheet.max_row
+    if part is None or width is None or height is None or width > MAX_COLUMNS:
+        return None
+    with zipfile.ZipFile(path) as archive:
+        members = {m.filename: m for m in archive.infolist()}
+        part = part.lstrip("/")
+        if part not in members:
+            return None
+        data = archive.read(part)
+        for name in members:
+            lower = name.lower()
+            if lower.endswith("sharedstrings.xml"):
+                strings = archive.read(name)
+                if not _xml_is_plain(strings) or b"<rPh" in strings or b"</r><t" in strings:
+                    return None
+            elif lower.endswith("styles.xml"):
+                styles = archive.read(name)
+                if any(int(i) < 164 for i in _CUSTOM_FORMAT_ID.findall(styles)):
+                    return None
+    if (
+        not _xml_is_plain(data)
+        or b"<sheetData" not in data
+        or b"='" in data
+        or b"\t" in data
+        or data.count(b"\n") > 2
+        or b"<f>" in data
+        or b"<f " in data
+        or b"<f/>" in data
+        or b"<c>" in data
+        or b"<row>" in data
+        or data.count(b"<c ") != data.count(b'<c r="')
+        or data.count(b"<row ") != data.count(b'<row r="')
+        or b"<v/>" in data
+        or b"<r>" in data
+        or b"<rPh" in data
+        or b"<v " in data
+        or _ODD_TYPE.search(data)
+        or _ODD_VALUE.search(data)
+        or any(int(digits) > 2**53 for digits in _LONG_INTEGER.findall(data))
+        or _ODD_BOOLEAN.search(data)
+    ):
+        return None
+    row_numbers = np.array(re.findall(rb'<row r="([0-9]+)"', data), dtype=np.int64)
+    if len(row_numbers) and (np.any(np.diff(row_numbers) <= 0) or row_numbers[-1] > height):
+        return None
+    # styles whose number format could be a date, a time or a duration (for either reader)
+    date_styles = workbook._date_formats
+    custom = list(workbook._number_formats)
+    suspect = set(date_styles | workbook._timedelta_formats)
+    for index, style in enumerate(workbook._cell_styles):
+        number_format = style.numFmtId
+        if number_format < 164:
+            plain = number_format in _PLAIN_BUILTIN_FORMATS
+        else:
+            position = number_format - 164
+            plain = position < len(custom) and _plain_format(custom[position])
+        if not plain:
+            suspect.add(index)
+    if 0 in suspect:
+        return None
+    # cells calamine reads differently, as openpyxl reads them: error cells, number cells in a
+    # style that is not plain (dates, times, durations, ...), converted by openpyxl's functions
+    rows_at: list[int] = []
+    columns_at: list[int] = []
+    texts: list[str] = []
+    column_of: dict[bytes, int] = {}
+
+    def place(letters: bytes, number: bytes, text: str) -> None:
+        column = column_of.get(letters)
+        if column is None:
+            column = column_of[letters] = _column_index(letters) - 1
+        rows_at.append(int(number) - 1)
+        columns_at.append(column)
+        texts.append(text)
+
+    if b' t="e"' in data:
+        for letters, number, raw in _ERROR_CELL.findall(data):
+            if b"&" in raw:
+                return None
+            place(letters, number, raw.decode().strip())
+    if suspect:
+        ids = b"|".join(str(i).encode() for i in sorted(suspect))
+        epoch = workbook.epoch
+        durations = workbook._timedelta_formats
+
+        class Texts(dict):  # the text of each distinct (style, number text), as openpyxl reads it
+            def __missing__(self, key: tuple[bytes, bytes]) -> str:
+                style, raw = key
+                value = _cast_number(raw.decode()) if raw else None
+                if value is not None and int(style) in date_styles:
+                    try:  # as openpyxl's WorksheetReader.parse_cell
+                        value = from_excel(value, epoch, timedelta=int(style) in durations)
+                    except (OverflowError, ValueError):
+                        value = "#VALUE!"
+                text = self[key] = _cell_text(value)
+                return text
+
+        memo = Texts()
+        # the usual layout, the style right after the reference (openpyxl, XlsxWriter, Excel),
+        # read in one pass when it accounts for every use of the styles; else cell by cell
+        quick = re.compile(
+            rb'<c r="([A-Z]{1,3})([0-9]+)" s="('
+            + ids
+            + rb')"((?: [a-zA-Z]+="[^"]*")*)(?:/>|><v>([^<]*)</v>|>)'
+        )
+        found = quick.findall(data)
+        if len(found) == len(re.findall(rb' s="(?:' + ids + rb')"', data)):
+            if {after for _, _, _, after, _ in found} - {b"", b' t="n"'}:
+                found = [cell for cell in found if _is_number_cell(cell[3])]
+            if found:
+                letters, numbers, styles, _, raws = zip(*found, strict=True)
+                for letter in set(letters):
+                    column_of[letter] = _column_index(letter) - 1
+                rows_at.extend(int(number) - 1 for number in numbers)
+                columns_at.extend(map(column_of.__getitem__, letters))
+                texts.extend(map(memo.__getitem__, zip(styles, raws, strict=True)))
+            found = []
+        else:
+            found = None
+        # found by the style attribute (a literal, quick to search), then the cell it is in
+        pattern = re.compile(rb' s="(' + ids + rb')"([^>]*?)(?:/>|><v>([^<]*)</v>|>)')
+        for match in pattern.finditer(data) if found is None else ():
+            at = match.start()
+            start = data.rfind(b'<c r="', 0, at)
+            if start < 0 or data.find(b">", start, at) >= 0:
+                continue  # not in a cell's tag (a row's style, or text)
+            coordinate = _COORDINATE.match(data, start + 6, at)
+            if coordinate is None:
+                return None
+            style, after, raw = match.groups()
+            if not _is_number_cell(data[coordinate.end() : at] + after):
+                continue  # a string, boolean or error cell: its style does not apply
+            place(coordinate.group(1), coordinate.group(2), memo[(style, raw)])
+    if texts and (max(columns_at) >= width or max(rows_at) >= height):
+        return None
+    del data  # the sheet's XML is not needed any more: free it before calamine reads
+    try:
+        with CalamineWorkbook.from_path(str(path)) as book:
+            grid = book.get_sheet_by_name(sheet.title).to_python(skip_empty_area=False)
+    except Exception:  # anything calamine cannot read or convert is read by openpyxl
+        return None
+    size = len(grid[0]) if grid else 0
+    if len(grid) > height or size > width or any(len(row) != size for row in grid):
+        return None
+    read = len(grid)
+    cells = np.full((max(read, max(rows_at, default=-1) + 1), width), "", dtype=object)
+    if size:
+        cells[:read, :size] = grid
+    del grid
+    if texts:
+        cells[rows_at, columns_at] = np.array(texts, dtype=object)
+    for j in range(size):
+        cells[:read, j] = _values_text(cells[:read, j])
+    return list(enumerate(cells.tolist(), start=1))
 
 
 def _read_xlsx(path: Path) -> RawTable:
@@ -802,14 +1099,19 @@ def _read_xlsx(path: Path) -> RawTable:
                 f"read sheet {sheets[index].title!r}; other sheet(s) ignored: "
                 + ", ".join(map(repr, others))
             )
-        records = _sheet_rows(path, sheets[index], _cell_text)
+        records = _calamine_records(path, workbook, sheets[index])
+        fast = records is not None  # read by calamine: the sheet holds no formula
+        if records is None:
+            records = _sheet_rows(path, sheets[index], _cell_text, notes)
     finally:
         workbook.close()
     formulas: dict[tuple[int, int], str] = {}
-    if _has_formulas(path):
+    if not fast and _has_formulas(path):
         workbook = _open_workbook(path, data_only=False)
         try:
             sheet = workbook.worksheets[index]
+            if sheet.max_column is not None and sheet.max_row is not None:
+                sheet.reset_dimensions()  # the formulas outside a wrong stated size too
             for number, row in enumerate(sheet.iter_rows(), start=1):
                 for position, cell in enumerate(row):
                     if getattr(cell, "data_type", None) == "f":
