@@ -13,6 +13,7 @@ import datetime as dt
 import random
 import warnings
 import zipfile
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -343,3 +344,25 @@ def test_rich_and_multiline_shared_strings_read_alike(tmp_path, monkeypatch):
     # the runs of a rich string joined, padding stripped, line breaks and entities kept
     assert raw.cells["name"].tolist() == ["plain bold tail", "x y", 'line1\nline2 & <tag> "q"']
     _assert_same(raw, _read(path, monkeypatch, fast=False))
+
+
+DATA = Path(__file__).parent / "data" / "xlsx"
+
+
+def test_a_libreoffice_saved_workbook_reads_its_source_cells_by_both_paths(monkeypatch):
+    # Written by another program than the ones above: LibreOffice Calc 7.4 converted
+    # exercises_libreoffice_source.csv to .xlsx (tests/data/README.md). Calc typed the cells
+    # itself (dates as serials in a `yyyy\-mm\-dd` format, numbers under a custom "General"
+    # format numbered 164, empty cells left out of the XML), so the cells read must be the
+    # source CSV's texts, by the fast path and by openpyxl alike.
+    path = DATA / "exercises_libreoffice.xlsx"
+    source = pd.read_csv(
+        DATA / "exercises_libreoffice_source.csv", dtype=str, keep_default_na=False
+    )
+    assert _fast_taken(path, monkeypatch)
+    fast = _read(path, monkeypatch, fast=True)
+    _assert_same(fast, _read(path, monkeypatch, fast=False))
+    pd.testing.assert_frame_equal(
+        fast.cells.reset_index(drop=True).astype(object), source.astype(object)
+    )
+    np.testing.assert_array_equal(fast.source_row, np.arange(2, 2 + len(source)))
