@@ -78,6 +78,19 @@ def with_row(frame: pd.DataFrame, **values) -> pd.DataFrame:
     return pd.concat([frame, row], ignore_index=True)
 
 
+def lookalike_ids(tables: dict, names) -> None:
+    """Rename the patients of a synthetic cohort's ``tables`` (in place, in the tables
+    ``names``) to unicode and look-alike ids: ``Ü-0``, ``p001``, ``P2``, ``Ü-3``, ... (their
+    text order differs from the generator's)."""
+    renamed = {
+        old: (f"Ü-{i}" if i % 3 == 0 else f"p{i:03d}" if i % 3 == 1 else f"P{i}")
+        for i, old in enumerate(tables["patients"]["patient_id"])
+    }
+    for name in names:
+        if name in tables:
+            tables[name]["patient_id"] = tables[name]["patient_id"].map(renamed)
+
+
 def shuffled_dataset(tables: dict, rng):
     """A Dataset from a synthetic cohort's ``tables`` (changed in place) with the rows of each
     table in a random order: what the metrics must not depend on."""

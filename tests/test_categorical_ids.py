@@ -27,6 +27,7 @@ import hipdata
 from hipdata.dataset import CATEGORICAL_COLUMNS, as_categorical, sorted_categorical
 from hipdata.metrics import compute_all
 from hipdata.synth import generate
+from tests.io_helpers import lookalike_ids
 
 DEMO = Path(__file__).resolve().parents[1] / "data" / "demo"
 TABLES = ("patients", "sets", "activity", "outcomes", "treatments")
@@ -121,14 +122,7 @@ def _hostile_tables(seed: int, n_patients: int = 40) -> dict[str, pd.DataFrame]:
     cohort = generate(n_patients, seed=seed)
     tables = {name: table.copy() for name, table in cohort.tables.items()}
     rng = np.random.default_rng(seed)
-    ids = tables["patients"]["patient_id"]
-    renamed = {
-        old: (f"Ü-{i}" if i % 3 == 0 else f"p{i:03d}" if i % 3 == 1 else f"P{i}")
-        for i, old in enumerate(ids)
-    }
-    for name in ("patients", "exercises", "activity", "outcomes", "treatments"):
-        if name in tables:
-            tables[name]["patient_id"] = tables[name]["patient_id"].map(renamed)
+    lookalike_ids(tables, ("patients", "exercises", "activity", "outcomes", "treatments"))
     sets = tables["exercises"].astype({"pain_during": "object", "exercise": "object"})
     sets["set_type"] = rng.choice(["work", "Warm-up", "warmup", ""], len(sets))
     sets.loc[sets.index[:3], "patient_id"] = "nobody"

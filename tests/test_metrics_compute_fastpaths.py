@@ -26,7 +26,7 @@ from hipdata.metrics.sessions import quarter_label
 from hipdata.metrics.sets import _sets_table
 from hipdata.outcome_measures import MEASURES
 from hipdata.synth import generate
-from tests.io_helpers import shuffled_dataset
+from tests.io_helpers import lookalike_ids, shuffled_dataset
 
 
 def _plain_week_of(dates: pd.Series, start_dates: pd.Series) -> pd.Series:
@@ -115,13 +115,7 @@ def _hostile_dataset(seed: int, *, n_patients: int = 60, shuffle: bool = True):
     cohort = generate(n_patients, seed=seed)
     tables = {name: table.copy() for name, table in cohort.tables.items()}
     rng = np.random.default_rng(seed)
-    ids = tables["patients"]["patient_id"]
-    renamed = {
-        old: (f"Ü-{i}" if i % 3 == 0 else f"p{i:03d}" if i % 3 == 1 else f"P{i}")
-        for i, old in enumerate(ids)
-    }
-    for name in ("patients", "exercises", "activity", "outcomes"):
-        tables[name]["patient_id"] = tables[name]["patient_id"].map(renamed)
+    lookalike_ids(tables, ("patients", "exercises", "activity", "outcomes"))
     sets = tables["exercises"]
     sets["set_type"] = np.where(rng.random(len(sets)) < 0.15, "warmup", "work")
     for column in ("reps", "pain_during", "pain_24h", "hold_s", "prescribed_reps", "load_kg"):
